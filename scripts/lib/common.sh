@@ -1,0 +1,211 @@
+# shellcheck shell=bash
+#
+# Helpers shared by the scripts in scripts/ (and nothing else). Source it, do not run it:
+#
+#   source "$(dirname -- "${BASH_SOURCE[0]}")/lib/common.sh"
+#
+# It only defines variables and functions; the caller chooses `set -euo pipefail` and its cwd.
+# Every function that checks something either succeeds or stops the script with one clear line
+# on stderr saying what is wrong and what to do about it.
+
+# Sourcing twice is harmless (the readonly variables below would otherwise fail).
+if [[ -n "${_BLOG_COMMON_SH_LOADED:-}" ]]; then
+    return 0
+fi
+_BLOG_COMMON_SH_LOADED=1
+
+# The project root is two levels above this file (scripts/lib/), wherever the caller's cwd is.
+PROJECT_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
+readonly PROJECT_ROOT
+
+# The embedded MongoDB-compatible server, pinned: the tests and up.sh are only known to work with
+# this version. It lives in a venv under .tools/ (git-ignored), never in the system Python.
+readonly NX_VERSION=0.8.1
+readonly NX_VENV="$PROJECT_ROOT/.tools/venv"
+readonly NX_BIN="$NX_VENV/bin/nx-27017"
+
+# Name of the running script, for message prefixes ("up.sh: error: ...").
+_SCRIPT_NAME=${0##*/}
+
+# --- messages -------------------------------------------------------------------------------
+
+# info MESSAGE...: a plain progress line on stdout.
+info() {
+    printf '%s\n' "$*"
+}
+
+# step MESSAGE...: a header that makes each phase of a long run easy to find in a log.
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+# warn MESSAGE...: something the user should know about that does not stop the script.
+warn() {
+    printf '%s: warning: %s\n' "$_SCRIPT_NAME" "$*" >&2
+}
+
+# err MESSAGE...: report an error without exiting (the caller decides what happens next).
+err() {
+    printf '%s: error: %s\n' "$_SCRIPT_NAME" "$*" >&2
+}
+
+# die MESSAGE...: report an error and exit 1 (EXIT traps still run).
+die() {
+    err "$@"
+    exit 1
+}
+
+# project_root: print the absolute path of the project (the directory holding Cargo.toml).
+project_root() {
+    printf '%s\n' "$PROJECT_ROOT"
+}
+
+# --- tools ----------------------------------------------------------------------------------
+
+# _install_hint CMD: how to get CMD on Debian.
+_install_hint() {
+    case "$1" in
+        cargo | rustc | rustup)
+            if [[ -x "$HOME/.cargo/bin/$1" ]]; then
+                # Installed by rustup, but this shell's PATH does not include it.
+                printf 'it is in ~/.cargo/bin, which is not on PATH: run "source ~/.cargo/env" or add ~/.cargo/bin to PATH'
+            else
+                printf 'install the Rust toolchain with rustup (the project needs Rust >= 1.88; the Debian cargo package is too old)'
+            fi
+            ;;
+        python3) printf 'apt-get install -y python3 python3-venv' ;;
+        curl) printf 'apt-get install -y curl' ;;
+        openssl) printf 'apt-get install -y openssl' ;;
+        ss) printf 'apt-get install -y iproute2' ;;
+        setsid) printf 'apt-get install -y util-linux' ;;
+        timeout | tail | mktemp | realpath) printf 'apt-get install -y coreutils' ;;
+        shellcheck) printf 'apt-get install -y shellcheck' ;;
+        git) printf 'apt-get install -y git' ;;
+        *) printf 'install the Debian package that provides it (apt-file search bin/%s)' "$1" ;;
+    esac
+}
+
+# require_cmd NAME...: stop unless every NAME is on PATH; names all the missing ones at once.
+require_cmd() {
+    local cmd missing=0
+    for cmd in "$@"; do
+        if ! command -v "$cmd" >/dev/null 2>&1; then
+            err "'$cmd' is required but not found on PATH: $(_install_hint "$cmd")"
+            missing=1
+        fi
+    done
+    if ((missing)); then
+        exit 1
+    fi
+}
+
+# ensure_nx_venv: make sure $NX_BIN (nx-27017 $NX_VERSION) is installed in $NX_VENV, creating the
+# venv and (re)installing the package when needed. Quiet when everything is already in place.
+ensure_nx_venv() {
+    require_cmd python3
+    local py="$NX_VENV/bin/python"
+
+    # A venv whose interpreter no longer runs (Python upgraded or removed since) cannot be repaired
+    # in place: rebuild it. The directory is ours (.tools/ is git-ignored).
+    if [[ -e "$NX_VENV" ]] && ! "$py" -c 'import sys' >/dev/null 2>&1; then
+        warn "$NX_VENV is broken (its python does not run); recreating it"
+        rm -rf -- "$NX_VENV"
+    fi
+
+    if [[ ! -e "$NX_VENV" ]]; then
+        info "creating the Python venv for nx-27017 in ${NX_VENV#"$PROJECT_ROOT"/}"
+        mkdir -p -- "$(dirname -- "$NX_VENV")"
+        # On Debian, `python3 -m venv` fails without python3-venv (ensurepip is split out).
+        if ! python3 -m venv "$NX_VENV"; then
+            rm -rf -- "$NX_VENV"
+            die "python3 could not create a virtual environment in $NX_VENV: install the Debian package python3-venv (apt-get install -y python3-venv) and run again"
+        fi
+    fi
+
+    local installed
+    installed=$("$py" -c 'import importlib.metadata as m; print(m.version("nx-27017"))' 2>/dev/null || true)
+    if [[ "$installed" != "$NX_VERSION" ]]; then
+        info "installing nx-27017==$NX_VERSION into ${NX_VENV#"$PROJECT_ROOT"/} (found: ${installed:-none})"
+        if ! "$py" -m pip install --quiet --disable-pip-version-check --no-input \
+            "nx-27017==$NX_VERSION"; then
+            die "pip could not install nx-27017==$NX_VERSION into $NX_VENV (is PyPI reachable? see pip's output above)"
+        fi
+    fi
+
+    if [[ ! -x "$NX_BIN" ]]; then
+        die "nx-27017 $NX_VERSION is installed but $NX_BIN is missing or not executable; delete $NX_VENV and run again"
+    fi
+}
+
+# cargo_build_release: build every binary of the workspace in release mode (target/release/).
+cargo_build_release() {
+    cargo build --release --workspace --bins
+}
+
+# --- network --------------------------------------------------------------------------------
+
+# port_in_use PORT: true when something listens on TCP PORT (any local address).
+port_in_use() {
+    local port=$1 listeners
+    # ss sees listeners on every address; if it is missing or not allowed to read sockets here,
+    # fall back to trying to connect on loopback, which is what our services and clients use.
+    if listeners=$(ss -Hltn "sport = :$port" 2>/dev/null); then
+        [[ -n "$listeners" ]]
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+    fi
+}
+
+# free_port_check PORT [WHAT]: stop with a clear message if something already listens on PORT.
+# WHAT names the intended user of the port in the message (e.g. "blog-service").
+free_port_check() {
+    local port=$1 what=${2:-}
+    if port_in_use "$port"; then
+        local owner
+        # With enough privileges ss -p names the process; otherwise this is just empty.
+        owner=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(.*)' | head -n 1 || true)
+        die "port $port${what:+ (for $what)} is already in use${owner:+ by $owner}; stop whatever listens there (ss -ltnp 'sport = :$port' shows it) or choose another port"
+    fi
+}
+
+# wait_http URL TIMEOUT_SECONDS [PID]: poll URL until it answers 200. Returns 1 (after saying
+# why) on timeout, or as soon as process PID, when given, is gone.
+wait_http() {
+    local url=$1 timeout=$2 pid=${3:-}
+    local deadline=$((SECONDS + timeout)) code
+    while :; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
+        if [[ "$code" == 200 ]]; then
+            return 0
+        fi
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            err "the process serving $url (pid $pid) exited before $url answered 200"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            [[ "$code" == 000 || -z "$code" ]] && code="no answer"
+            err "$url did not answer 200 within ${timeout}s (last: $code)"
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+# wait_tcp HOST PORT TIMEOUT_SECONDS [PID]: poll until HOST:PORT accepts TCP connections.
+# Same failure behaviour as wait_http.
+wait_tcp() {
+    local host=$1 port=$2 timeout=$3 pid=${4:-}
+    local deadline=$((SECONDS + timeout))
+    # The subshell opens and immediately drops the connection; nothing is sent.
+    until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            err "the process meant to listen on $host:$port (pid $pid) exited before it accepted connections"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            err "$host:$port did not accept connections within ${timeout}s"
+            return 1
+        fi
+        sleep 0.2
+    done
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+#
+# Build and test the whole workspace, from a fresh clone:
+#
+#   scripts/test.sh                    # everything
+#   scripts/test.sh -p e2e-tests       # extra arguments go to `cargo test --release --workspace`
+#   scripts/test.sh login -- --nocapture
+#
+# The end-to-end tests start their own nx-27017 (the embedded MongoDB-compatible server) on
+# random ports, from the binary named by NX_27017_BIN, which this script installs into
+# .tools/venv and exports. Exits non-zero on the first failure.
+set -euo pipefail
+
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib/common.sh"
+
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+    sed -n '3,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    exit 0
+fi
+
+cd "$PROJECT_ROOT"
+
+step "Checking the tools"
+require_cmd cargo python3 openssl curl
+info "$(cargo --version), $(python3 --version)"
+
+step "Preparing nx-27017 $NX_VERSION in .tools/venv"
+ensure_nx_venv
+export NX_27017_BIN="$NX_BIN"
+if [[ ! -x "$NX_27017_BIN" ]]; then
+    die "NX_27017_BIN=$NX_27017_BIN is not an executable file; delete .tools/venv and run again"
+fi
+info "NX_27017_BIN=$NX_27017_BIN"
+
+step "Building the release binaries (cargo build --release --workspace --bins)"
+cargo_build_release
+
+step "Running the tests (cargo test --release --workspace${*:+ $*})"
+cargo test --release --workspace "$@"

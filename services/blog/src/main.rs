@@ -1,0 +1,43 @@
+//! blog-service: reads and creates blogs, each request checked by author-service.
+
+mod domain;
+mod routes;
+mod store;
+
+use std::process::ExitCode;
+
+use platform::{
+    App, AuthorClient, Readiness, ServiceInfo,
+    mongo::{self, QueryText},
+    settings::{MongoSettings, author_url_from_env},
+};
+
+const SERVICE: ServiceInfo = ServiceInfo {
+    name: "blog-service",
+    version: env!("CARGO_PKG_VERSION"),
+    default_port: 3003,
+};
+
+/// Blogs are public to their readers, so their commands may show in traces; capped so a
+/// 20 000-character post does not bloat every span.
+const QUERY_TEXT: QueryText = QueryText::UpTo(1024);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    platform::server::run(SERVICE, async |telemetry| {
+        let author = AuthorClient::new(&author_url_from_env()?);
+        let database = mongo::connect(
+            &MongoSettings::from_env()?,
+            telemetry,
+            SERVICE.name,
+            QUERY_TEXT,
+        )
+        .await?;
+        let blogs = store::Blogs::new(&database);
+        Ok(App {
+            routes: routes::router(blogs, author.clone()),
+            readiness: Readiness::default().mongo(database).author(author),
+        })
+    })
+    .await
+}

@@ -1,0 +1,84 @@
+//! The blogs collection.
+
+use futures_util::TryStreamExt;
+use mongodb::{
+    Collection, Database,
+    bson::{DateTime, doc, oid::ObjectId},
+};
+use platform::{ApiError, Principal};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{NewBlog, Page};
+
+pub const COLLECTION: &str = "blogs";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlogDocument {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub title: String,
+    pub content: String,
+    pub author_id: ObjectId,
+    pub author_username: String,
+    pub created_at: DateTime,
+}
+
+#[derive(Clone)]
+pub struct Blogs(Collection<BlogDocument>);
+
+/// Newest first, by `_id`: an ObjectId starts with its creation second and then grows within the
+/// process that made it, so the order follows creation and never ties, which keeps pages stable.
+/// The always-present `_id` index serves this sort; a second index on `created_at` would only
+/// repeat it.
+fn newest_first() -> mongodb::bson::Document {
+    doc! { "_id": -1 }
+}
+
+impl Blogs {
+    pub fn new(database: &Database) -> Self {
+        Self(database.collection(COLLECTION))
+    }
+
+    pub async fn insert(
+        &self,
+        blog: NewBlog,
+        author: &Principal,
+    ) -> Result<BlogDocument, ApiError> {
+        let author_id = ObjectId::parse_str(&author.sub).map_err(|_| {
+            ApiError::Internal(
+                "author-service returned a subject that is not an ObjectId".to_owned(),
+            )
+        })?;
+        let document = BlogDocument {
+            id: ObjectId::new(),
+            title: blog.title,
+            content: blog.content,
+            author_id,
+            author_username: author.username.clone(),
+            created_at: DateTime::now(),
+        };
+        self.0.insert_one(&document).await?;
+        Ok(document)
+    }
+
+    pub async fn get(&self, id: ObjectId) -> Result<Option<BlogDocument>, ApiError> {
+        Ok(self.0.find_one(doc! { "_id": id }).await?)
+    }
+
+    /// One page, newest first, and the total count, fetched concurrently.
+    pub async fn list(&self, page: Page) -> Result<(Vec<BlogDocument>, u64), ApiError> {
+        let items = async {
+            self.0
+                .find(doc! {})
+                .sort(newest_first())
+                .skip(u64::from(page.offset))
+                .limit(i64::from(page.limit))
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        };
+        let total = self.0.count_documents(doc! {});
+        let (items, total) = tokio::try_join!(items, total)?;
+        Ok((items, total))
+    }
+}

@@ -1,0 +1,158 @@
+//! The author service's interface: what `/authorize` takes and answers, the client other services
+//! call it with, and the `Authorized<P>` extractor that makes a handler's signature say which
+//! permission it needs.
+
+use std::{marker::PhantomData, time::Duration};
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+};
+use reqwest::Url;
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use reqwest_tracing::{OtelName, TracingMiddleware};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, Permission};
+
+/// Body of `POST /authorize`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    pub permission: Permission,
+}
+
+/// Who the token belongs to: the answer of `POST /authorize`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Principal {
+    pub sub: String,
+    pub username: String,
+    pub permissions: Vec<Permission>,
+}
+
+/// How long one call to author-service may take, connection included. Well inside the 5 s in
+/// which a request must get its 503 when author-service is gone.
+const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One pooled keep-alive HTTP client for author-service. Each call is a CLIENT span that carries
+/// `traceparent` (reqwest-tracing), so author's work joins the caller's trace.
+#[derive(Clone)]
+pub struct AuthorClient {
+    http: ClientWithMiddleware,
+    authorize_url: Url,
+    health_url: Url,
+}
+
+impl AuthorClient {
+    pub fn new(base_url: &Url) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(AUTHORIZE_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .expect("a client with these settings always builds");
+        let http = ClientBuilder::new(http)
+            .with(TracingMiddleware::default())
+            .build();
+        Self {
+            http,
+            authorize_url: base_url.join("authorize").expect("a relative path joins"),
+            health_url: base_url.join("healthz").expect("a relative path joins"),
+        }
+    }
+
+    /// Asks author-service whether the caller's `Authorization` header carries `permission`.
+    /// 401 and 403 pass through; no answer in time is a 503.
+    pub async fn authorize(
+        &self,
+        authorization: Option<&HeaderValue>,
+        permission: Permission,
+    ) -> Result<Principal, ApiError> {
+        let mut request = self
+            .http
+            .post(self.authorize_url.clone())
+            .with_extension(OtelName("POST /authorize".into()))
+            .json(&AuthorizeRequest { permission });
+        if let Some(authorization) = authorization {
+            let mut authorization = authorization.clone();
+            authorization.set_sensitive(true);
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        let response = request.send().await.map_err(|error| {
+            tracing::warn!(%error, "author-service did not answer");
+            ApiError::Unavailable("author-service")
+        })?;
+        match response.status() {
+            StatusCode::OK => response.json::<Principal>().await.map_err(|error| {
+                tracing::warn!(%error, "author-service sent an unreadable answer");
+                ApiError::Unavailable("author-service")
+            }),
+            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
+            StatusCode::FORBIDDEN => Err(ApiError::Forbidden),
+            status => {
+                tracing::warn!(%status, "author-service answered unexpectedly");
+                Err(ApiError::Unavailable("author-service"))
+            }
+        }
+    }
+
+    /// Whether author-service answers its liveness probe (for `/readyz`).
+    pub async fn is_up(&self) -> bool {
+        self.http
+            .get(self.health_url.clone())
+            .with_extension(OtelName("GET /healthz".into()))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    }
+}
+
+/// A permission a handler can demand through [`Authorized`].
+pub trait RequiredPermission: Send + Sync + 'static {
+    const PERMISSION: Permission;
+}
+
+/// Marker for handlers that need `READ`.
+pub struct Read;
+/// Marker for handlers that need `WRITE`.
+pub struct Write;
+/// Marker for handlers that need `ADMIN`.
+pub struct Admin;
+
+impl RequiredPermission for Read {
+    const PERMISSION: Permission = Permission::Read;
+}
+impl RequiredPermission for Write {
+    const PERMISSION: Permission = Permission::Write;
+}
+impl RequiredPermission for Admin {
+    const PERMISSION: Permission = Permission::Admin;
+}
+
+/// The caller, checked by author-service to hold permission `P`. Put it before any body extractor:
+/// a refused request is answered before its body is read, and nothing is stored.
+pub struct Authorized<P: RequiredPermission> {
+    pub principal: Principal,
+    _permission: PhantomData<P>,
+}
+
+impl<S, P> FromRequestParts<S> for Authorized<P>
+where
+    S: Send + Sync,
+    AuthorClient: FromRef<S>,
+    P: RequiredPermission,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let client = AuthorClient::from_ref(state);
+        let principal = client
+            .authorize(parts.headers.get(header::AUTHORIZATION), P::PERMISSION)
+            .await?;
+        Ok(Self {
+            principal,
+            _permission: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! Request extractors that answer bad input with problem details instead of axum's plain text.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// Largest request body any endpoint accepts (contract: over 64 KiB gets 413).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body. Unlike `axum::Json`, every rejection is a problem document, and the detail names
+/// the offending field without quoting its value, which could be a password.
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let body =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection {
+                    BytesRejection::FailedToBufferBody(_)
+                        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+                    {
+                        ApiError::PayloadTooLarge
+                    }
+                    _ => ApiError::BadRequest("The request body could not be read.".to_owned()),
+                })?;
+        parse_json(&body).map(Json)
+    }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5
+            && essence[..essence.len() - 5].ends_with('+')
+            && essence.ends_with("json"))
+}
+
+/// Parses a JSON document into `T`, describing a failure by the field's path and what was
+/// expected, never by the value found.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let detail = match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = describe_data_error(&inner);
+                if path == "." {
+                    format!("Invalid request body: {message}.")
+                } else {
+                    format!("Invalid field `{path}`: {message}.")
+                }
+            }
+            _ => "The request body is not valid JSON.".to_owned(),
+        };
+        ApiError::BadRequest(detail)
+    })
+}
+
+/// serde's messages quote the value they rejected ("invalid type: string \"hunter2\", expected
+/// ..."); keep only what was expected. Messages about keys (unknown or missing fields) name the
+/// key, which is the client's own field name, never a secret value.
+fn describe_data_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    if message.starts_with("unknown field") || message.starts_with("missing field") {
+        return message.to_owned();
+    }
+    match message.find("expected ") {
+        Some(start) => message[start..].to_owned(),
+        None => "invalid value".to_owned(),
+    }
+}
+
+/// Query-string parameters, rejected as a problem document.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|rejection| {
+                ApiError::BadRequest(format!("Invalid query string: {}.", rejection.body_text()))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Login {
+        username: String,
+        password: String,
+    }
+
+    fn detail(body: &str) -> String {
+        match parse_json::<Login>(body.as_bytes()) {
+            Err(ApiError::BadRequest(detail)) => detail,
+            other => panic!("expected a bad request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_type_names_the_field_not_the_value() {
+        let detail = detail(r#"{"username": "alice", "password": 12345678}"#);
+        assert!(detail.contains("password"), "{detail}");
+        assert!(!detail.contains("12345678"), "{detail}");
+    }
+
+    #[test]
+    fn operator_injection_is_a_type_error() {
+        let detail = detail(r#"{"username": {"$ne": null}, "password": "x"}"#);
+        assert!(detail.contains("`username`"), "{detail}");
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_named() {
+        assert!(
+            detail(r#"{"username": "a", "password": "b", "admin": true}"#)
+                .contains("unknown field `admin`")
+        );
+        assert!(detail(r#"{"username": "a"}"#).contains("missing field `password`"));
+    }
+
+    #[test]
+    fn malformed_json_is_reported_without_echo() {
+        let detail = detail(r#"{"username": "a", "password": "s3cret"#);
+        assert_eq!(detail, "The request body is not valid JSON.");
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut headers = axum::http::HeaderMap::new();
+        for (value, expected) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/problem+json", true),
+            ("text/plain", false),
+            ("json", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(is_json(&headers), expected, "{value}");
+        }
+    }
+}

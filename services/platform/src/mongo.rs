@@ -1,0 +1,127 @@
+//! The MongoDB connection every storage module shares.
+//!
+//! The client is built at start without touching the network, so an unreachable database never
+//! stops a service: requests that need it answer 503 (server selection gives up after
+//! [`SERVER_SELECTION_TIMEOUT`]), and the driver's monitor finds the server again by itself.
+//! Every command is traced by the driver's own OpenTelemetry support, under a tracer provider whose
+//! `service.name` is the database (see `telemetry`).
+
+use std::{future::Future, time::Duration};
+
+use mongodb::{
+    Client, Database,
+    bson::doc,
+    error::{Error, ErrorKind},
+    options::ClientOptions,
+    otel::OpentelemetryOptions,
+};
+
+use crate::{ApiError, settings::MongoSettings, settings::SettingsError, telemetry::Telemetry};
+
+/// How long a request waits for a usable server before it answers 503.
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long opening a connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the driver checks the server; short so a returning server is used again quickly.
+pub const HEARTBEAT_FREQUENCY: Duration = Duration::from_secs(1);
+
+/// Whether command spans carry `db.query.text`, and how much of it.
+#[derive(Debug, Clone, Copy)]
+pub enum QueryText {
+    /// Never: for collections whose documents hold secrets (password hashes).
+    Omitted,
+    /// Up to this many characters of the command as JSON.
+    UpTo(usize),
+}
+
+/// Connects lazily: parsing the URI is the only thing that can fail here.
+pub async fn connect(
+    settings: &MongoSettings,
+    telemetry: &Telemetry,
+    app_name: &str,
+    query_text: QueryText,
+) -> Result<Database, SettingsError> {
+    let mut options = ClientOptions::parse(&settings.uri)
+        .await
+        .map_err(|error| SettingsError::new("MONGODB_URI", error.to_string()))?;
+    options.app_name = Some(app_name.to_owned());
+    options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
+    options.connect_timeout = Some(CONNECT_TIMEOUT);
+    options.heartbeat_freq = Some(HEARTBEAT_FREQUENCY);
+    options.tracing = Some(
+        OpentelemetryOptions::builder()
+            .enabled(telemetry.enabled())
+            .query_text_max_length(match query_text {
+                QueryText::Omitted => 0,
+                QueryText::UpTo(length) => length,
+            })
+            .tracer_provider(telemetry.database_tracer_provider())
+            .build(),
+    );
+    let client = Client::with_options(options)
+        .map_err(|error| SettingsError::new("MONGODB_URI", error.to_string()))?;
+    Ok(client.database(&settings.database))
+}
+
+/// Answers whether the server responds to a ping.
+pub async fn ping(database: &Database) -> bool {
+    database.run_command(doc! { "ping": 1 }).await.is_ok()
+}
+
+/// The error code MongoDB gives a write that breaks a unique index.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Whether the write failed only because a unique index already holds the value.
+pub fn is_duplicate_key(error: &Error) -> bool {
+    match &*error.kind {
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(write)) => {
+            write.code == DUPLICATE_KEY
+        }
+        ErrorKind::Command(command) => command.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(insert) => insert
+            .write_errors
+            .iter()
+            .flatten()
+            .any(|write| write.code == DUPLICATE_KEY),
+        _ => false,
+    }
+}
+
+impl From<Error> for ApiError {
+    /// A database that cannot be reached is a 503; anything else is a bug or a surprise: 500.
+    fn from(error: Error) -> Self {
+        match &*error.kind {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::Shutdown => ApiError::Unavailable("MongoDB"),
+            _ if error.contains_label("RetryableWriteError") => ApiError::Unavailable("MongoDB"),
+            _ => ApiError::Internal(format!("MongoDB: {error}")),
+        }
+    }
+}
+
+/// Runs a start-up task that needs the database (creating indexes, the admin bootstrap) in the
+/// background, retrying until it succeeds, so the service can start before its database does.
+pub fn spawn_until_done<F, Fut>(what: &'static str, task: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send,
+{
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match task().await {
+                Ok(()) => {
+                    tracing::info!(task = what, "start-up task done");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(task = what, %error, retry_in = ?delay, "start-up task failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    });
+}

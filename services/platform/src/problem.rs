@@ -1,0 +1,126 @@
+//! The one error type every handler returns, answered as RFC 9457 problem details.
+//!
+//! Handlers return `Result<_, ApiError>` and use `?`. Internal causes are logged (inside the request
+//! span, so the log line carries the trace id) and never shown to the client.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or fails validation. The detail must never quote a secret.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    /// A login with an unknown username or a wrong password: one answer for both.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// A dependency (named) could not be reached in time.
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    /// A bug or an unexpected answer; the cause is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::BadRequest(detail) | Self::Conflict(detail) => detail.clone(),
+            Self::Unauthorized => "A valid bearer token is required.".to_owned(),
+            Self::InvalidCredentials => "The username or password is incorrect.".to_owned(),
+            Self::Forbidden => {
+                "The token does not carry the permission this request needs.".to_owned()
+            }
+            Self::NotFound(what) => format!("No such {what}."),
+            Self::PayloadTooLarge => "The request body is larger than 64 KiB.".to_owned(),
+            Self::UnsupportedMediaType => {
+                "The request body must be JSON (content-type: application/json).".to_owned()
+            }
+            Self::Unavailable(dependency) => {
+                format!("{dependency} cannot be reached; try again shortly.")
+            }
+            Self::Internal(_) => "An unexpected error occurred; it has been logged.".to_owned(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+}
+
+/// A problem response for any status, for the few answers that are not an `ApiError` (404 for an
+/// unknown route, 405, a panic).
+pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> Response {
+    let problem = Problem {
+        kind: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail: detail.into(),
+    };
+    let mut response = (status, axum::Json(problem)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "request failed"),
+            Self::Unavailable(dependency) => tracing::warn!(dependency, "dependency unavailable"),
+            _ => {}
+        }
+        let mut response = problem_response(self.status(), self.detail());
+        match self {
+            Self::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,260 @@
+//! Start-up, the HTTP stack every service shares, and graceful shutdown.
+//!
+//! A service's `main` hands [`run`] its name and a function that builds its routes; `run` does the
+//! rest the same way for all four: `.env`, telemetry, settings, health probes, the layers below,
+//! listening, and stopping on SIGINT/SIGTERM within the contract's 5 s.
+//!
+//! Layers, outermost first:
+//! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`),
+//! 2. the `traceresponse` header naming that span,
+//! 3. panics answered as a 500 problem,
+//! 4. a deadline: a request that cannot finish in [`REQUEST_DEADLINE`] answers 503, never hangs,
+//! 5. the 64 KiB body limit.
+
+use std::{process::ExitCode, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use axum_tracing_opentelemetry::middleware::OtelAxumLayer;
+use mongodb::Database;
+use opentelemetry::trace::TraceContextExt;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    ApiError, AuthorClient,
+    extract::MAX_BODY_BYTES,
+    problem::problem_response,
+    settings::{HttpSettings, SettingsError},
+    telemetry::{ServiceInfo, Telemetry},
+};
+
+/// The longest a request may take before it answers 503. Above the author call's and the database's
+/// own timeouts (2 s each), below the 5 s the contract allows.
+pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
+
+/// After SIGINT/SIGTERM, how long in-flight requests may take before the process stops anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(4000);
+
+/// A service's routes and what `/readyz` must check.
+pub struct App {
+    pub routes: Router,
+    pub readiness: Readiness,
+}
+
+/// The dependencies `/readyz` checks: 200 only when all of them answer.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    mongo: Option<Database>,
+    author: Option<AuthorClient>,
+}
+
+impl Readiness {
+    pub fn mongo(mut self, database: Database) -> Self {
+        self.mongo = Some(database);
+        self
+    }
+
+    pub fn author(mut self, client: AuthorClient) -> Self {
+        self.author = Some(client);
+        self
+    }
+}
+
+/// Runs a service until SIGINT/SIGTERM. Settings errors stop it at start with one line.
+pub async fn run<Build>(service: ServiceInfo, build: Build) -> ExitCode
+where
+    Build: AsyncFnOnce(&Telemetry) -> Result<App, SettingsError>,
+{
+    // A missing .env file is normal; the environment alone is enough.
+    let _ = dotenvy::dotenv();
+    let fail = |error: SettingsError| {
+        eprintln!("{}: cannot start: {error}", service.name);
+        ExitCode::from(2)
+    };
+    let telemetry = match Telemetry::init(&service) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return fail(error),
+    };
+    let started = async {
+        let http = HttpSettings::from_env(service.default_port)?;
+        let app = build(&telemetry).await?;
+        let listener = TcpListener::bind((http.host, http.port))
+            .await
+            .map_err(|error| {
+                SettingsError::new(
+                    "PORT",
+                    format!("cannot listen on {}:{}: {error}", http.host, http.port),
+                )
+            })?;
+        Ok::<_, SettingsError>((listener, app))
+    }
+    .await;
+    let (listener, app) = match started {
+        Ok(started) => started,
+        Err(error) => return fail(error),
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(service = service.name, version = service.version, %address, "listening");
+
+    let served = serve(listener, router(app)).await;
+    telemetry.shutdown().await;
+    match served {
+        Ok(()) => {
+            tracing::info!(service = service.name, "stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{}: server error: {error}", service.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The service's routes with the probes, the problem fallbacks and the shared layers.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz).with_state(app.readiness))
+        .merge(app.routes)
+        .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "No such route.") })
+        .method_not_allowed_fallback(|| async {
+            problem_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This route does not accept that method.",
+            )
+        })
+        .layer(
+            ServiceBuilder::new()
+                .layer(OtelAxumLayer::default())
+                .layer(middleware::from_fn(traceresponse))
+                .layer(CatchPanicLayer::custom(|_| {
+                    problem_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "An unexpected error occurred; it has been logged.",
+                    )
+                }))
+                .layer(middleware::from_fn(deadline))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> Response {
+    let mongo = async {
+        match &readiness.mongo {
+            Some(database) => crate::mongo::ping(database).await,
+            None => true,
+        }
+    };
+    let author = async {
+        match &readiness.author {
+            Some(client) => client.is_up().await,
+            None => true,
+        }
+    };
+    let (mongo_ok, author_ok) = tokio::join!(mongo, author);
+    if mongo_ok && author_ok {
+        axum::Json(serde_json::json!({ "status": "ready" })).into_response()
+    } else {
+        let mut missing = Vec::new();
+        if !mongo_ok {
+            missing.push("MongoDB");
+        }
+        if !author_ok {
+            missing.push("author-service");
+        }
+        problem_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Not ready: {} cannot be reached.", missing.join(" and ")),
+        )
+    }
+}
+
+/// Names the trace every response was served in (W3C Trace Context Level 2 `traceresponse`), so a
+/// person can go from any answer, errors included, straight to its trace.
+async fn traceresponse(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    if span_context.is_valid() {
+        let value = format!(
+            "00-{}-{}-{:02x}",
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags().to_u8()
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert("traceresponse", value);
+        }
+    }
+    response
+}
+
+async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(deadline = ?REQUEST_DEADLINE, "request timed out");
+            ApiError::Unavailable("A dependency").into_response()
+        }
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish for up to
+/// [`DRAIN_TIMEOUT`].
+async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    let mut stopped = stop_rx;
+    let drain_cap = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = drain_cap => {
+            tracing::warn!("in-flight requests did not finish in time; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!(signal = "SIGINT", "stopping"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "stopping"),
+    }
+}

@@ -1,0 +1,110 @@
+//! Settings read from the environment, as the contract lists them.
+//!
+//! Each service reads only the groups it needs (`HttpSettings`, `MongoSettings`, ...), so a missing
+//! variable that a service does not use can never stop it. A bad value stops the process at start
+//! with one line naming the variable: [`SettingsError`].
+
+use std::{net::IpAddr, path::PathBuf, str::FromStr};
+
+/// A setting that is present but unusable. Its `Display` is the one line printed at start.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct SettingsError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl SettingsError {
+    pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The variable's value, or `None` when it is unset or empty (an empty value in a `.env` file or
+/// compose file means "use the default", as it does for the OpenTelemetry SDK).
+pub fn var(variable: &str) -> Option<String> {
+    std::env::var(variable)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+/// The variable parsed, or `default` when it is unset.
+pub fn parse_var<T>(variable: &'static str, default: T) -> Result<T, SettingsError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    match var(variable) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|error| {
+            SettingsError::new(variable, format!("cannot parse {raw:?}: {error}"))
+        }),
+    }
+}
+
+/// Where the service listens: `HOST` and `PORT`.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: IpAddr,
+    pub port: u16,
+}
+
+impl HttpSettings {
+    pub fn from_env(default_port: u16) -> Result<Self, SettingsError> {
+        Ok(Self {
+            host: parse_var("HOST", IpAddr::from([127, 0, 0, 1]))?,
+            port: parse_var("PORT", default_port)?,
+        })
+    }
+}
+
+/// The database: `MONGODB_URI` and `MONGODB_DB`.
+#[derive(Debug, Clone)]
+pub struct MongoSettings {
+    pub uri: String,
+    pub database: String,
+}
+
+impl MongoSettings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Ok(Self {
+            uri: var("MONGODB_URI").unwrap_or_else(|| "mongodb://localhost:27017".to_owned()),
+            database: var("MONGODB_DB").unwrap_or_else(|| "blog".to_owned()),
+        })
+    }
+}
+
+/// Where author-service answers: `AUTHOR_URL`.
+pub fn author_url_from_env() -> Result<reqwest::Url, SettingsError> {
+    parse_var(
+        "AUTHOR_URL",
+        reqwest::Url::parse("http://localhost:3004").expect("the default URL is valid"),
+    )
+}
+
+/// What every token names and is checked against: `JWT_ISSUER` and `JWT_AUDIENCE`.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl TokenSettings {
+    pub fn from_env() -> Self {
+        Self {
+            issuer: var("JWT_ISSUER").unwrap_or_else(|| "blog-authen".to_owned()),
+            audience: var("JWT_AUDIENCE").unwrap_or_else(|| "blog-api".to_owned()),
+        }
+    }
+}
+
+/// Reads a key file named by `variable` (or its default path) into a string.
+pub fn read_key_file(variable: &'static str, default: &str) -> Result<String, SettingsError> {
+    let path = PathBuf::from(var(variable).unwrap_or_else(|| default.to_owned()));
+    std::fs::read_to_string(&path).map_err(|error| {
+        SettingsError::new(variable, format!("cannot read {}: {error}", path.display()))
+    })
+}

@@ -1,0 +1,329 @@
+//! Traces and logs, set up once for every service.
+//!
+//! - Spans are written with `tracing` and turned into OpenTelemetry spans by
+//!   `tracing-opentelemetry`; they leave through a batch span processor and an OTLP exporter
+//!   (gRPC, or HTTP/protobuf when `OTEL_EXPORTER_OTLP_PROTOCOL` says so). Every knob is a standard
+//!   `OTEL_*` variable: the SDK reads the sampler, batch and endpoint settings itself.
+//! - MongoDB command spans come from the driver, through a second tracer provider whose
+//!   `service.name` is the database (`mongodb` unless `MONGODB_SERVICE_NAME` says otherwise), so
+//!   Jaeger draws the database as a node of its own, as HotROD does.
+//! - Log lines go to stdout, JSON when stdout is not a terminal and text when it is, and every line
+//!   written inside a span carries its `trace_id` and `span_id`.
+//! - `OTEL_SDK_DISABLED=true` turns export off: nothing is sampled or sent, but trace ids are still
+//!   made and propagated, so logs and the `traceresponse` header keep correlating requests.
+
+use std::{fmt, io::IsTerminal, time::Duration};
+
+use opentelemetry::{
+    KeyValue, global,
+    propagation::TextMapCompositePropagator,
+    trace::{TraceContextExt, TracerProvider as _},
+};
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::{BaggagePropagator, TraceContextPropagator},
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
+};
+use tracing::{Event, Subscriber, level_filters::LevelFilter};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::filter_fn,
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::{DefaultFields, Format, Writer},
+        time::{FormatTime, SystemTime},
+    },
+    layer::SubscriberExt,
+    registry::LookupSpan,
+    util::SubscriberInitExt,
+};
+
+use crate::settings::{SettingsError, var};
+
+/// Names a service in traces and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub default_port: u16,
+}
+
+/// The tracer providers, kept to flush and shut them down when the service stops.
+pub struct Telemetry {
+    enabled: bool,
+    service: SdkTracerProvider,
+    database: SdkTracerProvider,
+}
+
+/// How long shutting down may wait for the last spans to leave; the contract gives a service 5 s
+/// to stop, and an unreachable collector must not hold it longer.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Telemetry {
+    /// Installs the global subscriber, propagator and tracer provider. Call once, inside the tokio
+    /// runtime (the gRPC exporter needs it).
+    pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
+        let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
+        let service_provider = tracer_provider(enabled, service_resource(service))?;
+        let database_name = var("MONGODB_SERVICE_NAME").unwrap_or_else(|| "mongodb".to_owned());
+        let database_provider = tracer_provider(
+            enabled,
+            Resource::builder().with_service_name(database_name).build(),
+        )?;
+
+        global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]));
+        global::set_tracer_provider(service_provider.clone());
+
+        let tracer = service_provider.tracer(service.name);
+        // The log filter (RUST_LOG) applies to log lines only: a quieter log must not lose spans.
+        let log_filter = EnvFilter::try_from_default_env()
+            .or_else(|_| EnvFilter::try_new("info"))
+            .map_err(|error| SettingsError::new("RUST_LOG", error.to_string()))?;
+        let otel_layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(LevelFilter::INFO)
+            .with_filter(filter_fn(|metadata| {
+                !is_exporter_internal(metadata.target())
+            }));
+        let log_layer = if std::io::stdout().is_terminal() {
+            tracing_subscriber::fmt::layer()
+                .event_format(TextWithTraceIds(Format::default()))
+                .boxed()
+        } else {
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(DefaultFields::new())
+                .event_format(JsonWithTraceIds)
+                .boxed()
+        };
+        tracing_subscriber::registry()
+            .with(log_layer.with_filter(log_filter))
+            .with(otel_layer)
+            .try_init()
+            .map_err(|error| {
+                SettingsError::new("RUST_LOG", format!("cannot install logging: {error}"))
+            })?;
+
+        Ok(Self {
+            enabled,
+            service: service_provider,
+            database: database_provider,
+        })
+    }
+
+    /// Whether spans are sampled and exported at all (`OTEL_SDK_DISABLED` is not true).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The provider for MongoDB's command spans.
+    pub fn database_tracer_provider(&self) -> SdkTracerProvider {
+        self.database.clone()
+    }
+
+    /// Exports what is still buffered and stops the providers, on the blocking pool so the runtime
+    /// keeps serving, and for at most [`FLUSH_TIMEOUT`].
+    pub async fn shutdown(self) {
+        let providers = [self.service, self.database];
+        let flush = tokio::task::spawn_blocking(move || {
+            for provider in providers {
+                if let Err(error) = provider.shutdown() {
+                    eprintln!("telemetry: shutting down the tracer provider failed: {error}");
+                }
+            }
+        });
+        if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
+            eprintln!(
+                "telemetry: the trace collector did not answer in time; unsent spans dropped"
+            );
+        }
+    }
+}
+
+/// The service's resource: `service.name` from `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES`
+/// when set, else the binary's name; `service.version` from the crate.
+fn service_resource(service: &ServiceInfo) -> Resource {
+    let detected = Resource::builder().build();
+    let named_by_environment = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
+    let builder = Resource::builder();
+    let builder = if named_by_environment {
+        builder
+    } else {
+        builder.with_service_name(service.name)
+    };
+    builder
+        .with_attribute(KeyValue::new("service.version", service.version))
+        .build()
+}
+
+fn tracer_provider(enabled: bool, resource: Resource) -> Result<SdkTracerProvider, SettingsError> {
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    if !enabled {
+        return Ok(builder.with_sampler(Sampler::AlwaysOff).build());
+    }
+    // The batch processor runs on its own thread with a bounded queue (OTEL_BSP_MAX_QUEUE_SIZE):
+    // when the collector is slow or gone, spans are dropped and requests never wait.
+    let processor = BatchSpanProcessor::builder(span_exporter()?).build();
+    Ok(builder.with_span_processor(processor).build())
+}
+
+fn span_exporter() -> Result<SpanExporter, SettingsError> {
+    let (variable, protocol) = match var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
+        Some(protocol) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocol),
+        None => (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            var("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|| "grpc".to_owned()),
+        ),
+    };
+    let exporter = match protocol.as_str() {
+        "grpc" => SpanExporter::builder().with_tonic().build(),
+        "http/protobuf" => SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .build(),
+        other => {
+            return Err(SettingsError::new(
+                variable,
+                format!("{other:?} is not supported; use grpc or http/protobuf"),
+            ));
+        }
+    };
+    exporter.map_err(|error| SettingsError::new("OTEL_EXPORTER_OTLP_ENDPOINT", error.to_string()))
+}
+
+/// The exporter's own HTTP/2 and gRPC machinery must not trace itself: each export would make
+/// spans that need exporting.
+fn is_exporter_internal(target: &str) -> bool {
+    [
+        "h2",
+        "hyper",
+        "hyper_util",
+        "tonic",
+        "tower",
+        "opentelemetry",
+        "opentelemetry_sdk",
+        "opentelemetry_otlp",
+    ]
+    .iter()
+    .any(|internal| {
+        target == *internal
+            || target
+                .strip_prefix(internal)
+                .is_some_and(|rest| rest.starts_with("::"))
+    })
+}
+
+/// The ids of the span the event happened in, if it belongs to a trace.
+fn current_trace_ids() -> Option<(String, String)> {
+    let context = opentelemetry::Context::current();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| {
+        (
+            span_context.trace_id().to_string(),
+            span_context.span_id().to_string(),
+        )
+    })
+}
+
+/// Human-readable lines for a terminal: the default format with the trace ids in front.
+struct TextWithTraceIds(Format);
+
+impl<S, N> FormatEvent<S, N> for TextWithTraceIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        if let Some((trace_id, span_id)) = current_trace_ids() {
+            write!(writer, "trace_id={trace_id} span_id={span_id} ")?;
+        }
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+/// One JSON object per line: timestamp, level, target, message, the event's fields, the name of
+/// the span it happened in, and the trace ids.
+struct JsonWithTraceIds;
+
+impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let mut line = serde_json::Map::new();
+        line.insert("timestamp".into(), timestamp.into());
+        line.insert("level".into(), event.metadata().level().as_str().into());
+        line.insert("target".into(), event.metadata().target().into());
+        event.record(&mut JsonFields(&mut line));
+        if let Some(span) = ctx.lookup_current() {
+            line.insert("span".into(), span.name().into());
+        }
+        if let Some((trace_id, span_id)) = current_trace_ids() {
+            line.insert("trace_id".into(), trace_id.into());
+            line.insert("span_id".into(), span_id.into());
+        }
+        let json = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{json}")
+    }
+}
+
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exporter_internals_are_matched_by_crate_not_by_prefix() {
+        assert!(is_exporter_internal("h2::codec"));
+        assert!(is_exporter_internal("tonic"));
+        assert!(is_exporter_internal("opentelemetry_sdk::trace"));
+        assert!(!is_exporter_internal("towering_app"));
+        assert!(!is_exporter_internal(
+            "reqwest_tracing::reqwest_otel_span_builder"
+        ));
+        assert!(!is_exporter_internal("otel::tracing"));
+    }
+}

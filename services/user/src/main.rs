@@ -1,0 +1,42 @@
+//! user-service: administrators create users; an admin from the environment is bootstrapped.
+
+mod domain;
+mod routes;
+mod store;
+
+use std::process::ExitCode;
+
+use platform::{
+    App, AuthorClient, Readiness, ServiceInfo,
+    mongo::{self, QueryText},
+    settings::{MongoSettings, author_url_from_env},
+};
+
+const SERVICE: ServiceInfo = ServiceInfo {
+    name: "user-service",
+    version: env!("CARGO_PKG_VERSION"),
+    default_port: 3002,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    platform::server::run(SERVICE, async |telemetry| {
+        let author = AuthorClient::new(&author_url_from_env()?);
+        let admin = domain::Admin::from_env()?;
+        // The users collection holds password hashes: its commands are traced without their text.
+        let database = mongo::connect(
+            &MongoSettings::from_env()?,
+            telemetry,
+            SERVICE.name,
+            QueryText::Omitted,
+        )
+        .await?;
+        let users = store::Users::new(&database);
+        users.prepare_in_background(admin);
+        Ok(App {
+            routes: routes::router(users, author.clone()),
+            readiness: Readiness::default().mongo(database).author(author),
+        })
+    })
+    .await
+}
