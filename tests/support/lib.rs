@@ -1,1 +1,29 @@
+//! The end-to-end harness: everything a user story needs to run the real platform.
+//!
+//! - [`MongoServer`]: an nx-27017 process (a MongoDB wire-protocol server) on a free port with its
+//!   own data directory, which a test can stop and start again.
+//! - [`Collector`]: an in-process OTLP/gRPC trace collector the services export to.
+//! - [`Platform`]: the four release binaries, started on free ports against both, with a
+//!   bootstrap admin, and an HTTP client with helpers for the API.
+//!
+//! Binaries are taken from the cargo target directory of the profile the tests were built with;
+//! `scripts/test.sh` builds them first.
 
+mod api;
+mod collector;
+mod mongo_server;
+mod platform;
+mod process;
+
+pub use api::{Api, Reply};
+pub use collector::{Collector, ExportedSpan, SpanKind};
+pub use mongo_server::MongoServer;
+pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("binding an ephemeral port")
+}

@@ -1,0 +1,227 @@
+//! Who may do what: anonymous, READ, WRITE and ADMIN callers against every endpoint, with the
+//! exact codes, and proof in the database that refused writes store nothing.
+
+use e2e_tests::Platform;
+use mongodb::bson::doc;
+use reqwest::Method;
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug)]
+enum Caller {
+    Anonymous,
+    Garbage,
+    Read,
+    Write,
+    Admin,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_answers_each_caller_with_the_exact_code() {
+    let platform = Platform::start().await;
+    let api = &platform.api;
+    let read = platform.user_token("only-read", &["READ"]).await;
+    let write = platform.user_token("only-write", &["WRITE"]).await;
+    let admin = platform.user_token("only-admin", &["ADMIN"]).await;
+    let full = platform.user_token("read-write", &["READ", "WRITE"]).await;
+    let blog = api
+        .post_blog(Some(&full), "Existing", "A blog to read.")
+        .await;
+    assert_eq!(blog.status, 201);
+    let blog_path = format!("/blogs/{}", blog.body["id"].as_str().unwrap());
+    let user_path = format!("/users/{}", blog.body["author_id"].as_str().unwrap());
+
+    let token = |caller: Caller| match caller {
+        Caller::Anonymous => None,
+        Caller::Garbage => Some("not.a.token".to_owned()),
+        Caller::Read => Some(read.clone()),
+        Caller::Write => Some(write.clone()),
+        Caller::Admin => Some(admin.clone()),
+    };
+    // (service, method, path, body, [anonymous, garbage, READ, WRITE, ADMIN])
+    let mut counter = 0;
+    let mut new_user = || {
+        counter += 1;
+        json!({ "username": format!("made-{counter}"), "password": "a-good-password", "permissions": ["READ"] })
+    };
+    let blog_body = || json!({ "title": "T", "content": "C" });
+    let cases: Vec<(&str, Method, String, Option<serde_json::Value>, [u16; 5])> = vec![
+        (
+            "blog",
+            Method::GET,
+            "/blogs".into(),
+            None,
+            [401, 401, 200, 403, 403],
+        ),
+        (
+            "blog",
+            Method::GET,
+            blog_path.clone(),
+            None,
+            [401, 401, 200, 403, 403],
+        ),
+        (
+            "blog",
+            Method::POST,
+            "/blogs".into(),
+            Some(blog_body()),
+            [401, 401, 403, 201, 403],
+        ),
+        (
+            "user",
+            Method::POST,
+            "/users".into(),
+            Some(new_user()),
+            [401, 401, 403, 403, 201],
+        ),
+        (
+            "user",
+            Method::GET,
+            user_path.clone(),
+            None,
+            [401, 401, 403, 403, 200],
+        ),
+        (
+            "author",
+            Method::POST,
+            "/authorize".into(),
+            Some(json!({ "permission": "READ" })),
+            [401, 401, 200, 403, 403],
+        ),
+        (
+            "author",
+            Method::POST,
+            "/authorize".into(),
+            Some(json!({ "permission": "WRITE" })),
+            [401, 401, 403, 200, 403],
+        ),
+        (
+            "author",
+            Method::POST,
+            "/authorize".into(),
+            Some(json!({ "permission": "ADMIN" })),
+            [401, 401, 403, 403, 200],
+        ),
+    ];
+    let callers = [
+        Caller::Anonymous,
+        Caller::Garbage,
+        Caller::Read,
+        Caller::Write,
+        Caller::Admin,
+    ];
+    let mut failures = Vec::new();
+    for (service, method, path, body, expected) in cases {
+        for (caller, expected) in callers.into_iter().zip(expected) {
+            // Each successful user creation needs a fresh name.
+            let body = match (&body, service) {
+                (Some(_), "user") => Some(new_user()),
+                _ => body.clone(),
+            };
+            let reply = api
+                .send(
+                    service,
+                    method.clone(),
+                    &path,
+                    token(caller).as_deref(),
+                    body,
+                )
+                .await;
+            if reply.status != expected {
+                failures.push(format!(
+                    "{caller:?} {method} {service}{path}: expected {expected}, got {} {}",
+                    reply.status, reply.text
+                ));
+            }
+            if reply.status >= 400 {
+                assert_eq!(
+                    reply.header("content-type"),
+                    Some("application/problem+json"),
+                    "{method} {path}"
+                );
+                assert_eq!(reply.body["status"], reply.status);
+            }
+            if reply.status == 401 {
+                assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "unexpected codes:\n{}",
+        failures.join("\n")
+    );
+
+    // author-service's answer names the token's holder.
+    let principal = api
+        .send(
+            "author",
+            Method::POST,
+            "/authorize",
+            Some(&read),
+            Some(json!({ "permission": "READ" })),
+        )
+        .await;
+    assert_eq!(principal.body["username"], "only-read");
+    assert_eq!(principal.body["permissions"], json!(["READ"]));
+    assert_eq!(principal.body["sub"].as_str().unwrap().len(), 24);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_writes_store_nothing() {
+    let platform = Platform::start().await;
+    let api = &platform.api;
+    let read = platform.user_token("reader", &["READ"]).await;
+    let database = platform.mongo.client().await;
+    let users_before = database
+        .collection::<mongodb::bson::Document>("users")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+
+    for token in [None, Some("garbage"), Some(read.as_str())] {
+        let reply = api.post_blog(token, "Sneaky", "should not be stored").await;
+        assert!(matches!(reply.status, 401 | 403), "{}", reply.text);
+        let reply = api
+            .create_user(
+                token.unwrap_or(""),
+                "sneaky-user",
+                "sneaky-password",
+                &["ADMIN"],
+            )
+            .await;
+        assert!(matches!(reply.status, 401 | 403), "{}", reply.text);
+    }
+    // A valid writer with an invalid body stores nothing either.
+    let write = platform.user_token("writer", &["WRITE"]).await;
+    let reply = api.post_blog(Some(&write), "", "empty title").await;
+    assert_eq!(reply.status, 400);
+
+    let blogs = database.collection::<mongodb::bson::Document>("blogs");
+    assert_eq!(blogs.count_documents(doc! {}).await.unwrap(), 0);
+    let users = database.collection::<mongodb::bson::Document>("users");
+    assert_eq!(
+        users
+            .count_documents(doc! { "username": "sneaky-user" })
+            .await
+            .unwrap(),
+        0
+    );
+    // Only the reader and the writer were added.
+    assert_eq!(
+        users.count_documents(doc! {}).await.unwrap(),
+        users_before + 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cannot_choose_the_author() {
+    let platform = Platform::start().await;
+    let write = platform.user_token("writer", &["WRITE"]).await;
+    let body = json!({ "title": "T", "content": "C", "author_id": "000000000000000000000000" });
+    let reply = platform
+        .api
+        .send("blog", Method::POST, "/blogs", Some(&write), Some(body))
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.body["detail"].as_str().unwrap().contains("author_id"));
+}

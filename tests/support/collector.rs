@@ -1,0 +1,253 @@
+//! An in-process OTLP/gRPC trace collector: what Jaeger would receive, kept in memory for
+//! assertions.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    trace::v1::{span::SpanKind as ProtoKind, status::StatusCode},
+};
+
+/// The kind of a span, as OTLP sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    Unspecified,
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+/// One received span, flattened: its resource's `service.name`, ids as hex, attributes as strings.
+#[derive(Debug, Clone)]
+pub struct ExportedSpan {
+    pub service: String,
+    pub name: String,
+    pub kind: SpanKind,
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_span_id: String,
+    pub attributes: HashMap<String, String>,
+    /// Each event's name and attributes.
+    pub events: Vec<(String, HashMap<String, String>)>,
+    pub status_error: bool,
+    pub status_message: String,
+    pub start_unix_nano: u64,
+    pub resource: HashMap<String, String>,
+}
+
+impl ExportedSpan {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+
+    /// Every string this span carries, for searching for leaked secrets.
+    pub fn all_text(&self) -> String {
+        let mut text = format!("{} {}", self.name, self.status_message);
+        for (key, value) in self.attributes.iter().chain(self.resource.iter()) {
+            text.push_str(&format!(" {key}={value}"));
+        }
+        for (name, attributes) in &self.events {
+            text.push_str(&format!(" {name}"));
+            for (key, value) in attributes {
+                text.push_str(&format!(" {key}={value}"));
+            }
+        }
+        text
+    }
+}
+
+#[derive(Clone, Default)]
+struct Store(Arc<Mutex<Vec<ExportedSpan>>>);
+
+pub struct Collector {
+    address: SocketAddr,
+    store: Store,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Collector {
+    /// Listens on a free loopback port. Needs a tokio runtime.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the collector");
+        let address = listener.local_addr().expect("the collector's address");
+        let store = Store::default();
+        let service = TraceServiceServer::new(store.clone());
+        let server = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await;
+        });
+        Self {
+            address,
+            store,
+            _server: server,
+        }
+    }
+
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn spans(&self) -> Vec<ExportedSpan> {
+        self.store.0.lock().unwrap().clone()
+    }
+
+    pub fn trace(&self, trace_id: &str) -> Vec<ExportedSpan> {
+        self.spans()
+            .into_iter()
+            .filter(|span| span.trace_id == trace_id)
+            .collect()
+    }
+
+    /// Waits until the trace holds spans for which `complete` is true, and returns them.
+    pub async fn wait_for_trace(
+        &self,
+        trace_id: &str,
+        complete: impl Fn(&[ExportedSpan]) -> bool,
+    ) -> Vec<ExportedSpan> {
+        let started = Instant::now();
+        loop {
+            let spans = self.trace(trace_id);
+            if complete(&spans) {
+                return spans;
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                panic!(
+                    "trace {trace_id} did not complete in 15 s; it has:\n{}",
+                    describe(&spans)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// One line per span, for failure messages.
+pub fn describe(spans: &[ExportedSpan]) -> String {
+    spans
+        .iter()
+        .map(|span| {
+            format!(
+                "  {:<16} {:<28} {:?} span={} parent={}",
+                span.service, span.name, span.kind, span.span_id, span.parent_span_id
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tonic::async_trait]
+impl TraceService for Store {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut received = Vec::new();
+        for resource_spans in request.into_inner().resource_spans {
+            let resource = attributes(
+                &resource_spans
+                    .resource
+                    .map(|r| r.attributes)
+                    .unwrap_or_default(),
+            );
+            let service = resource.get("service.name").cloned().unwrap_or_default();
+            for span in resource_spans
+                .scope_spans
+                .into_iter()
+                .flat_map(|scope| scope.spans)
+            {
+                let status = span.status.unwrap_or_default();
+                received.push(ExportedSpan {
+                    service: service.clone(),
+                    name: span.name,
+                    kind: match ProtoKind::try_from(span.kind).unwrap_or(ProtoKind::Unspecified) {
+                        ProtoKind::Unspecified => SpanKind::Unspecified,
+                        ProtoKind::Internal => SpanKind::Internal,
+                        ProtoKind::Server => SpanKind::Server,
+                        ProtoKind::Client => SpanKind::Client,
+                        ProtoKind::Producer => SpanKind::Producer,
+                        ProtoKind::Consumer => SpanKind::Consumer,
+                    },
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
+                    attributes: attributes(&span.attributes),
+                    events: span
+                        .events
+                        .into_iter()
+                        .map(|event| (event.name, attributes(&event.attributes)))
+                        .collect(),
+                    status_error: status.code == StatusCode::Error as i32,
+                    status_message: status.message,
+                    start_unix_nano: span.start_time_unix_nano,
+                    resource: resource.clone(),
+                });
+            }
+        }
+        self.0.lock().unwrap().extend(received);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn attributes(key_values: &[KeyValue]) -> HashMap<String, String> {
+    key_values
+        .iter()
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map(value_text).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn value_text(value: &AnyValue) -> String {
+    match &value.value {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        Some(Value::ArrayValue(array)) => array
+            .values
+            .iter()
+            .map(value_text)
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(Value::KvlistValue(list)) => list
+            .values
+            .iter()
+            .map(|kv| {
+                format!(
+                    "{}={}",
+                    kv.key,
+                    kv.value.as_ref().map(value_text).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(Value::BytesValue(bytes)) => hex(bytes),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,198 @@
+//! The four services, started from their release binaries for one test.
+
+use std::{
+    collections::HashMap,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+
+use crate::{
+    Api, Collector, MongoServer, free_port,
+    process::{Process, binary},
+};
+
+pub const ADMIN_USERNAME: &str = "root-admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// The services in the order they start: author first, since user and blog depend on it.
+pub const SERVICES: [&str; 4] = ["author", "authen", "user", "blog"];
+
+#[derive(Default)]
+pub struct PlatformOptions {
+    /// Extra environment for every service (e.g. `OTEL_SDK_DISABLED`).
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Platform {
+    pub mongo: MongoServer,
+    pub collector: Collector,
+    pub api: Api,
+    ports: HashMap<&'static str, u16>,
+    processes: HashMap<&'static str, Process>,
+    keys: TempDir,
+    logs: TempDir,
+    options: PlatformOptions,
+}
+
+impl Platform {
+    /// A fresh database, a collector, keys, and the four services, ready.
+    pub async fn start() -> Self {
+        Self::start_with(PlatformOptions::default()).await
+    }
+
+    pub async fn start_with(options: PlatformOptions) -> Self {
+        let mongo = MongoServer::start_new();
+        let collector = Collector::start().await;
+        let keys = tempfile::tempdir().expect("a directory for keys");
+        generate_keys(keys.path());
+        let ports: HashMap<_, _> = SERVICES
+            .iter()
+            .map(|service| (*service, free_port()))
+            .collect();
+        let api = Api::new(&ports);
+        let mut platform = Self {
+            mongo,
+            collector,
+            api,
+            ports,
+            processes: HashMap::new(),
+            keys,
+            logs: tempfile::tempdir().expect("a directory for logs"),
+            options,
+        };
+        for service in SERVICES {
+            platform.start_service(service);
+        }
+        for service in SERVICES {
+            platform.wait_ready(service).await;
+        }
+        platform.wait_for_admin().await;
+        platform
+    }
+
+    pub fn url(&self, service: &str) -> String {
+        format!("http://127.0.0.1:{}", self.ports[service])
+    }
+
+    /// Starts one service (again) with the platform's environment.
+    pub fn start_service(&mut self, service: &'static str) {
+        let mut command = Command::new(binary(&format!("{service}-service")));
+        let keys = self.keys.path();
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", self.ports[service].to_string())
+            .env("MONGODB_URI", self.mongo.uri())
+            .env("MONGODB_DB", self.mongo.database_name())
+            .env("AUTHOR_URL", self.url("author"))
+            .env("JWT_PRIVATE_KEY", keys.join("private.pem"))
+            .env("JWT_PUBLIC_KEY", keys.join("public.pem"))
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", self.collector.endpoint())
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .env("RUST_LOG", "info")
+            // The services must not read a developer's .env from the test's working directory.
+            .current_dir(self.logs.path());
+        if service == "user" {
+            command
+                .env("ADMIN_USERNAME", ADMIN_USERNAME)
+                .env("ADMIN_PASSWORD", ADMIN_PASSWORD);
+        }
+        for (key, value) in &self.options.env {
+            command.env(key, value);
+        }
+        let log = self.logs.path().join(format!("{service}.log"));
+        self.processes
+            .insert(service, Process::spawn(service, command, log));
+    }
+
+    /// Stops one service with SIGTERM; returns how long it took to exit.
+    pub fn stop_service(&mut self, service: &str) -> Option<Duration> {
+        let mut process = self.processes.remove(service)?;
+        process.stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10))
+    }
+
+    /// The service's log so far.
+    pub fn log(&self, service: &str) -> String {
+        std::fs::read_to_string(self.logs.path().join(format!("{service}.log"))).unwrap_or_default()
+    }
+
+    async fn wait_ready(&mut self, service: &'static str) {
+        let url = format!("{}/readyz", self.url(service));
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = self.api.http().get(&url).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            let process = self.processes.get_mut(service).expect("a started service");
+            assert!(
+                process.is_running() && started.elapsed() < Duration::from_secs(30),
+                "{service}-service did not become ready:\n{}",
+                process.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The admin is bootstrapped in the background; wait until it can log in.
+    async fn wait_for_admin(&self) {
+        let started = Instant::now();
+        while self.api.login(ADMIN_USERNAME, ADMIN_PASSWORD).await.status != 200 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the bootstrap admin never appeared:\n{}",
+                self.log("user")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A token for the bootstrap admin.
+    pub async fn admin_token(&self) -> String {
+        self.api.token(ADMIN_USERNAME, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user with `permissions` (as the admin) and returns a token for it.
+    pub async fn user_token(&self, username: &str, permissions: &[&str]) -> String {
+        let admin = self.admin_token().await;
+        let password = format!("{username}-password");
+        let reply = self
+            .api
+            .create_user(&admin, username, &password, permissions)
+            .await;
+        assert_eq!(reply.status, 201, "creating {username}: {}", reply.text);
+        self.api.token(username, &password).await
+    }
+}
+
+/// A 2048-bit pair (the smallest the contract accepts, and quick to make) with openssl.
+fn generate_keys(dir: &std::path::Path) {
+    let private = dir.join("private.pem");
+    let public = dir.join("public.pem");
+    let status = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed to make test keys");
+    assert!(status.success(), "openssl genpkey failed");
+    let status = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .expect("openssl pkey");
+    assert!(status.success(), "openssl pkey -pubout failed");
+}
