@@ -49,11 +49,14 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 5
-            && essence[..essence.len() - 5].ends_with('+')
-            && essence.ends_with("json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses a JSON document into `T`, describing a failure by the field's path and what was
