@@ -419,9 +419,8 @@ curl -i "localhost:$BLOG_PORT/blogs/\$BLOG_ID" -H "Authorization: Bearer \$READE
 # 5. The reader may not write: 403, a problem+json body, and nothing is stored.
 curl -i -X POST localhost:$BLOG_PORT/blogs -H "Authorization: Bearer \$READER_TOKEN" $json -d '{"title":"Nope","content":"readers cannot post"}'; echo
 
-# The public keys tokens are checked against (JWKS), and an OpenAPI document (every service has one):
+# The public key tokens are checked against (JWKS):
 curl -s localhost:$AUTHEN_PORT/.well-known/jwks.json; echo
-curl -s localhost:$BLOG_PORT/openapi.json | python3 -m json.tool | head -n 20
 ---------------------------------------------------------------------------------------------
 EOF
 }

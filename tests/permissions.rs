@@ -15,6 +15,15 @@ enum Caller {
     Admin,
 }
 
+/// service, method, path, body, and the expected code for [anonymous, garbage, READ, WRITE, ADMIN].
+type Case = (
+    &'static str,
+    Method,
+    String,
+    Option<serde_json::Value>,
+    [u16; 5],
+);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_answers_each_caller_with_the_exact_code() {
     let platform = Platform::start().await;
@@ -37,14 +46,13 @@ async fn every_endpoint_answers_each_caller_with_the_exact_code() {
         Caller::Write => Some(write.clone()),
         Caller::Admin => Some(admin.clone()),
     };
-    // (service, method, path, body, [anonymous, garbage, READ, WRITE, ADMIN])
     let mut counter = 0;
     let mut new_user = || {
         counter += 1;
         json!({ "username": format!("made-{counter}"), "password": "a-good-password", "permissions": ["READ"] })
     };
     let blog_body = || json!({ "title": "T", "content": "C" });
-    let cases: Vec<(&str, Method, String, Option<serde_json::Value>, [u16; 5])> = vec![
+    let cases: Vec<Case> = vec![
         (
             "blog",
             Method::GET,

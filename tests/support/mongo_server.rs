@@ -65,9 +65,7 @@ impl MongoServer {
         if !self.is_embedded() || self.process.is_some() {
             return;
         }
-        let binary = std::env::var("NX_27017_BIN").unwrap_or_else(|_| {
-            panic!("NX_27017_BIN is not set: run the tests with scripts/test.sh, which installs nx-27017")
-        });
+        let binary = nx_27017_binary();
         let path = |name: &str| -> PathBuf { self.dir.path().join(name) };
         let data = path("data");
         std::fs::create_dir_all(&data).expect("creating the data directory");
@@ -113,4 +111,19 @@ impl MongoServer {
             .expect("a client for the test server");
         client.database(&self.database_name())
     }
+}
+
+/// `NX_27017_BIN`, or the venv scripts/test.sh and scripts/up.sh install into.
+fn nx_27017_binary() -> PathBuf {
+    let path = std::env::var_os("NX_27017_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/nx-27017")
+        });
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with scripts/test.sh, which installs nx-27017 (or set NX_27017_BIN)",
+        path.display()
+    );
+    path
 }

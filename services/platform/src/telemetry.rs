@@ -22,8 +22,9 @@ use opentelemetry::{
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
+    error::OTelSdkResult,
     propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanProcessor},
 };
 use tracing::{Event, Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{
@@ -65,11 +66,12 @@ impl Telemetry {
     /// runtime (the gRPC exporter needs it).
     pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
         let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
-        let service_provider = tracer_provider(enabled, service_resource(service))?;
+        let service_provider = tracer_provider(enabled, service_resource(service), |batch| batch)?;
         let database_name = var("MONGODB_SERVICE_NAME").unwrap_or_else(|| "mongodb".to_owned());
         let database_provider = tracer_provider(
             enabled,
             Resource::builder().with_service_name(database_name).build(),
+            DatabaseSemconv::wrap,
         )?;
 
         global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -161,7 +163,12 @@ fn service_resource(service: &ServiceInfo) -> Resource {
         .build()
 }
 
-fn tracer_provider(enabled: bool, resource: Resource) -> Result<SdkTracerProvider, SettingsError> {
+/// A provider exporting through a batch processor, which `wrap` may decorate.
+fn tracer_provider<P: SpanProcessor + 'static>(
+    enabled: bool,
+    resource: Resource,
+    wrap: impl FnOnce(BatchSpanProcessor) -> P,
+) -> Result<SdkTracerProvider, SettingsError> {
     let builder = SdkTracerProvider::builder().with_resource(resource);
     if !enabled {
         return Ok(builder.with_sampler(Sampler::AlwaysOff).build());
@@ -169,7 +176,57 @@ fn tracer_provider(enabled: bool, resource: Resource) -> Result<SdkTracerProvide
     // The batch processor runs on its own thread with a bounded queue (OTEL_BSP_MAX_QUEUE_SIZE):
     // when the collector is slow or gone, spans are dropped and requests never wait.
     let processor = BatchSpanProcessor::builder(span_exporter()?).build();
-    Ok(builder.with_span_processor(processor).build())
+    Ok(builder.with_span_processor(wrap(processor)).build())
+}
+
+/// The driver names a command span's command `db.command.name`; the semantic conventions (and
+/// the contract) also want it as `db.operation.name`, which the driver sets only on the
+/// operation span around it. Copies it over as each span ends.
+#[derive(Debug)]
+struct DatabaseSemconv<P>(P);
+
+impl<P: SpanProcessor> DatabaseSemconv<P> {
+    fn wrap(inner: P) -> Self {
+        Self(inner)
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for DatabaseSemconv<P> {
+    fn on_start(
+        &self,
+        span: &mut opentelemetry_sdk::trace::Span,
+        context: &opentelemetry::Context,
+    ) {
+        self.0.on_start(span, context);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        let has = |key: &str| span.attributes.iter().any(|kv| kv.key.as_str() == key);
+        if !has("db.operation.name")
+            && let Some(command) = span
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "db.command.name")
+                .map(|kv| kv.value.clone())
+        {
+            span.attributes
+                .push(KeyValue::new("db.operation.name", command));
+        }
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    /// The provider hands its resource (our `service.name`) to the processor that exports.
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
 }
 
 fn span_exporter() -> Result<SpanExporter, SettingsError> {
