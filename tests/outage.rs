@@ -109,11 +109,7 @@ async fn author_service_down_gives_503_and_stores_nothing() {
         assert!(back.elapsed() < Duration::from_secs(10), "{}", listed.text);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let users = platform
-        .mongo
-        .client()
-        .await
-        .collection::<mongodb::bson::Document>("users");
+    let users = platform.mongo.collection("users").await;
     assert_eq!(
         users
             .count_documents(mongodb::bson::doc! { "username": "lost-user" })

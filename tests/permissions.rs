@@ -179,12 +179,8 @@ async fn refused_writes_store_nothing() {
     let platform = Platform::start().await;
     let api = &platform.api;
     let read = platform.user_token("reader", &["READ"]).await;
-    let database = platform.mongo.client().await;
-    let users_before = database
-        .collection::<mongodb::bson::Document>("users")
-        .count_documents(doc! {})
-        .await
-        .unwrap();
+    let users = platform.mongo.collection("users").await;
+    let users_before = users.count_documents(doc! {}).await.unwrap();
 
     for token in [None, Some("garbage"), Some(read.as_str())] {
         let reply = api.post_blog(token, "Sneaky", "should not be stored").await;
@@ -204,9 +200,8 @@ async fn refused_writes_store_nothing() {
     let reply = api.post_blog(Some(&write), "", "empty title").await;
     assert_eq!(reply.status, 400);
 
-    let blogs = database.collection::<mongodb::bson::Document>("blogs");
+    let blogs = platform.mongo.collection("blogs").await;
     assert_eq!(blogs.count_documents(doc! {}).await.unwrap(), 0);
-    let users = database.collection::<mongodb::bson::Document>("users");
     assert_eq!(
         users
             .count_documents(doc! { "username": "sneaky-user" })

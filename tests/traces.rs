@@ -140,9 +140,8 @@ async fn spans_never_hold_tokens_passwords_or_hashes() {
     assert_eq!(posted.status, 201);
     let stored_hash = platform
         .mongo
-        .client()
+        .collection("users")
         .await
-        .collection::<mongodb::bson::Document>("users")
         .find_one(mongodb::bson::doc! { "username": "secretive" })
         .await
         .unwrap()

@@ -3,7 +3,7 @@
 
 use e2e_tests::Platform;
 use futures_util::future::join_all;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::doc;
 use reqwest::Method;
 use serde_json::json;
 
@@ -82,11 +82,7 @@ async fn every_field_is_validated_and_bad_input_changes_nothing() {
         .unwrap();
     assert_eq!(too_large.status(), 413);
 
-    let users = platform
-        .mongo
-        .client()
-        .await
-        .collection::<Document>("users");
+    let users = platform.mongo.collection("users").await;
     assert_eq!(
         users.count_documents(doc! {}).await.unwrap(),
         1,
@@ -150,11 +146,7 @@ async fn usernames_are_unique_even_when_twenty_requests_race() {
         "{statuses:?}"
     );
 
-    let users = platform
-        .mongo
-        .client()
-        .await
-        .collection::<Document>("users");
+    let users = platform.mongo.collection("users").await;
     assert_eq!(
         users
             .count_documents(doc! { "username": "contested" })
@@ -173,11 +165,7 @@ async fn passwords_are_stored_only_as_argon2id_hashes() {
         .create_user(&admin, "hashed", "plain-text-secret", &["READ"])
         .await;
     assert_eq!(reply.status, 201);
-    let users = platform
-        .mongo
-        .client()
-        .await
-        .collection::<Document>("users");
+    let users = platform.mongo.collection("users").await;
     let stored = users
         .find_one(doc! { "username": "hashed" })
         .await

@@ -104,12 +104,12 @@ impl MongoServer {
         }
     }
 
-    /// A driver client for checking what was stored.
-    pub async fn client(&self) -> mongodb::Database {
+    /// A collection of the services' database, for checking what was stored.
+    pub async fn collection(&self, name: &str) -> mongodb::Collection<mongodb::bson::Document> {
         let client = mongodb::Client::with_uri_str(self.uri())
             .await
             .expect("a client for the test server");
-        client.database(&self.database_name())
+        client.database(&self.database_name()).collection(name)
     }
 }
 

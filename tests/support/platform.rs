@@ -169,30 +169,19 @@ impl Platform {
     }
 }
 
-/// A 2048-bit pair (the smallest the contract accepts, and quick to make) with openssl.
+/// A 2048-bit pair (the smallest the contract accepts, and quick to make), made by the project's
+/// own scripts/gen-keys.sh, so every test run also checks that script.
 fn generate_keys(dir: &std::path::Path) {
-    let private = dir.join("private.pem");
-    let public = dir.join("public.pem");
-    let status = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&private)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed to make test keys");
-    assert!(status.success(), "openssl genpkey failed");
-    let status = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&private)
-        .arg("-out")
-        .arg(&public)
-        .status()
-        .expect("openssl pkey");
-    assert!(status.success(), "openssl pkey -pubout failed");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/gen-keys.sh");
+    let output = Command::new("bash")
+        .arg(script)
+        .args(["--bits", "2048", "--force", "--out-dir"])
+        .arg(dir)
+        .output()
+        .expect("running scripts/gen-keys.sh");
+    assert!(
+        output.status.success(),
+        "scripts/gen-keys.sh failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

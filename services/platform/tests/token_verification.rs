@@ -19,43 +19,31 @@ struct KeyPair {
     public_pem: String,
 }
 
-fn generate(bits: u32) -> KeyPair {
-    let dir = std::env::temp_dir().join(format!(
-        "token-tests-{}-{bits}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let private = dir.join("private.pem");
-    let status = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            &format!("rsa_keygen_bits:{bits}"),
-            "-out",
-        ])
-        .arg(&private)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed for these tests");
-    assert!(status.success());
-    let output = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&private)
+/// A fresh 2048-bit pair from the project's own scripts/gen-keys.sh.
+fn generate() -> KeyPair {
+    let dir = std::env::temp_dir().join(format!("token-tests-{}-{}", std::process::id(), unique()));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gen-keys.sh");
+    let output = Command::new("bash")
+        .arg(script)
+        .args(["--bits", "2048", "--out-dir"])
+        .arg(&dir)
         .output()
-        .unwrap();
-    assert!(output.status.success());
+        .expect("running scripts/gen-keys.sh");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let pair = KeyPair {
-        private_pem: std::fs::read_to_string(&private).unwrap(),
-        public_pem: String::from_utf8(output.stdout).unwrap(),
+        private_pem: read("private.pem"),
+        public_pem: read("public.pem"),
     };
     std::fs::remove_dir_all(dir).unwrap();
     pair
 }
 
-fn rand_suffix() -> u128 {
+fn unique() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -64,12 +52,12 @@ fn rand_suffix() -> u128 {
 
 fn ours() -> &'static KeyPair {
     static KEYS: OnceLock<KeyPair> = OnceLock::new();
-    KEYS.get_or_init(|| generate(2048))
+    KEYS.get_or_init(generate)
 }
 
 fn foreign() -> &'static KeyPair {
     static KEYS: OnceLock<KeyPair> = OnceLock::new();
-    KEYS.get_or_init(|| generate(2048))
+    KEYS.get_or_init(generate)
 }
 
 fn settings() -> TokenSettings {
@@ -266,8 +254,8 @@ fn truncated_and_garbage_tokens_are_refused() {
 
 #[test]
 fn keys_under_2048_bits_are_refused() {
-    let small = generate(1024);
-    let error = PublicKey::from_pem(&small.public_pem)
+    let small = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+    let error = PublicKey::from_rsa(&small.to_public_key())
         .err()
         .expect("a 1024-bit key is refused");
     assert!(error.contains("1024 bits"), "{error}");
