@@ -1,30 +1,6 @@
 //! One request is one trace across every service it touches, with each MongoDB command inside it.
 
-use e2e_tests::{ExportedSpan, Platform, PlatformOptions, SpanKind};
-
-fn find<'a>(
-    spans: &'a [ExportedSpan],
-    service: &str,
-    name: &str,
-    kind: SpanKind,
-) -> Option<&'a ExportedSpan> {
-    spans
-        .iter()
-        .find(|s| s.service == service && s.name == name && s.kind == kind)
-}
-
-fn descends_from(spans: &[ExportedSpan], span: &ExportedSpan, ancestor: &ExportedSpan) -> bool {
-    let mut current = span;
-    loop {
-        if current.parent_span_id == ancestor.span_id {
-            return true;
-        }
-        match spans.iter().find(|s| s.span_id == current.parent_span_id) {
-            Some(parent) => current = parent,
-            None => return false,
-        }
-    }
-}
+use e2e_tests::{Platform, PlatformOptions, SpanKind, descends_from, find};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn post_blog_is_one_trace_through_author_and_mongodb() {
@@ -214,5 +190,379 @@ async fn with_the_sdk_disabled_services_work_and_export_nothing() {
         platform.collector.spans().is_empty(),
         "{} spans exported",
         platform.collector.spans().len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_finds_the_user_verifies_the_password_then_signs() {
+    let platform = Platform::start().await;
+    platform.user_token("alice", &["READ"]).await;
+    let reply = platform.api.login("alice", "alice-password").await;
+    assert_eq!(reply.status, 200);
+    let spans = platform
+        .collector
+        .wait_for_trace(&reply.trace_id(), |spans| {
+            find(spans, "authen-service", "token.sign", SpanKind::Internal).is_some()
+                && spans
+                    .iter()
+                    .any(|s| s.service == "mongodb" && s.name == "find")
+        })
+        .await;
+    let server = find(&spans, "authen-service", "POST /login", SpanKind::Server).unwrap();
+    assert!(server.parent_span_id.is_empty(), "login is the root");
+    let query = spans
+        .iter()
+        .find(|s| s.service == "mongodb" && s.name == "find" && s.kind == SpanKind::Client)
+        .unwrap();
+    let verify = find(
+        &spans,
+        "authen-service",
+        "password.verify",
+        SpanKind::Internal,
+    )
+    .unwrap();
+    let sign = find(&spans, "authen-service", "token.sign", SpanKind::Internal).unwrap();
+    for child in [query, verify, sign] {
+        assert!(
+            descends_from(&spans, child, server),
+            "{} under POST /login",
+            child.name
+        );
+    }
+    assert_eq!(query.attribute("db.collection.name"), Some("users"));
+    assert_eq!(query.attribute("db.operation.name"), Some("find"));
+    assert_eq!(
+        query.attribute("db.query.text"),
+        None,
+        "users' commands carry no query text"
+    );
+    assert!(
+        query.start_unix_nano < verify.start_unix_nano
+            && verify.start_unix_nano < sign.start_unix_nano
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_user_is_checked_by_author_then_hashed_and_inserted() {
+    let platform = Platform::start().await;
+    let admin = platform.admin_token().await;
+    let reply = platform
+        .api
+        .create_user(&admin, "bob", "bob-password", &["READ"])
+        .await;
+    assert_eq!(reply.status, 201);
+    let spans = platform
+        .collector
+        .wait_for_trace(&reply.trace_id(), |spans| {
+            find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
+                && spans
+                    .iter()
+                    .any(|s| s.service == "mongodb" && s.name == "insert")
+        })
+        .await;
+    let server = find(&spans, "user-service", "POST /users", SpanKind::Server).unwrap();
+    assert!(server.parent_span_id.is_empty());
+    let client = find(&spans, "user-service", "POST /authorize", SpanKind::Client).unwrap();
+    let author = find(
+        &spans,
+        "author-service",
+        "POST /authorize",
+        SpanKind::Server,
+    )
+    .unwrap();
+    assert_eq!(author.parent_span_id, client.span_id);
+    let hash = find(&spans, "user-service", "password.hash", SpanKind::Internal).unwrap();
+    assert!(descends_from(&spans, hash, server));
+    let insert = spans
+        .iter()
+        .find(|s| s.service == "mongodb" && s.name == "insert" && s.kind == SpanKind::Client)
+        .unwrap();
+    assert!(descends_from(&spans, insert, server));
+    assert_eq!(insert.attribute("db.collection.name"), Some("users"));
+    assert_eq!(insert.attribute("db.query.text"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_recorded_on_author_and_blog_spans() {
+    let platform = Platform::start().await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    for (token, code) in [(Some(reader.as_str()), "403"), (None, "401")] {
+        let reply = platform.api.post_blog(token, "No", "Not allowed.").await;
+        assert_eq!(reply.status.to_string(), code);
+        let spans = platform
+            .collector
+            .wait_for_trace(&reply.trace_id(), |spans| {
+                find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
+                    && find(spans, "blog-service", "POST /blogs", SpanKind::Server).is_some()
+            })
+            .await;
+        let blog = find(&spans, "blog-service", "POST /blogs", SpanKind::Server).unwrap();
+        let client = find(&spans, "blog-service", "POST /authorize", SpanKind::Client).unwrap();
+        let author = find(
+            &spans,
+            "author-service",
+            "POST /authorize",
+            SpanKind::Server,
+        )
+        .unwrap();
+        for span in [blog, client, author] {
+            assert_eq!(
+                span.attribute("http.response.status_code"),
+                Some(code),
+                "{} {}",
+                span.service,
+                span.name
+            );
+        }
+        // Semantic conventions: a 4xx is an error for the client that got it, not for the server
+        // that answered it.
+        assert!(
+            client.status_error,
+            "the CLIENT span of a {code} is an error"
+        );
+        assert!(
+            !blog.status_error && !author.status_error,
+            "SERVER spans of a {code} leave the status unset"
+        );
+        assert!(
+            !spans.iter().any(|s| s.service == "mongodb"),
+            "a refused request never reaches MongoDB"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_503_for_a_dead_database_is_an_error_span() {
+    let mut platform = Platform::start().await;
+    if !platform.mongo.is_embedded() {
+        return;
+    }
+    let reader = platform.user_token("reader", &["READ"]).await;
+    platform.mongo.stop();
+    let reply = platform.api.list_blogs(Some(&reader), "").await;
+    assert_eq!(reply.status, 503);
+    let spans = platform
+        .collector
+        .wait_for_trace(&reply.trace_id(), |spans| {
+            find(spans, "blog-service", "GET /blogs", SpanKind::Server).is_some()
+                && spans
+                    .iter()
+                    .any(|s| s.service == "mongodb" && s.status_error)
+        })
+        .await;
+    let server = find(&spans, "blog-service", "GET /blogs", SpanKind::Server).unwrap();
+    assert_eq!(server.attribute("http.response.status_code"), Some("503"));
+    assert!(server.status_error, "a 5xx SERVER span is an error");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incoming_traceparent_is_continued_across_blog_and_author() {
+    let platform = Platform::start().await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace_id}-{caller_span}-01");
+    let reply = platform
+        .api
+        .send_with_headers(
+            "blog",
+            reqwest::Method::GET,
+            "/blogs",
+            Some(&reader),
+            None,
+            &[("traceparent", &traceparent)],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.trace_id(),
+        trace_id,
+        "the response names the caller's trace"
+    );
+    let spans = platform
+        .collector
+        .wait_for_trace(trace_id, |spans| {
+            find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
+                && find(spans, "blog-service", "GET /blogs", SpanKind::Server).is_some()
+        })
+        .await;
+    let blog = find(&spans, "blog-service", "GET /blogs", SpanKind::Server).unwrap();
+    assert_eq!(
+        blog.parent_span_id, caller_span,
+        "blog's span is the caller's child"
+    );
+    let author = find(
+        &spans,
+        "author-service",
+        "POST /authorize",
+        SpanKind::Server,
+    )
+    .unwrap();
+    assert!(descends_from(&spans, author, blog));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_hundred_fast_requests_all_have_complete_traces() {
+    let platform = Platform::start().await;
+    let writer = platform.user_token("writer", &["READ", "WRITE"]).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    let requests = 300;
+    let concurrency = 16;
+    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    for i in 0..requests {
+        let api = platform.api.clone();
+        let writer = writer.clone();
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let reply = if i % 3 == 0 {
+                api.post_blog(Some(&writer), &format!("Post {i}"), "Load.")
+                    .await
+            } else {
+                api.list_blogs(Some(&writer), "?limit=5").await
+            };
+            assert!(matches!(reply.status, 200 | 201), "{}", reply.text);
+            (i % 3 == 0, reply.trace_id())
+        });
+    }
+    let replies = tasks.join_all().await;
+    assert_eq!(replies.len(), requests);
+
+    // Every trace: one root (blog's SERVER span), blog's CLIENT span, author's SERVER span and its
+    // token check, and the MongoDB operation and command spans, every parent present.
+    for (is_write, trace_id) in replies {
+        let mongo_spans = if is_write { 2 } else { 4 }; // insert; or find and count, each op + command
+        let spans = platform
+            .collector
+            .wait_for_trace(&trace_id, |spans| spans.len() >= 4 + mongo_spans)
+            .await;
+        assert_eq!(
+            spans.len(),
+            4 + mongo_spans,
+            "{}",
+            e2e_tests::describe(&spans)
+        );
+        let roots = spans.iter().filter(|s| s.parent_span_id.is_empty()).count();
+        assert_eq!(roots, 1, "{}", e2e_tests::describe(&spans));
+        for span in &spans {
+            assert!(
+                span.parent_span_id.is_empty()
+                    || spans.iter().any(|p| p.span_id == span.parent_span_id),
+                "orphan span {} in\n{}",
+                span.name,
+                e2e_tests::describe(&spans)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sampler_comes_from_the_standard_variables() {
+    let options = PlatformOptions {
+        env: vec![
+            (
+                "OTEL_TRACES_SAMPLER".into(),
+                "parentbased_traceidratio".into(),
+            ),
+            ("OTEL_TRACES_SAMPLER_ARG".into(), "0.001".into()),
+        ],
+    };
+    let platform = Platform::start_with(options).await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    let mut sampled = std::collections::HashSet::new();
+    let mut unsampled = std::collections::HashSet::new();
+    for _ in 0..30 {
+        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        assert_eq!(reply.status, 200);
+        let flags = reply
+            .header("traceresponse")
+            .unwrap()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .to_owned();
+        match flags.as_str() {
+            "01" => sampled.insert(reply.trace_id()),
+            "00" => unsampled.insert(reply.trace_id()),
+            other => panic!("flags {other}"),
+        };
+    }
+    assert!(
+        !unsampled.is_empty(),
+        "at a ratio of 0.001, some of 30 requests go unsampled"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let exported: std::collections::HashSet<String> = platform
+        .collector
+        .spans()
+        .into_iter()
+        .map(|s| s.trace_id)
+        .collect();
+    for trace_id in &unsampled {
+        assert!(
+            !exported.contains(trace_id),
+            "unsampled trace {trace_id} was exported"
+        );
+    }
+    for trace_id in &sampled {
+        assert!(
+            exported.contains(trace_id),
+            "sampled trace {trace_id} was not exported"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_lines_inside_a_request_carry_its_trace_and_span() {
+    let platform = Platform::start().await;
+    let reply = platform.api.login("nobody", "some-password").await;
+    assert_eq!(reply.status, 401);
+    let trace_id = reply.trace_id();
+    let log = platform.log("authen");
+    let line = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["message"] == "login refused")
+        .unwrap_or_else(|| panic!("no JSON 'login refused' line in:\n{log}"));
+    assert_eq!(line["trace_id"], trace_id.as_str());
+    assert_eq!(line["span_id"].as_str().map(str::len), Some(16));
+    assert_eq!(line["level"], "INFO");
+    assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_flushes_buffered_spans_and_exits_within_5_s() {
+    // A batch delay far longer than the test: only the shutdown flush can deliver the spans.
+    let options = PlatformOptions {
+        env: vec![("OTEL_BSP_SCHEDULE_DELAY".into(), "600000".into())],
+    };
+    let mut platform = Platform::start_with(options).await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    let reply = platform.api.list_blogs(Some(&reader), "").await;
+    assert_eq!(reply.status, 200);
+    let trace_id = reply.trace_id();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        find(
+            &platform.collector.trace(&trace_id),
+            "blog-service",
+            "GET /blogs",
+            SpanKind::Server
+        )
+        .is_none(),
+        "the span is still buffered before the signal"
+    );
+    let took = platform
+        .stop_service("blog")
+        .expect("blog-service exits on SIGTERM");
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let spans = platform.collector.trace(&trace_id);
+    assert!(
+        find(&spans, "blog-service", "GET /blogs", SpanKind::Server).is_some(),
+        "flushed on SIGTERM"
+    );
+    assert!(
+        spans.iter().any(|s| s.service == "mongodb"),
+        "the database provider is flushed too"
     );
 }

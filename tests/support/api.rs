@@ -72,9 +72,26 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.send_with_headers(service, method, path, token, body, &[])
+            .await
+    }
+
+    /// [`send`](Self::send) with extra request headers (e.g. a `traceparent`).
+    pub async fn send_with_headers(
+        &self,
+        service: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.urls[service]));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -138,6 +138,32 @@ impl Collector {
     }
 }
 
+/// The span of `service` named `name` of `kind`, if the trace has one.
+pub fn find<'a>(
+    spans: &'a [ExportedSpan],
+    service: &str,
+    name: &str,
+    kind: SpanKind,
+) -> Option<&'a ExportedSpan> {
+    spans
+        .iter()
+        .find(|s| s.service == service && s.name == name && s.kind == kind)
+}
+
+/// Whether `ancestor` is `span`'s parent, grandparent, ...
+pub fn descends_from(spans: &[ExportedSpan], span: &ExportedSpan, ancestor: &ExportedSpan) -> bool {
+    let mut current = span;
+    loop {
+        if current.parent_span_id == ancestor.span_id {
+            return true;
+        }
+        match spans.iter().find(|s| s.span_id == current.parent_span_id) {
+            Some(parent) => current = parent,
+            None => return false,
+        }
+    }
+}
+
 /// One line per span, for failure messages.
 pub fn describe(spans: &[ExportedSpan]) -> String {
     spans

@@ -61,7 +61,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 
 /// Parses a JSON document into `T`, describing a failure by the field's path and what was
 /// expected, never by the value found.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
