@@ -566,3 +566,43 @@ async fn sigterm_flushes_buffered_spans_and_exits_within_5_s() {
         "the database provider is flushed too"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_can_leave_over_otlp_http_protobuf() {
+    let mut platform = Platform::start().await;
+    // Restart blog-service alone with the HTTP exporter, pointed at the collector's HTTP port.
+    platform.stop_service("blog");
+    platform.set_service_env(
+        "blog",
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &platform.collector.http_endpoint(),
+            ),
+        ],
+    );
+    platform.start_service("blog");
+    platform.wait_ready("blog").await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    let reply = platform.api.list_blogs(Some(&reader), "").await;
+    assert_eq!(reply.status, 200);
+    let spans = platform
+        .collector
+        .wait_for_trace(&reply.trace_id(), |spans| {
+            find(spans, "blog-service", "GET /blogs", SpanKind::Server).is_some()
+                && spans
+                    .iter()
+                    .any(|s| s.service == "mongodb" && s.name == "find")
+        })
+        .await;
+    assert!(
+        find(
+            &spans,
+            "author-service",
+            "POST /authorize",
+            SpanKind::Server
+        )
+        .is_some()
+    );
+}

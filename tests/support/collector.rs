@@ -71,10 +71,12 @@ impl ExportedSpan {
 #[derive(Clone, Default)]
 struct Store(Arc<Mutex<Vec<ExportedSpan>>>);
 
+/// Receives OTLP over gRPC and over HTTP/protobuf into one store.
 pub struct Collector {
     address: SocketAddr,
+    http_address: SocketAddr,
     store: Store,
-    _server: tokio::task::JoinHandle<()>,
+    _servers: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Collector {
@@ -92,11 +94,29 @@ impl Collector {
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await;
         });
+        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the collector's HTTP port");
+        let http_address = http_listener
+            .local_addr()
+            .expect("the collector's HTTP address");
+        let router = axum::Router::new()
+            .route("/v1/traces", axum::routing::post(export_http))
+            .with_state(store.clone());
+        let http_server = tokio::spawn(async move {
+            let _ = axum::serve(http_listener, router).await;
+        });
         Self {
             address,
+            http_address,
             store,
-            _server: server,
+            _servers: [server, http_server],
         }
+    }
+
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`.
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http_address)
     }
 
     /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -184,8 +204,17 @@ impl TraceService for Store {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.ingest(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+impl Store {
+    fn ingest(&self, request: ExportTraceServiceRequest) {
         let mut received = Vec::new();
-        for resource_spans in request.into_inner().resource_spans {
+        for resource_spans in request.resource_spans {
             let resource = attributes(
                 &resource_spans
                     .resource
@@ -227,10 +256,26 @@ impl TraceService for Store {
             }
         }
         self.0.lock().unwrap().extend(received);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
     }
+}
+
+/// OTLP/HTTP with protobuf bodies: `POST /v1/traces`.
+async fn export_http(
+    axum::extract::State(store): axum::extract::State<Store>,
+    body: axum::body::Bytes,
+) -> Result<impl axum::response::IntoResponse, axum::http::StatusCode> {
+    use prost::Message;
+    let request =
+        ExportTraceServiceRequest::decode(body).map_err(|_| axum::http::StatusCode::BAD_REQUEST)?;
+    store.ingest(request);
+    let response = ExportTraceServiceResponse {
+        partial_success: None,
+    }
+    .encode_to_vec();
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+        response,
+    ))
 }
 
 fn hex(bytes: &[u8]) -> String {

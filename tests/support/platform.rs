@@ -34,6 +34,8 @@ pub struct Platform {
     keys: TempDir,
     logs: TempDir,
     options: PlatformOptions,
+    /// Environment for one service only, applied after everything else.
+    service_env: HashMap<&'static str, Vec<(String, String)>>,
 }
 
 impl Platform {
@@ -61,6 +63,7 @@ impl Platform {
             keys,
             logs: tempfile::tempdir().expect("a directory for logs"),
             options,
+            service_env: HashMap::new(),
         };
         for service in SERVICES {
             platform.start_service(service);
@@ -100,12 +103,22 @@ impl Platform {
                 .env("ADMIN_USERNAME", ADMIN_USERNAME)
                 .env("ADMIN_PASSWORD", ADMIN_PASSWORD);
         }
-        for (key, value) in &self.options.env {
+        let service_env = self.service_env.get(service).into_iter().flatten();
+        for (key, value) in self.options.env.iter().chain(service_env) {
             command.env(key, value);
         }
         let log = self.logs.path().join(format!("{service}.log"));
         self.processes
             .insert(service, Process::spawn(service, command, log));
+    }
+
+    /// Environment for one service's next start (after [`stop_service`](Self::stop_service)).
+    pub fn set_service_env(&mut self, service: &'static str, env: &[(&str, &str)]) {
+        let owned = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.service_env.insert(service, owned);
     }
 
     /// Stops one service with SIGTERM; returns how long it took to exit.
@@ -119,7 +132,9 @@ impl Platform {
         std::fs::read_to_string(self.logs.path().join(format!("{service}.log"))).unwrap_or_default()
     }
 
-    async fn wait_ready(&mut self, service: &'static str) {
+    /// Waits until the service's `/readyz` answers 200, failing with its log if it dies or takes
+    /// over 30 s.
+    pub async fn wait_ready(&mut self, service: &'static str) {
         let url = format!("{}/readyz", self.url(service));
         let started = Instant::now();
         loop {
