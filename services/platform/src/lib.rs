@@ -7,6 +7,7 @@ pub mod author;
 pub mod extract;
 pub mod mongo;
 pub mod password;
+pub mod probe;
 pub mod problem;
 pub mod server;
 pub mod settings;

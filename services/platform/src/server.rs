@@ -74,6 +74,10 @@ pub async fn run<Build>(service: ServiceInfo, build: Build) -> ExitCode
 where
     Build: AsyncFnOnce(&Telemetry) -> Result<App, SettingsError>,
 {
+    // Containers have no curl: `<binary> healthcheck` probes the running service (see probe.rs).
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return crate::probe::run(&service);
+    }
     // A missing .env file is normal; the environment alone is enough.
     let _ = dotenvy::dotenv();
     let fail = |error: SettingsError| {

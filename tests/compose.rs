@@ -1,0 +1,633 @@
+//! The docker compose setup (Dockerfile, docker-compose.yml, .env.example, .dockerignore), checked
+//! statically.
+//!
+//! No Docker engine runs where this suite runs, so nothing here builds an image or starts a
+//! container. Instead `docker-compose config` (Debian's docker-compose package, which
+//! scripts/test.sh installs) validates docker-compose.yml against the compose schema, resolves its
+//! anchors and variables, and prints it normalized; the tests read that, the Dockerfile and
+//! .dockerignore, and check what the platform needs from them.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_norway::Value;
+
+/// (compose service, binary, port), as the contract lists them.
+const SERVICES: [(&str, &str, u16); 4] = [
+    ("authen", "authen-service", 3001),
+    ("user", "user-service", 3002),
+    ("blog", "blog-service", 3003),
+    ("author", "author-service", 3004),
+];
+
+/// The services that use MongoDB, and those that call author-service.
+const USE_MONGO: [&str; 3] = ["authen", "user", "blog"];
+const CALL_AUTHOR: [&str; 2] = ["user", "blog"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(root().join(file)).unwrap_or_else(|error| panic!("{file}: {error}"))
+}
+
+/// `docker-compose config` with .env.example as the env file (what `cp .env.example .env` gives a
+/// user) plus `env`, and nothing from this process's environment that compose would interpolate.
+fn compose_config(env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new("docker-compose");
+    command.current_dir(root()).args([
+        "--file",
+        "docker-compose.yml",
+        "--env-file",
+        ".env.example",
+        "config",
+    ]);
+    for variable in [
+        "ADMIN_USERNAME",
+        "ADMIN_PASSWORD",
+        "BLOG_UID",
+        "BLOG_GID",
+        "RUST_LOG",
+        "COMPOSE_FILE",
+        "COMPOSE_PROJECT_NAME",
+        "COMPOSE_PROFILES",
+    ] {
+        command.env_remove(variable);
+    }
+    command.envs(env.iter().copied());
+    match command.output() {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
+            "docker-compose is not installed, so docker-compose.yml cannot be checked: run \
+             scripts/test.sh, which installs it (Debian's docker-compose package), or \
+             `apt-get install -y docker-compose`"
+        ),
+        Err(error) => panic!("cannot run docker-compose: {error}"),
+    }
+}
+
+/// The normalized compose file, with the administrator's password set as a user would.
+fn config() -> Value {
+    let output = compose_config(&[("ADMIN_PASSWORD", "a-password-for-the-test")]);
+    assert!(
+        output.status.success(),
+        "docker-compose config failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_norway::from_slice(&output.stdout).expect("docker-compose config prints YAML")
+}
+
+fn service<'a>(config: &'a Value, name: &str) -> &'a Value {
+    config
+        .get("services")
+        .and_then(|services| services.get(name))
+        .unwrap_or_else(|| panic!("docker-compose.yml has no service {name:?}"))
+}
+
+fn string(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Bool(flag) => flag.to_string(),
+        other => panic!("expected a scalar, found {other:?}"),
+    }
+}
+
+fn field(service: &Value, key: &str) -> String {
+    string(
+        service
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key:?} in {service:?}")),
+    )
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .unwrap_or_else(|| panic!("expected a list, found {value:?}"))
+        .iter()
+        .map(string)
+        .collect()
+}
+
+/// The service's environment as (name, value), from either of compose's two forms.
+fn environment(service: &Value) -> Vec<(String, String)> {
+    match service.get("environment") {
+        None => Vec::new(),
+        Some(Value::Mapping(map)) => map.iter().map(|(k, v)| (string(k), string(v))).collect(),
+        Some(Value::Sequence(list)) => list
+            .iter()
+            .map(|entry| {
+                let entry = string(entry);
+                let (name, value) = entry.split_once('=').unwrap_or((&entry, ""));
+                (name.to_owned(), value.to_owned())
+            })
+            .collect(),
+        Some(other) => panic!("unexpected environment {other:?}"),
+    }
+}
+
+fn env_var(service: &Value, name: &str) -> String {
+    environment(service)
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .unwrap_or_else(|| panic!("{name} is not set in {service:?}"))
+}
+
+/// Published ports as (host address, host port, container port), from the short or long form.
+fn published(service: &Value) -> Vec<(String, u16, u16)> {
+    let Some(ports) = service.get("ports") else {
+        return Vec::new();
+    };
+    let port = |text: &str| -> u16 {
+        text.parse()
+            .unwrap_or_else(|_| panic!("not a single port: {text:?}"))
+    };
+    strings_or_maps(ports)
+        .map(|entry| match entry {
+            Ok(short) => {
+                let short = short.trim_end_matches("/tcp");
+                let parts: Vec<&str> = short.split(':').collect();
+                match parts.as_slice() {
+                    [address, host, container] => {
+                        ((*address).to_owned(), port(host), port(container))
+                    }
+                    [host, container] => (String::new(), port(host), port(container)),
+                    _ => panic!("a port that is not published: {short:?}"),
+                }
+            }
+            Err(long) => (
+                long.get("host_ip").map(string).unwrap_or_default(),
+                port(&field(long, "published")),
+                port(&field(long, "target")),
+            ),
+        })
+        .collect()
+}
+
+/// Mounts as (source, target, read-only), from the short or long form.
+fn mounts(service: &Value) -> Vec<(String, String, bool)> {
+    let Some(volumes) = service.get("volumes") else {
+        return Vec::new();
+    };
+    strings_or_maps(volumes)
+        .map(|entry| match entry {
+            Ok(short) => {
+                let parts: Vec<&str> = short.split(':').collect();
+                match parts.as_slice() {
+                    [source, target] => ((*source).to_owned(), (*target).to_owned(), false),
+                    [source, target, mode] => (
+                        (*source).to_owned(),
+                        (*target).to_owned(),
+                        mode.split(',').any(|flag| flag == "ro"),
+                    ),
+                    _ => panic!("unexpected volume {short:?}"),
+                }
+            }
+            Err(long) => (
+                field(long, "source"),
+                field(long, "target"),
+                long.get("read_only") == Some(&Value::Bool(true)),
+            ),
+        })
+        .collect()
+}
+
+/// Each entry of a list as Ok(short string form) or Err(long mapping form).
+fn strings_or_maps(list: &Value) -> impl Iterator<Item = Result<String, &Value>> {
+    list.as_sequence()
+        .unwrap_or_else(|| panic!("expected a list, found {list:?}"))
+        .iter()
+        .map(|entry| match entry {
+            Value::Mapping(_) => Err(entry),
+            scalar => Ok(string(scalar)),
+        })
+}
+
+/// The condition the service waits for on `dependency`, if it depends on it at all.
+fn depends_on(service: &Value, dependency: &str) -> Option<String> {
+    match service.get("depends_on")? {
+        Value::Sequence(list) => list
+            .iter()
+            .any(|name| string(name) == dependency)
+            .then(|| "service_started".to_owned()),
+        Value::Mapping(map) => {
+            map.iter()
+                .find(|(name, _)| string(name) == dependency)
+                .map(|(_, options)| {
+                    options
+                        .get("condition")
+                        .map(string)
+                        .unwrap_or_else(|| "service_started".to_owned())
+                })
+        }
+        other => panic!("unexpected depends_on {other:?}"),
+    }
+}
+
+/// An image reference names a fixed version: a digest, or a tag that is not `latest` and carries
+/// a version number (`mongo:8.0`) or a Debian release's codename (`debian:bookworm-slim`, which
+/// pins Debian 12; `stable` or `latest` would move to the next release).
+fn assert_pinned(image: &str) {
+    const DEBIAN_RELEASES: [&str; 3] = ["bullseye", "bookworm", "trixie"];
+    if image.contains("@sha256:") {
+        return;
+    }
+    let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
+    let tag = image[name_start..]
+        .split_once(':')
+        .map(|(_, tag)| tag)
+        .unwrap_or_else(|| panic!("{image}: no tag, which means `latest`"));
+    let versioned = tag.chars().any(|c| c.is_ascii_digit())
+        || DEBIAN_RELEASES
+            .iter()
+            .any(|release| tag.split('-').any(|part| part == *release));
+    assert!(
+        !tag.contains("latest") && versioned,
+        "{image}: the tag {tag:?} does not pin a version"
+    );
+}
+
+#[test]
+fn compose_refuses_to_start_until_env_sets_the_admin_password() {
+    // .env.example ships no password: `cp .env.example .env` alone must not start a platform
+    // whose administrator has a password everybody can read in the repository.
+    let output = compose_config(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "compose accepted an empty ADMIN_PASSWORD"
+    );
+    assert!(
+        stderr.contains("set ADMIN_PASSWORD in .env"),
+        "the refusal should say what to do:\n{stderr}"
+    );
+
+    let without_username =
+        compose_config(&[("ADMIN_PASSWORD", "a-password"), ("ADMIN_USERNAME", "")]);
+    assert!(
+        !without_username.status.success(),
+        "compose accepted an empty ADMIN_USERNAME"
+    );
+}
+
+#[test]
+fn mongo_is_pinned_keeps_its_data_in_a_named_volume_and_has_a_healthcheck() {
+    let config = config();
+    let mongo = service(&config, "mongo");
+    let image = field(mongo, "image");
+    assert_pinned(&image);
+    let tag = image
+        .strip_prefix("mongo:")
+        .expect("the official mongo image");
+    assert!(
+        tag.split('.').next().unwrap().parse::<u32>().is_ok(),
+        "{image}: pin at least the major version"
+    );
+
+    let volumes = config
+        .get("volumes")
+        .and_then(Value::as_mapping)
+        .expect("top-level named volumes");
+    let data = mounts(mongo)
+        .into_iter()
+        .find(|(_, target, _)| target == "/data/db")
+        .expect("MongoDB's /data/db is mounted");
+    assert!(
+        volumes.contains_key(data.0.as_str()),
+        "/data/db should be a named volume, not {:?}",
+        data.0
+    );
+
+    let test = strings(&mongo["healthcheck"]["test"]);
+    assert_eq!(test[0], "CMD");
+    assert!(test.contains(&"mongosh".to_owned()), "{test:?}");
+    assert!(test.iter().any(|arg| arg.contains("ping")), "{test:?}");
+
+    // MongoDB runs without authentication: the host's services (pm2) may reach it, the network
+    // may not.
+    assert_eq!(
+        published(mongo),
+        vec![("127.0.0.1".to_owned(), 27017, 27017)],
+        "MongoDB should be published on loopback only"
+    );
+}
+
+#[test]
+fn jaeger_is_v2_pinned_and_publishes_otlp_and_its_ui() {
+    let config = config();
+    let jaeger = service(&config, "jaeger");
+    let image = field(jaeger, "image");
+    assert_pinned(&image);
+    assert!(
+        image.starts_with("jaegertracing/jaeger:2."),
+        "{image}: Jaeger v2 (jaegertracing/jaeger:2.x.y)"
+    );
+    let ports = published(jaeger);
+    for port in [4317, 4318, 16686] {
+        assert!(
+            ports
+                .iter()
+                .any(|(_, host, container)| (*host, *container) == (port, port)),
+            "jaeger should publish {port}: {ports:?}"
+        );
+    }
+}
+
+#[test]
+fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
+    let config = config();
+    for (name, binary, port) in SERVICES {
+        let service = service(&config, name);
+        let context = |what: &str| format!("service {name}: {what}");
+
+        assert_eq!(
+            field(service, "image"),
+            "blog-platform:local",
+            "{}",
+            context("image")
+        );
+        let build = &service["build"];
+        let build_context = match build {
+            Value::Mapping(_) => field(build, "context"),
+            other => string(other),
+        };
+        assert_eq!(
+            Path::new(&build_context),
+            root(),
+            "{}",
+            context("built from the repository's Dockerfile")
+        );
+        assert_eq!(
+            strings(&service["command"]),
+            [binary],
+            "{}",
+            context("command")
+        );
+        assert_eq!(
+            strings(&service["healthcheck"]["test"]),
+            [
+                "CMD",
+                format!("/usr/local/bin/{binary}").as_str(),
+                "healthcheck"
+            ],
+            "{}",
+            context("healthcheck")
+        );
+        assert_eq!(
+            field(service, "restart"),
+            "unless-stopped",
+            "{}",
+            context("restart")
+        );
+        assert_eq!(
+            field(service, "stop_grace_period"),
+            "10s",
+            "{}",
+            context("stop grace")
+        );
+
+        assert_eq!(
+            published(service),
+            [("127.0.0.1".to_owned(), port, port)],
+            "{}",
+            context("published port")
+        );
+
+        for (variable, expected) in [
+            ("HOST", "0.0.0.0".to_owned()),
+            ("PORT", port.to_string()),
+            ("MONGODB_URI", "mongodb://mongo:27017".to_owned()),
+            ("AUTHOR_URL", "http://author:3004".to_owned()),
+            ("JWT_PRIVATE_KEY", "/keys/private.pem".to_owned()),
+            ("JWT_PUBLIC_KEY", "/keys/public.pem".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://jaeger:4317".to_owned(),
+            ),
+        ] {
+            assert_eq!(
+                env_var(service, variable),
+                expected,
+                "{}",
+                context(variable)
+            );
+        }
+
+        let keys = root().join("keys");
+        assert!(
+            mounts(service)
+                .iter()
+                .any(|(source, target, read_only)| Path::new(source) == keys
+                    && target == "/keys"
+                    && *read_only),
+            "{}: {:?}",
+            context("keys/ mounted read-only at /keys"),
+            mounts(service)
+        );
+
+        let user = field(service, "user");
+        let uid = user.split(':').next().unwrap();
+        assert!(
+            uid != "0" && uid != "root" && !uid.is_empty(),
+            "{}",
+            context("runs as a non-root user by default")
+        );
+
+        assert_eq!(
+            depends_on(service, "mongo").as_deref(),
+            USE_MONGO.contains(&name).then_some("service_healthy"),
+            "{}",
+            context("waits for a healthy MongoDB")
+        );
+        assert_eq!(
+            depends_on(service, "author").as_deref(),
+            CALL_AUTHOR.contains(&name).then_some("service_healthy"),
+            "{}",
+            context("waits for a healthy author-service")
+        );
+        assert!(
+            depends_on(service, "jaeger").is_some(),
+            "{}",
+            context("starts after jaeger")
+        );
+    }
+
+    let user = service(&config, "user");
+    assert_eq!(env_var(user, "ADMIN_USERNAME"), "admin");
+    assert_eq!(env_var(user, "ADMIN_PASSWORD"), "a-password-for-the-test");
+}
+
+#[test]
+fn no_image_is_unpinned() {
+    let config = config();
+    let services = config["services"].as_mapping().expect("services");
+    for (name, service) in services {
+        let image = service
+            .get("image")
+            .map(string)
+            .unwrap_or_else(|| panic!("service {name:?} names no image"));
+        if service.get("build").is_none() {
+            assert_pinned(&image);
+        }
+    }
+    for image in dockerfile_stages().iter().map(|stage| stage.image.clone()) {
+        assert_pinned(&image);
+    }
+}
+
+/// One `FROM` stage of the Dockerfile: its image, its name and its instructions (continuation
+/// lines joined, comments dropped).
+struct Stage {
+    image: String,
+    name: Option<String>,
+    instructions: Vec<String>,
+}
+
+fn dockerfile_stages() -> Vec<Stage> {
+    let text = read("Dockerfile");
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(continued) => {
+                current.push_str(continued);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                logical.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    for instruction in logical {
+        let words: Vec<&str> = instruction.split_whitespace().collect();
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
+            let image = words
+                .iter()
+                .skip(1)
+                .find(|word| !word.starts_with("--"))
+                .expect("FROM names an image");
+            let name = match words.as_slice() {
+                [.., as_, name] if as_.eq_ignore_ascii_case("AS") => Some((*name).to_owned()),
+                _ => None,
+            };
+            stages.push(Stage {
+                image: (*image).to_owned(),
+                name,
+                instructions: Vec::new(),
+            });
+        } else {
+            stages
+                .last_mut()
+                .expect("the Dockerfile starts with FROM")
+                .instructions
+                .push(instruction);
+        }
+    }
+    stages
+}
+
+#[test]
+fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
+    let stages = dockerfile_stages();
+    assert!(stages.len() >= 2, "a multi-stage build");
+    let builder = stages
+        .iter()
+        .find(|stage| stage.name.as_deref() == Some("builder"))
+        .expect("a stage `FROM ... AS builder`");
+    assert!(builder.image.starts_with("rust:"), "{}", builder.image);
+    assert!(
+        builder
+            .instructions
+            .iter()
+            .any(|i| i.contains("cargo build --release --locked")),
+        "the builder builds the release binaries from Cargo.lock (--locked)"
+    );
+
+    // cargo loads the whole workspace: every member's manifest must reach the builder.
+    let mut members = vec!["tests/Cargo.toml".to_owned()];
+    for entry in std::fs::read_dir(root().join("services")).expect("services/") {
+        let entry = entry.expect("services/ entry");
+        if entry.path().join("Cargo.toml").is_file() {
+            let name = entry.file_name().into_string().expect("a UTF-8 name");
+            members.push(format!("services/{name}/Cargo.toml"));
+        }
+    }
+    for manifest in &members {
+        assert!(
+            builder
+                .instructions
+                .iter()
+                .any(|i| i.starts_with("COPY") && i.contains(manifest.as_str())),
+            "the builder copies {manifest} before building the dependencies"
+        );
+    }
+
+    let runtime = stages.last().unwrap();
+    assert!(
+        runtime.image.starts_with("debian:") || runtime.image.contains("distroless"),
+        "{}",
+        runtime.image
+    );
+    let user = runtime
+        .instructions
+        .iter()
+        .rev()
+        .find_map(|i| i.strip_prefix("USER "))
+        .expect("the final stage sets USER");
+    let uid = user.trim().split(':').next().unwrap();
+    assert!(uid != "0" && uid != "root", "USER {user} is root");
+
+    for (_, binary, _) in SERVICES {
+        assert!(
+            runtime
+                .instructions
+                .iter()
+                .any(|i| i.starts_with("COPY --from=builder")
+                    && i.contains(binary)
+                    && i.trim_end().ends_with("/usr/local/bin/")),
+            "{binary} is copied into /usr/local/bin"
+        );
+    }
+    assert!(
+        runtime.instructions.iter().any(|i| i == "ENV HOST=0.0.0.0"),
+        "the image listens on every interface"
+    );
+    assert!(
+        !runtime.instructions.iter().any(|i| i.contains("curl")),
+        "no curl in the image: the binaries' `healthcheck` subcommand is the probe"
+    );
+}
+
+#[test]
+fn the_build_context_leaves_out_build_output_and_secrets() {
+    let ignored = read(".dockerignore");
+    let patterns: Vec<&str> = ignored
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    for pattern in ["target", ".git", ".env", "keys/*.pem", ".tools", ".data"] {
+        assert!(
+            patterns.contains(&pattern),
+            ".dockerignore should list {pattern}"
+        );
+    }
+}
