@@ -33,10 +33,24 @@ if [[ ! -x "$NX_27017_BIN" ]]; then
 fi
 info "NX_27017_BIN=$NX_27017_BIN"
 
+# tests/pm2.rs runs the platform under pm2 (ecosystem.config.js), from the binary named by PM2_BIN.
+step "Preparing pm2 $PM2_VERSION in .tools/npm"
+ensure_pm2
+export PM2_BIN
+info "PM2_BIN=$PM2_BIN"
+
+# tests/compose.rs checks docker-compose.yml with `docker-compose config` (no Docker engine needed).
+step "Preparing docker-compose"
+ensure_docker_compose
+info "$(docker-compose version --short 2>/dev/null || docker-compose --version)"
+
 step "Building the release binaries (cargo build --release --workspace --bins)"
 cargo_build_release
 
-# --lib --bins --tests: the project has no doc-tests, and skipping their empty runs keeps the
-# suite's last summary line a real one.
-step "Running the tests (cargo test --release --workspace --lib --bins --tests${*:+ $*})"
-cargo test --release --workspace --lib --bins --tests "$@"
+# Without arguments: --lib --bins --tests, since the project has no doc-tests and skipping their
+# empty runs keeps the suite's last summary line a real one. With arguments (e.g. `--test pm2`),
+# they choose the targets.
+targets=(--lib --bins --tests)
+(($# > 0)) && targets=()
+step "Running the tests (cargo test --release --workspace ${targets[*]}${*:+ $*})"
+cargo test --release --workspace "${targets[@]}" "$@"

@@ -24,6 +24,12 @@ readonly NX_VERSION=0.8.1
 readonly NX_VENV="$PROJECT_ROOT/.tools/venv"
 readonly NX_BIN="$NX_VENV/bin/nx-27017"
 
+# pm2, the process manager ecosystem.config.js is written for, pinned like nx-27017 and installed
+# from npm into a local prefix under .tools/ (never globally). The pm2 test runs it from here.
+readonly PM2_VERSION=7.0.4
+readonly PM2_PREFIX="$PROJECT_ROOT/.tools/npm"
+readonly PM2_BIN="$PM2_PREFIX/node_modules/.bin/pm2"
+
 # Name of the running script, for message prefixes ("up.sh: error: ...").
 _SCRIPT_NAME=${0##*/}
 
@@ -80,6 +86,7 @@ _install_hint() {
         setsid) printf 'apt-get install -y util-linux' ;;
         timeout | tail | mktemp | realpath) printf 'apt-get install -y coreutils' ;;
         shellcheck) printf 'apt-get install -y shellcheck' ;;
+        node | npm) printf 'apt-get install -y nodejs npm' ;;
         git) printf 'apt-get install -y git' ;;
         *) printf 'install the Debian package that provides it (apt-file search bin/%s)' "$1" ;;
     esac
@@ -135,6 +142,51 @@ ensure_nx_venv() {
     if [[ ! -x "$NX_BIN" ]]; then
         die "nx-27017 $NX_VERSION is installed but $NX_BIN is missing or not executable; delete $NX_VENV and run again"
     fi
+}
+
+# ensure_pm2: make sure $PM2_BIN (pm2 $PM2_VERSION) is installed in $PM2_PREFIX, installing it
+# with npm when it is missing or another version. Quiet when it is already in place.
+ensure_pm2() {
+    require_cmd node npm
+    local installed
+    installed=$(node -p 'require(process.argv[1]).version' \
+        "$PM2_PREFIX/node_modules/pm2/package.json" 2>/dev/null || true)
+    if [[ "$installed" != "$PM2_VERSION" ]]; then
+        info "installing pm2@$PM2_VERSION into ${PM2_PREFIX#"$PROJECT_ROOT"/} (found: ${installed:-none})"
+        mkdir -p -- "$PM2_PREFIX"
+        if ! npm install --prefix "$PM2_PREFIX" --save-exact --no-audit --no-fund \
+            --loglevel=error "pm2@$PM2_VERSION"; then
+            die "npm could not install pm2@$PM2_VERSION into $PM2_PREFIX (is the npm registry reachable? see npm's output above)"
+        fi
+    fi
+    if [[ ! -x "$PM2_BIN" ]]; then
+        die "pm2 $PM2_VERSION is installed but $PM2_BIN is missing or not executable; delete $PM2_PREFIX and run again"
+    fi
+}
+
+# ensure_docker_compose: make sure `docker-compose` is on PATH (tests/compose.rs checks
+# docker-compose.yml with `docker-compose config`), installing Debian's docker-compose package
+# with apt-get when it is missing: directly as root, else through sudo; otherwise it stops with
+# what to run. Only the compose client is installed (--no-install-recommends leaves out the
+# docker.io engine): validating a compose file needs no Docker engine.
+ensure_docker_compose() {
+    if command -v docker-compose >/dev/null 2>&1; then
+        return 0
+    fi
+    local hint="install it as root with 'apt-get update && apt-get install -y --no-install-recommends docker-compose' and run again"
+    command -v apt-get >/dev/null 2>&1 || die "docker-compose is not installed and there is no apt-get here: $hint (or put any docker-compose on PATH)"
+    local -a as_root=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || die "docker-compose is not installed, this is not root and there is no sudo: $hint"
+        as_root=(sudo --non-interactive)
+    fi
+    info "installing docker-compose (Debian's package, client only) with ${as_root[*]:+sudo }apt-get"
+    if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        || ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends docker-compose; then
+        die "apt-get could not install docker-compose (see its output above): $hint"
+    fi
+    command -v docker-compose >/dev/null 2>&1 || die "docker-compose was installed but is not on PATH ($PATH)"
 }
 
 # cargo_build_release: build every binary of the workspace in release mode (target/release/).
