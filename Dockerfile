@@ -18,8 +18,9 @@ ENV CARGO_PROFILE_RELEASE_DEBUG=none
 
 # 1. The dependencies alone, from the manifests and the lock file, with stub sources for our own
 #    crates: this layer is rebuilt only when a Cargo.toml or Cargo.lock changes, not on every edit.
-#    Every workspace member's manifest must be here (cargo loads the whole workspace); the tests'
-#    crate is never built, only its manifest is needed.
+#    Every workspace member's manifest must be here (cargo loads the whole workspace; the compose
+#    test checks this against `cargo metadata`); the tests' and the traffic tool's crates are never
+#    built, only their manifests are needed.
 COPY Cargo.toml Cargo.lock ./
 COPY services/platform/Cargo.toml services/platform/
 COPY services/authen/Cargo.toml services/authen/
@@ -27,10 +28,11 @@ COPY services/user/Cargo.toml services/user/
 COPY services/blog/Cargo.toml services/blog/
 COPY services/author/Cargo.toml services/author/
 COPY tests/Cargo.toml tests/
+COPY tools/traffic/Cargo.toml tools/traffic/
 RUN set -eux; \
-    for service in authen user blog author; do \
-        mkdir -p "services/$service/src"; \
-        echo 'fn main() {}' > "services/$service/src/main.rs"; \
+    for binary in services/authen services/user services/blog services/author tools/traffic; do \
+        mkdir -p "$binary/src"; \
+        echo 'fn main() {}' > "$binary/src/main.rs"; \
     done; \
     mkdir -p services/platform/src tests/support; \
     touch services/platform/src/lib.rs tests/support/lib.rs; \

@@ -562,14 +562,35 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
     );
 
     // cargo loads the whole workspace: every member's manifest must reach the builder.
-    let mut members = vec!["tests/Cargo.toml".to_owned()];
-    for entry in std::fs::read_dir(root().join("services")).expect("services/") {
-        let entry = entry.expect("services/ entry");
-        if entry.path().join("Cargo.toml").is_file() {
-            let name = entry.file_name().into_string().expect("a UTF-8 name");
-            members.push(format!("services/{name}/Cargo.toml"));
-        }
-    }
+    // The members as cargo sees them, so a new member (tools/*, ...) cannot be forgotten.
+    let metadata = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata");
+    assert!(metadata.status.success(), "cargo metadata failed");
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&metadata.stdout).expect("cargo metadata's JSON");
+    let workspace_root = std::path::PathBuf::from(metadata["workspace_root"].as_str().unwrap());
+    let members: Vec<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            let manifest = std::path::Path::new(package["manifest_path"].as_str().unwrap());
+            let relative = manifest
+                .strip_prefix(&workspace_root)
+                .expect("a member inside the workspace");
+            relative.to_string_lossy().into_owned()
+        })
+        .collect();
+    assert!(members.len() >= 6, "{members:?}");
     for manifest in &members {
         assert!(
             builder
