@@ -31,6 +31,7 @@ async fn mongodb_down_gives_503_within_5_s_and_service_resumes_when_it_returns()
             listed.header("content-type"),
             Some("application/problem+json")
         );
+        assert_eq!(listed.header("retry-after"), Some("1"));
         let started = Instant::now();
         let login = platform.api.login("writer", "writer-password").await;
         assert_eq!(login.status, 503, "{}", login.text);
@@ -44,6 +45,7 @@ async fn mongodb_down_gives_503_within_5_s_and_service_resumes_when_it_returns()
         .await
         .unwrap();
     assert_eq!(ready.status(), 503);
+    assert_eq!(ready.headers()["retry-after"], "1");
     let alive = platform
         .api
         .http()

@@ -100,6 +100,13 @@ pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> Respon
     response
 }
 
+/// Tells a client when to try again after a 503: every 503 says it, the probes' too.
+pub fn retry_after(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
@@ -114,11 +121,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::Unavailable(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
+            Self::Unavailable(_) => retry_after(&mut response),
             _ => {}
         }
         response

@@ -32,7 +32,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::{
     ApiError, AuthorClient,
     extract::MAX_BODY_BYTES,
-    problem::problem_response,
+    problem::{problem_response, retry_after},
     settings::{HttpSettings, SettingsError},
     telemetry::{ServiceInfo, Telemetry},
 };
@@ -181,10 +181,12 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
         if !author_ok {
             missing.push("author-service");
         }
-        problem_response(
+        let mut response = problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Not ready: {} cannot be reached.", missing.join(" and ")),
-        )
+        );
+        retry_after(&mut response);
+        response
     }
 }
 
