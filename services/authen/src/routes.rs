@@ -3,15 +3,22 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
-use platform::{ApiError, extract::Json, password};
+use platform::{
+    ApiError,
+    extract::Json,
+    openapi::{BadRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType},
+    password,
+    problem::Problem,
+    token::Jwk,
+};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     store::Users,
@@ -24,32 +31,58 @@ struct AppState {
     signer: Arc<TokenSigner>,
 }
 
-pub fn router(users: Users, signer: TokenSigner) -> Router {
+pub fn router(users: Users, signer: TokenSigner) -> OpenApiRouter {
     let state = AppState {
         users,
         signer: Arc::new(signer),
     };
-    Router::new()
-        .route("/login", post(login))
-        .route("/.well-known/jwks.json", get(jwks))
-        .with_state(state)
+    operations().with_state(state)
 }
 
-#[derive(Deserialize)]
+/// The routes, each documented by its `#[utoipa::path]`.
+fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(jwks))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenResponse {
+    /// An RS256 JWT for `Authorization: Bearer ...`.
     access_token: String,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds until the token expires.
     expires_in: u64,
 }
 
+/// The keys that verify access tokens (RFC 7517).
+#[derive(Serialize, ToSchema)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+/// Logs in: an access token for a username and password.
+///
 /// Unknown user and wrong password get the same 401, after the same argon2 work.
+#[utoipa::path(post, path = "/login", tag = "authen",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The credentials are right.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "Always `no-store`: the body is a token."))),
+        BadRequest,
+        (status = 401, description = "Unknown user or wrong password (one answer for both).",
+            body = Problem, content_type = "application/problem+json"),
+        PayloadTooLarge, UnsupportedMediaType, Unavailable,
+    ))]
 async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
@@ -82,6 +115,43 @@ async fn login(
     Ok(response)
 }
 
-async fn jwks(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "keys": [state.signer.jwk()] }))
+/// The public key that verifies access tokens, as a JWKS.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "authen",
+    responses((status = 200, description = "The JWKS.", body = Jwks)))]
+async fn jwks(State(state): State<AppState>) -> axum::Json<Jwks> {
+    axum::Json(Jwks {
+        keys: vec![state.signer.jwk().clone()],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use platform::{Readiness, server::with_shared_routes};
+    use serde_json::Value;
+
+    use super::operations;
+
+    fn document() -> Value {
+        with_shared_routes(&crate::SERVICE, operations(), Readiness::default()).1
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_lists_every_operation() {
+        let document = document();
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["info"]["title"], "authen-service");
+        for (method, path) in [
+            ("post", "/login"),
+            ("get", "/.well-known/jwks.json"),
+            ("get", "/healthz"),
+            ("get", "/readyz"),
+            ("get", "/openapi.json"),
+        ] {
+            let operation = &document["paths"][path][method];
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} is missing"
+            );
+        }
+    }
 }

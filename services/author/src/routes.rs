@@ -4,24 +4,39 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
     extract::FromRequestParts,
     http::{header, request::Parts},
-    routing::post,
 };
 use platform::{
     ApiError, Claims, Principal,
     author::AuthorizeRequest,
     extract::Json,
+    openapi::{BadRequest, Forbidden, PayloadTooLarge, Unauthorized, UnsupportedMediaType},
     token::{TokenVerifier, bearer_token},
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router(verifier: TokenVerifier) -> Router {
-    Router::new()
-        .route("/authorize", post(authorize))
-        .with_state(Arc::new(verifier))
+pub fn router(verifier: TokenVerifier) -> OpenApiRouter {
+    operations().with_state(Arc::new(verifier))
 }
 
+/// The routes, each documented by its `#[utoipa::path]`.
+fn operations() -> OpenApiRouter<Arc<TokenVerifier>> {
+    OpenApiRouter::new().routes(routes!(authorize))
+}
+
+/// Checks that the caller's token is valid and carries a permission.
+///
+/// The token is checked before the body is read: a caller without a valid token learns nothing
+/// else.
+#[utoipa::path(post, path = "/authorize", tag = "author",
+    request_body = AuthorizeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token is valid and carries the permission.",
+            body = Principal),
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType,
+    ))]
 async fn authorize(
     VerifiedToken(claims): VerifiedToken,
     Json(request): Json<AuthorizeRequest>,
@@ -58,5 +73,36 @@ impl FromRequestParts<Arc<TokenVerifier>> for VerifiedToken {
             ApiError::Unauthorized
         })?;
         Ok(Self(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use platform::{Readiness, server::with_shared_routes};
+    use serde_json::Value;
+
+    use super::operations;
+
+    fn document() -> Value {
+        with_shared_routes(&crate::SERVICE, operations(), Readiness::default()).1
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_lists_every_operation() {
+        let document = document();
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["info"]["title"], "author-service");
+        for (method, path) in [
+            ("post", "/authorize"),
+            ("get", "/healthz"),
+            ("get", "/readyz"),
+            ("get", "/openapi.json"),
+        ] {
+            let operation = &document["paths"][path][method];
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} is missing"
+            );
+        }
     }
 }

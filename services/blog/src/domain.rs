@@ -2,6 +2,7 @@
 
 use platform::ApiError;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// A blog as the API accepts it: `title` 1–200 characters, `content` 1–20 000, neither blank.
 pub struct NewBlog {
@@ -31,11 +32,19 @@ fn check_length(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
-/// `?limit=&offset=` for listings.
-#[derive(Debug, Deserialize)]
+/// `?limit=&offset=` for listings. Other parameters are refused.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// How many blogs to return, 1 to 100.
+    // The attribute takes literals only; a test in routes.rs checks them against the constants.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// How many of the newest blogs to skip, up to 4 294 967 295; past the end gives an empty
+    /// page.
+    // A u32, which utoipa calls int32; int64 with a maximum says what is accepted.
+    #[param(default = 0, format = Int64, maximum = 4294967295u32)]
     offset: Option<u32>,
 }
 

@@ -1,19 +1,23 @@
 //! `GET /blogs`, `GET /blogs/{id}` (READ) and `POST /blogs` (WRITE).
 
 use axum::{
-    Router,
     extract::{FromRef, Path, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use mongodb::bson::oid::ObjectId;
 use platform::{
     ApiError, AuthorClient, Authorized,
     author::{Read, Write},
     extract::{Json, Query},
+    openapi::{
+        BadRequest, Forbidden, Id, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+        UnsupportedMediaType,
+    },
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{NewBlog, Page, PageQuery},
@@ -26,27 +30,49 @@ struct AppState {
     author: AuthorClient,
 }
 
-pub fn router(blogs: Blogs, author: AuthorClient) -> Router {
-    Router::new()
-        .route("/blogs", get(list_blogs).post(create_blog))
-        .route("/blogs/{id}", get(get_blog))
-        .with_state(AppState { blogs, author })
+pub fn router(blogs: Blogs, author: AuthorClient) -> OpenApiRouter {
+    operations().with_state(AppState { blogs, author })
 }
 
-#[derive(Deserialize)]
+/// The routes, each documented by its `#[utoipa::path]`.
+fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_blogs, create_blog))
+        .routes(routes!(get_blog))
+}
+
+/// The limits here are the ones `NewBlog::parse` enforces. Lengths count characters; the pattern
+/// asks for one character that is not white space (Rust's `char::is_whitespace`, which `trim`
+/// uses), since a blank title or content is refused.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBlogRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     title: String,
+    #[schema(
+        min_length = 1,
+        max_length = 20000,
+        pattern = r"[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     content: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BlogResponse {
+    #[schema(value_type = Id)]
     id: String,
     title: String,
     content: String,
+    /// The id of the user who wrote it.
+    #[schema(value_type = Id)]
     author_id: String,
     author_username: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -63,14 +89,26 @@ impl From<BlogDocument> for BlogResponse {
     }
 }
 
-#[derive(Serialize)]
+/// One page of blogs, newest first.
+#[derive(Serialize, ToSchema)]
 struct BlogPage {
     items: Vec<BlogResponse>,
+    #[schema(minimum = 1, maximum = 100)]
     limit: u32,
+    #[schema(format = Int64, maximum = 4294967295u32)]
     offset: u32,
+    /// How many blogs there are in all.
     total: u64,
 }
 
+/// Lists blogs, newest first (READ).
+#[utoipa::path(get, path = "/blogs", tag = "blogs",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of blogs.", body = BlogPage),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
+    ))]
 async fn list_blogs(
     _reader: Authorized<Read>,
     State(blogs): State<Blogs>,
@@ -86,7 +124,16 @@ async fn list_blogs(
     }))
 }
 
+/// Reads a blog (READ).
+///
 /// A malformed id names no blog: 404, like an unknown one.
+#[utoipa::path(get, path = "/blogs/{id}", tag = "blogs",
+    params(("id" = Id, Path, description = "The blog's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The blog.", body = BlogResponse),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    ))]
 async fn get_blog(
     _reader: Authorized<Read>,
     State(blogs): State<Blogs>,
@@ -97,7 +144,17 @@ async fn get_blog(
     Ok(axum::Json(blog.into()))
 }
 
+/// Writes a blog (WRITE).
+///
 /// The author is the token's subject; the body cannot name another (unknown fields are refused).
+#[utoipa::path(post, path = "/blogs", tag = "blogs",
+    request_body = CreateBlogRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The blog, created.", body = BlogResponse,
+            headers(("Location" = String, description = "`/blogs/{id}` of the new blog."))),
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, Unavailable,
+    ))]
 async fn create_blog(
     writer: Authorized<Write>,
     State(blogs): State<Blogs>,
@@ -113,4 +170,51 @@ async fn create_blog(
         axum::Json(BlogResponse::from(created)),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use platform::{Readiness, server::with_shared_routes};
+    use serde_json::Value;
+
+    use super::operations;
+    use crate::domain::{DEFAULT_LIMIT, MAX_LIMIT};
+
+    fn document() -> Value {
+        with_shared_routes(&crate::SERVICE, operations(), Readiness::default()).1
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_lists_every_operation() {
+        let document = document();
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["info"]["title"], "blog-service");
+        for (method, path) in [
+            ("get", "/blogs"),
+            ("post", "/blogs"),
+            ("get", "/blogs/{id}"),
+            ("get", "/healthz"),
+            ("get", "/readyz"),
+            ("get", "/openapi.json"),
+        ] {
+            let operation = &document["paths"][path][method];
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} is missing"
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_page_limits_are_the_enforced_ones() {
+        let document = document();
+        let limit = document["paths"]["/blogs"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == "limit")
+            .expect("a limit parameter");
+        assert_eq!(limit["schema"]["maximum"], MAX_LIMIT);
+        assert_eq!(limit["schema"]["default"], DEFAULT_LIMIT);
+    }
 }

@@ -16,17 +16,22 @@ use serde::{Deserialize, Serialize};
 use crate::{ApiError, Permission};
 
 /// Body of `POST /authorize`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
+    /// The permission the caller's token must carry.
     pub permission: Permission,
 }
 
 /// Who the token belongs to: the answer of `POST /authorize`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Principal {
+    /// The user's id.
+    #[schema(value_type = crate::openapi::Id)]
     pub sub: String,
     pub username: String,
+    /// Every permission the token carries, each once.
+    #[schema(value_type = std::collections::BTreeSet<Permission>)]
     pub permissions: Vec<Permission>,
 }
 

@@ -1,8 +1,9 @@
 //! Start-up, the HTTP stack every service shares, and graceful shutdown.
 //!
 //! A service's `main` hands [`run`] its name and a function that builds its routes; `run` does the
-//! rest the same way for all four: `.env`, telemetry, settings, health probes, the layers below,
-//! listening, and stopping on SIGINT/SIGTERM within the contract's 5 s.
+//! rest the same way for all four: `.env`, telemetry, settings, health probes, the OpenAPI
+//! document at `/openapi.json` (see [`crate::openapi`]), the layers below, listening, and stopping
+//! on SIGINT/SIGTERM within the contract's 5 s.
 //!
 //! Layers, outermost first:
 //! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`),
@@ -14,12 +15,12 @@
 use std::{process::ExitCode, time::Duration};
 
 use axum::{
-    Router,
+    Extension, Router,
+    body::Bytes,
     extract::{DefaultBodyLimit, Request, State},
-    http::{HeaderValue, StatusCode},
+    http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use axum_tracing_opentelemetry::middleware::OtelAxumLayer;
 use mongodb::Database;
@@ -28,10 +29,15 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use utoipa_axum::{
+    router::{OpenApiRouter, UtoipaMethodRouterExt},
+    routes,
+};
 
 use crate::{
     ApiError, AuthorClient,
     extract::MAX_BODY_BYTES,
+    openapi::{self, Unavailable},
     problem::{problem_response, retry_after},
     settings::{HttpSettings, SettingsError},
     telemetry::{ServiceInfo, Telemetry},
@@ -44,9 +50,9 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 /// After SIGINT/SIGTERM, how long in-flight requests may take before the process stops anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(4000);
 
-/// A service's routes and what `/readyz` must check.
+/// A service's routes (each documented with `#[utoipa::path]`) and what `/readyz` must check.
 pub struct App {
-    pub routes: Router,
+    pub routes: OpenApiRouter,
     pub readiness: Readiness,
 }
 
@@ -112,7 +118,7 @@ where
         .unwrap_or_default();
     tracing::info!(service = service.name, version = service.version, %address, "listening");
 
-    let served = serve(listener, router(app)).await;
+    let served = serve(listener, router(&service, app)).await;
     telemetry.shutdown().await;
     match served {
         Ok(()) => {
@@ -126,15 +132,14 @@ where
     }
 }
 
-/// The service's routes with the probes, the problem fallbacks and the shared layers.
-pub fn router(app: App) -> Router {
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
-        .route("/readyz", get(readyz).with_state(app.readiness))
-        .merge(app.routes)
+/// The service's routes with the shared ones, the problem fallbacks and the shared layers.
+pub fn router(service: &ServiceInfo, app: App) -> Router {
+    let (routes, document) = with_shared_routes(service, app.routes, app.readiness);
+    let document = Document(Bytes::from(
+        serde_json::to_vec(&document).expect("a JSON value serializes"),
+    ));
+    routes
+        .layer(Extension(document))
         .fallback(|| async { problem_response(StatusCode::NOT_FOUND, "No such route.") })
         .method_not_allowed_fallback(|| async {
             problem_response(
@@ -157,6 +162,46 @@ pub fn router(app: App) -> Router {
         )
 }
 
+/// A service's routes with the ones every service has (`/healthz`, `/readyz`, `/openapi.json`),
+/// and the OpenAPI document describing them all. `/openapi.json` needs the document as an
+/// [`Extension`], which [`router`] adds.
+pub fn with_shared_routes<S>(
+    service: &ServiceInfo,
+    routes: OpenApiRouter<S>,
+    readiness: Readiness,
+) -> (Router<S>, serde_json::Value)
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let (router, operations) = routes
+        .routes(routes!(healthz))
+        .routes(routes!(readyz).with_state(readiness))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    (router, openapi::document(service, operations))
+}
+
+/// The body of the probes' 200.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Status {
+    status: &'static str,
+}
+
+/// Liveness: the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "probes",
+    responses((status = 200, description = "The process runs.", body = inline(Status),
+        example = json!({ "status": "ok" }))))]
+async fn healthz() -> axum::Json<Status> {
+    axum::Json(Status { status: "ok" })
+}
+
+/// Readiness: every dependency of the service (MongoDB, author-service) answers.
+#[utoipa::path(get, path = "/readyz", tag = "probes",
+    responses(
+        (status = 200, description = "Every dependency answers.", body = inline(Status),
+            example = json!({ "status": "ready" })),
+        Unavailable,
+    ))]
 async fn readyz(State(readiness): State<Readiness>) -> Response {
     let mongo = async {
         match &readiness.mongo {
@@ -172,7 +217,7 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
     };
     let (mongo_ok, author_ok) = tokio::join!(mongo, author);
     if mongo_ok && author_ok {
-        axum::Json(serde_json::json!({ "status": "ready" })).into_response()
+        axum::Json(Status { status: "ready" }).into_response()
     } else {
         let mut missing = Vec::new();
         if !mongo_ok {
@@ -188,6 +233,25 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
         retry_after(&mut response);
         response
     }
+}
+
+/// The OpenAPI document, serialized once.
+#[derive(Clone)]
+struct Document(Bytes);
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "probes",
+    responses((status = 200, description = "The service's OpenAPI 3.1 document.",
+        content_type = "application/json", body = Object)))]
+async fn openapi_json(Extension(Document(document)): Extension<Document>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document,
+    )
+        .into_response()
 }
 
 /// Names the trace every response was served in (W3C Trace Context Level 2 `traceresponse`), so a

@@ -24,7 +24,19 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub const LEEWAY_SECONDS: u64 = 30;
 
 /// What a token may allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Permission {
     Read,
@@ -85,15 +97,21 @@ pub struct PublicKey {
     decoding_key: DecodingKey,
 }
 
-/// One entry of a JWKS document (RFC 7517).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry of a JWKS document (RFC 7517): an RSA key that verifies RS256 signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
+    /// Always `RSA`.
     pub kty: String,
+    /// The key's RFC 7638 thumbprint, as in the tokens' `kid` header.
     pub kid: String,
+    /// Always `sig`.
     #[serde(rename = "use")]
     pub usage: String,
+    /// Always `RS256`.
     pub alg: String,
+    /// The modulus, base64url.
     pub n: String,
+    /// The public exponent, base64url.
     pub e: String,
 }
 

@@ -1,19 +1,25 @@
 //! `POST /users` and `GET /users/{id}`, both for administrators only.
 
 use axum::{
-    Router,
     extract::{FromRef, Path, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use mongodb::bson::oid::ObjectId;
 use platform::{
-    ApiError, AuthorClient, Authorized, Permission, author::Admin, extract::Json,
+    ApiError, AuthorClient, Authorized, Permission,
+    author::Admin,
+    extract::Json,
+    openapi::{
+        BadRequest, Conflict, Forbidden, Id, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+        UnsupportedMediaType,
+    },
     users::UserDocument,
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{domain::NewUser, store::Users};
 
@@ -23,27 +29,43 @@ struct AppState {
     author: AuthorClient,
 }
 
-pub fn router(users: Users, author: AuthorClient) -> Router {
-    Router::new()
-        .route("/users", post(create_user))
-        .route("/users/{id}", get(get_user))
-        .with_state(AppState { users, author })
+pub fn router(users: Users, author: AuthorClient) -> OpenApiRouter {
+    operations().with_state(AppState { users, author })
 }
 
-#[derive(Deserialize)]
+/// The routes, each documented by its `#[utoipa::path]`.
+fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user))
+        .routes(routes!(get_user))
+}
+
+/// The limits here are the ones `NewUser::parse` enforces.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUserRequest {
+    /// Unique and case-sensitive.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     username: String,
+    /// 8 to 128 characters; stored only as an argon2id hash.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
+    /// A name may repeat; it is stored once.
+    #[schema(min_items = 1)]
     permissions: Vec<Permission>,
 }
 
 /// A user as the API shows it: never the hash.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserResponse {
+    #[schema(value_type = Id)]
     id: String,
     username: String,
+    /// In the order READ, WRITE, ADMIN, each once.
+    #[schema(value_type = std::collections::BTreeSet<Permission>, min_items = 1)]
     permissions: Vec<Permission>,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -58,6 +80,16 @@ impl From<UserDocument> for UserResponse {
     }
 }
 
+/// Creates a user (ADMIN).
+#[utoipa::path(post, path = "/users", tag = "users",
+    request_body = CreateUserRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The user, created.", body = UserResponse,
+            headers(("Location" = String, description = "`/users/{id}` of the new user."))),
+        BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        Unavailable,
+    ))]
 async fn create_user(
     _admin: Authorized<Admin>,
     State(users): State<Users>,
@@ -76,6 +108,14 @@ async fn create_user(
         .into_response())
 }
 
+/// Reads a user (ADMIN).
+#[utoipa::path(get, path = "/users/{id}", tag = "users",
+    params(("id" = Id, Path, description = "The user's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user.", body = UserResponse),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    ))]
 async fn get_user(
     _admin: Authorized<Admin>,
     State(users): State<Users>,
@@ -84,4 +124,36 @@ async fn get_user(
     let id = ObjectId::parse_str(&id).map_err(|_| ApiError::NotFound("user"))?;
     let user = users.get(id).await?.ok_or(ApiError::NotFound("user"))?;
     Ok(axum::Json(user.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use platform::{Readiness, server::with_shared_routes};
+    use serde_json::Value;
+
+    use super::operations;
+
+    fn document() -> Value {
+        with_shared_routes(&crate::SERVICE, operations(), Readiness::default()).1
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_lists_every_operation() {
+        let document = document();
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["info"]["title"], "user-service");
+        for (method, path) in [
+            ("post", "/users"),
+            ("get", "/users/{id}"),
+            ("get", "/healthz"),
+            ("get", "/readyz"),
+            ("get", "/openapi.json"),
+        ] {
+            let operation = &document["paths"][path][method];
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} is missing"
+            );
+        }
+    }
 }
