@@ -7,15 +7,16 @@
 #   scripts/test.sh login -- --nocapture
 #
 # The end-to-end tests start their own nx-27017 (the embedded MongoDB-compatible server) on
-# random ports, from the binary named by NX_27017_BIN, which this script installs into
-# .tools/venv and exports. Exits non-zero on the first failure.
+# random ports, from the binary named by NX_27017_BIN, and fuzz the services with the
+# schemathesis named by SCHEMATHESIS_BIN; this script installs both into .tools/venv and exports
+# their paths. Exits non-zero on the first failure.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib/common.sh"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '3,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '3,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit 0
 fi
 
@@ -32,6 +33,12 @@ if [[ ! -x "$NX_27017_BIN" ]]; then
     die "NX_27017_BIN=$NX_27017_BIN is not an executable file; delete .tools/venv and run again"
 fi
 info "NX_27017_BIN=$NX_27017_BIN"
+
+# tests/openapi.rs fuzzes every service's OpenAPI document with schemathesis, from SCHEMATHESIS_BIN.
+step "Preparing schemathesis $SCHEMATHESIS_VERSION in .tools/venv"
+ensure_schemathesis
+export SCHEMATHESIS_BIN
+info "SCHEMATHESIS_BIN=$SCHEMATHESIS_BIN"
 
 # tests/pm2.rs runs the platform under pm2 (ecosystem.config.js), from the binary named by PM2_BIN.
 step "Preparing pm2 $PM2_VERSION in .tools/npm"

@@ -24,6 +24,11 @@ readonly NX_VERSION=0.8.1
 readonly NX_VENV="$PROJECT_ROOT/.tools/venv"
 readonly NX_BIN="$NX_VENV/bin/nx-27017"
 
+# schemathesis, the property-based fuzzer tests/openapi.rs runs against every service's OpenAPI
+# document, pinned like nx-27017 and installed into the same venv (only scripts/test.sh needs it).
+readonly SCHEMATHESIS_VERSION=4.32.5
+readonly SCHEMATHESIS_BIN="$NX_VENV/bin/schemathesis"
+
 # pm2, the process manager ecosystem.config.js is written for, pinned like nx-27017 and installed
 # from npm into a local prefix under .tools/ (never globally). The pm2 test runs it from here.
 readonly PM2_VERSION=7.0.4
@@ -129,18 +134,34 @@ ensure_nx_venv() {
         fi
     fi
 
-    local installed
-    installed=$("$py" -c 'import importlib.metadata as m; print(m.version("nx-27017"))' 2>/dev/null || true)
-    if [[ "$installed" != "$NX_VERSION" ]]; then
-        info "installing nx-27017==$NX_VERSION into ${NX_VENV#"$PROJECT_ROOT"/} (found: ${installed:-none})"
-        if ! "$py" -m pip install --quiet --disable-pip-version-check --no-input \
-            "nx-27017==$NX_VERSION"; then
-            die "pip could not install nx-27017==$NX_VERSION into $NX_VENV (is PyPI reachable? see pip's output above)"
-        fi
-    fi
-
+    _venv_install nx-27017 "$NX_VERSION"
     if [[ ! -x "$NX_BIN" ]]; then
         die "nx-27017 $NX_VERSION is installed but $NX_BIN is missing or not executable; delete $NX_VENV and run again"
+    fi
+}
+
+# ensure_schemathesis: make sure $SCHEMATHESIS_BIN (schemathesis $SCHEMATHESIS_VERSION) is
+# installed in $NX_VENV, next to nx-27017. Quiet when it is already in place.
+ensure_schemathesis() {
+    ensure_nx_venv
+    _venv_install schemathesis "$SCHEMATHESIS_VERSION"
+    if [[ ! -x "$SCHEMATHESIS_BIN" ]]; then
+        die "schemathesis $SCHEMATHESIS_VERSION is installed but $SCHEMATHESIS_BIN is missing or not executable; delete $NX_VENV and run again"
+    fi
+}
+
+# _venv_install PACKAGE VERSION: install PACKAGE==VERSION from PyPI into $NX_VENV (which must
+# exist) unless that version is already there.
+_venv_install() {
+    local package=$1 version=$2 py="$NX_VENV/bin/python" installed
+    installed=$("$py" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' \
+        "$package" 2>/dev/null || true)
+    if [[ "$installed" != "$version" ]]; then
+        info "installing $package==$version into ${NX_VENV#"$PROJECT_ROOT"/} (found: ${installed:-none})"
+        if ! "$py" -m pip install --quiet --disable-pip-version-check --no-input \
+            "$package==$version"; then
+            die "pip could not install $package==$version into $NX_VENV (is PyPI reachable? see pip's output above)"
+        fi
     fi
 }
 
