@@ -1,6 +1,6 @@
 //! What every service of the blog platform needs, written once: settings from the environment,
 //! the problem+json error type, request extractors, token claims and verification, password
-//! hashing, the author-service client, the MongoDB connection, telemetry, and server start-up with
+//! hashing, the author-service client, token revocations, the MongoDB connection, telemetry, and server start-up with
 //! graceful shutdown.
 
 pub mod author;
@@ -9,6 +9,7 @@ pub mod mongo;
 pub mod password;
 pub mod probe;
 pub mod problem;
+pub mod revocations;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

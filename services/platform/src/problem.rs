@@ -29,6 +29,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// Too many failed attempts; the client may try again after this many seconds.
+    #[error("too many requests; retry after {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
     /// A dependency (named) could not be reached in time.
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
@@ -47,6 +50,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,6 +69,9 @@ impl ApiError {
             Self::UnsupportedMediaType => {
                 "The request body must be JSON (content-type: application/json).".to_owned()
             }
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => format!("Too many failed attempts; try again in {retry_after_seconds} s."),
             Self::Unavailable(dependency) => {
                 format!("{dependency} cannot be reached; try again shortly.")
             }
@@ -118,6 +125,13 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }
             _ => {}
         }

@@ -11,7 +11,7 @@
 //! 4. a deadline: a request that cannot finish in [`REQUEST_DEADLINE`] answers 503, never hangs,
 //! 5. the 64 KiB body limit.
 
-use std::{process::ExitCode, time::Duration};
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -22,6 +22,10 @@ use axum::{
     routing::get,
 };
 use axum_tracing_opentelemetry::middleware::OtelAxumLayer;
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, join_all},
+};
 use mongodb::Database;
 use opentelemetry::trace::TraceContextExt;
 use tokio::net::TcpListener;
@@ -53,18 +57,33 @@ pub struct App {
 /// The dependencies `/readyz` checks: 200 only when all of them answer.
 #[derive(Clone, Default)]
 pub struct Readiness {
-    mongo: Option<Database>,
-    author: Option<AuthorClient>,
+    checks: Vec<(&'static str, ReadinessCheck)>,
 }
 
+/// One dependency's check: whether it answers right now.
+type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+
 impl Readiness {
-    pub fn mongo(mut self, database: Database) -> Self {
-        self.mongo = Some(database);
-        self
+    pub fn mongo(self, database: Database) -> Self {
+        self.check("MongoDB", move || {
+            let database = database.clone();
+            async move { crate::mongo::ping(&database).await }.boxed()
+        })
     }
 
-    pub fn author(mut self, client: AuthorClient) -> Self {
-        self.author = Some(client);
+    pub fn author(self, client: AuthorClient) -> Self {
+        self.check("author-service", move || {
+            let client = client.clone();
+            async move { client.is_up().await }.boxed()
+        })
+    }
+
+    /// Any other dependency, by the name `/readyz` reports when it fails.
+    pub fn check<F>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> BoxFuture<'static, bool> + Send + Sync + 'static,
+    {
+        self.checks.push((name, Arc::new(check)));
         self
     }
 }
@@ -158,29 +177,17 @@ pub fn router(app: App) -> Router {
 }
 
 async fn readyz(State(readiness): State<Readiness>) -> Response {
-    let mongo = async {
-        match &readiness.mongo {
-            Some(database) => crate::mongo::ping(database).await,
-            None => true,
-        }
-    };
-    let author = async {
-        match &readiness.author {
-            Some(client) => client.is_up().await,
-            None => true,
-        }
-    };
-    let (mongo_ok, author_ok) = tokio::join!(mongo, author);
-    if mongo_ok && author_ok {
+    let answers = join_all(readiness.checks.iter().map(|(_, check)| check())).await;
+    let missing: Vec<&str> = readiness
+        .checks
+        .iter()
+        .zip(answers)
+        .filter(|(_, answered)| !answered)
+        .map(|((name, _), _)| *name)
+        .collect();
+    if missing.is_empty() {
         axum::Json(serde_json::json!({ "status": "ready" })).into_response()
     } else {
-        let mut missing = Vec::new();
-        if !mongo_ok {
-            missing.push("MongoDB");
-        }
-        if !author_ok {
-            missing.push("author-service");
-        }
         problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Not ready: {} cannot be reached.", missing.join(" and ")),
@@ -227,7 +234,12 @@ async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    // The peer address is what authen-service's login limits are keyed by.
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     let mut stopped = stop_rx;
     let drain_cap = async move {
         let _ = stopped.wait_for(|stop| *stop).await;

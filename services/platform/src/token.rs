@@ -7,6 +7,7 @@
 
 use std::{collections::HashSet, fmt, str::FromStr};
 
+use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rsa::{
@@ -15,7 +16,10 @@ use rsa::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::settings::{SettingsError, TokenSettings};
+use crate::{
+    ApiError,
+    settings::{SettingsError, TokenSettings},
+};
 
 /// The smallest RSA modulus the contract accepts.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -204,6 +208,22 @@ impl TokenVerifier {
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding_key, &self.validation)?;
         Ok(data.claims)
+    }
+}
+
+impl TokenVerifier {
+    /// The claims of the request's `Authorization: Bearer` token; 401 for a missing or refused one.
+    /// Why a token was refused is logged at debug level only.
+    pub fn verify_request(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or(ApiError::Unauthorized)?;
+        self.verify(token).map_err(|reason| {
+            tracing::debug!(%reason, "token refused");
+            ApiError::Unauthorized
+        })
     }
 }
 
