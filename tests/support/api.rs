@@ -117,6 +117,17 @@ impl Api {
             .to_owned()
     }
 
+    pub async fn logout(&self, token: Option<&str>) -> Reply {
+        self.send("authen", Method::POST, "/logout", token, None)
+            .await
+    }
+
+    pub async fn authorize(&self, token: Option<&str>, permission: &str) -> Reply {
+        let body = json!({ "permission": permission });
+        self.send("author", Method::POST, "/authorize", token, Some(body))
+            .await
+    }
+
     pub async fn create_user(
         &self,
         token: &str,

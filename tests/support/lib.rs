@@ -15,7 +15,7 @@ mod mongo_server;
 mod platform;
 mod process;
 
-pub use api::{Api, Reply};
+pub use api::{Api, Reply, read};
 pub use collector::{Collector, ExportedSpan, SpanKind, descends_from, describe, find};
 pub use mongo_server::MongoServer;
 pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};

@@ -1,36 +1,38 @@
-//! `POST /login` and `GET /.well-known/jwks.json`.
+//! `POST /login`, `POST /logout` and `GET /.well-known/jwks.json`.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
-    extract::State,
-    http::{HeaderValue, header},
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use platform::{ApiError, extract::Json, password};
+use platform::{ApiError, AuthorClient, extract::Json, password, token::TokenVerifier};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    store::Users,
+    limiter::LoginLimiter,
+    store::{Revocations, Users},
     tokens::{Subject, TokenSigner},
 };
 
 #[derive(Clone)]
-struct AppState {
-    users: Users,
-    signer: Arc<TokenSigner>,
+pub struct AppState {
+    pub users: Users,
+    pub revocations: Revocations,
+    pub signer: Arc<TokenSigner>,
+    pub verifier: Arc<TokenVerifier>,
+    pub limiter: Arc<LoginLimiter>,
+    pub author: AuthorClient,
 }
 
-pub fn router(users: Users, signer: TokenSigner) -> Router {
-    let state = AppState {
-        users,
-        signer: Arc::new(signer),
-    };
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/login", post(login))
+        .route("/logout", post(logout))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(state)
 }
@@ -49,18 +51,24 @@ struct TokenResponse {
     expires_in: u64,
 }
 
-/// Unknown user and wrong password get the same 401, after the same argon2 work.
+/// Unknown user and wrong password get the same 401, after the same argon2 work. Failed attempts
+/// are limited (see `limiter`); a limited attempt is refused before its password is checked.
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let address = peer.ip();
+    state.limiter.check(&request.username, address)?;
     let user = state.users.find_by_username(&request.username).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let verified = password::verify(request.password, stored_hash).await?;
     let Some(user) = user.filter(|_| verified) else {
+        state.limiter.record_failure(&request.username, address);
         tracing::info!("login refused");
         return Err(ApiError::InvalidCredentials);
     };
+    state.limiter.record_success(&request.username, address);
     let access_token = state
         .signer
         .sign(Subject {
@@ -80,6 +88,18 @@ async fn login(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Revokes the presented token until it expires. The revocation is durable once MongoDB has it;
+/// author-service is then told at once, and would otherwise find it at its next poll (within a
+/// second or two), so an author-service that cannot be reached does not fail the logout.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let claims = state.verifier.verify_request(&headers)?;
+    state.revocations.record(&claims.jti, claims.exp).await?;
+    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+        state.author.revoke(authorization).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn jwks(State(state): State<AppState>) -> axum::Json<serde_json::Value> {

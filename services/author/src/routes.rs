@@ -1,29 +1,39 @@
 //! `POST /authorize`: 200 with the token's principal when it holds the permission, 401 when the
-//! token is missing or invalid, 403 when it is valid but lacks the permission.
+//! token is missing, invalid or revoked, 403 when it is valid but lacks the permission.
+//! `POST /revocations`: authen-service's notice that the presented token was just logged out.
 
 use std::sync::Arc;
 
 use axum::{
     Router,
-    extract::FromRequestParts,
-    http::{header, request::Parts},
+    extract::{FromRequestParts, State},
+    http::{StatusCode, request::Parts},
     routing::post,
 };
 use platform::{
-    ApiError, Claims, Principal,
-    author::AuthorizeRequest,
-    extract::Json,
-    token::{TokenVerifier, bearer_token},
+    ApiError, Claims, Principal, author::AuthorizeRequest, extract::Json, token::TokenVerifier,
 };
 
-pub fn router(verifier: TokenVerifier) -> Router {
+use crate::revocations::RevocationList;
+
+#[derive(Clone)]
+struct AppState {
+    verifier: Arc<TokenVerifier>,
+    revocations: Arc<RevocationList>,
+}
+
+pub fn router(verifier: TokenVerifier, revocations: Arc<RevocationList>) -> Router {
     Router::new()
         .route("/authorize", post(authorize))
-        .with_state(Arc::new(verifier))
+        .route("/revocations", post(revoke))
+        .with_state(AppState {
+            verifier: Arc::new(verifier),
+            revocations,
+        })
 }
 
 async fn authorize(
-    VerifiedToken(claims): VerifiedToken,
+    CurrentToken(claims): CurrentToken,
     Json(request): Json<AuthorizeRequest>,
 ) -> Result<axum::Json<Principal>, ApiError> {
     if !claims.permissions.contains(&request.permission) {
@@ -36,27 +46,40 @@ async fn authorize(
     }))
 }
 
-/// The claims of the request's bearer token, checked before the body is read: a caller without a
-/// valid token learns nothing else.
-struct VerifiedToken(Claims);
+/// Only a holder of the token can revoke it, and revoking twice is harmless: the call needs no
+/// other credential. The durable record is authen-service's, in MongoDB.
+async fn revoke(State(state): State<AppState>, SignedToken(claims): SignedToken) -> StatusCode {
+    state.revocations.insert(claims.jti, claims.exp);
+    StatusCode::NO_CONTENT
+}
 
-impl FromRequestParts<Arc<TokenVerifier>> for VerifiedToken {
+/// The claims of a correctly signed, unexpired bearer token for us, revoked or not.
+struct SignedToken(Claims);
+
+impl FromRequestParts<AppState> for SignedToken {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        verifier: &Arc<TokenVerifier>,
-    ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or(ApiError::Unauthorized)?;
-        let claims = verifier.verify(token).map_err(|reason| {
-            tracing::debug!(%reason, "token refused");
-            ApiError::Unauthorized
-        })?;
-        Ok(Self(claims))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.verifier.verify_request(&parts.headers).map(Self)
+    }
+}
+
+/// A [`SignedToken`] that has not been revoked. Checked before the body is read: a caller without
+/// a usable token learns nothing else.
+struct CurrentToken(Claims);
+
+impl FromRequestParts<AppState> for CurrentToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let SignedToken(claims) = SignedToken::from_request_parts(parts, state).await?;
+        match state.revocations.is_revoked(&claims.jti) {
+            Ok(false) => Ok(Self(claims)),
+            Ok(true) => {
+                tracing::debug!("token refused: revoked");
+                Err(ApiError::Unauthorized)
+            }
+            Err(_) => Err(ApiError::Unavailable("the list of revoked tokens")),
+        }
     }
 }
