@@ -90,7 +90,12 @@ KEEP=false
 # The command line, for the report: the exact command to run again.
 COMMAND="scripts/bench.sh"
 for arg in "$@"; do
-    COMMAND+=" $(printf '%q' "$arg")"
+    if [[ "$arg" =~ ^[A-Za-z0-9_./:=,+-]+$ ]]; then
+        COMMAND+=" $arg"
+    else
+        # Single quotes read better than printf %q's backslashes; ' itself becomes '\''.
+        COMMAND+=" '${arg//\'/\'\\\'\'}'"
+    fi
 done
 
 while (($# > 0)); do
@@ -485,6 +490,28 @@ wait_idle() {
     echo $((SECONDS - started)) >"$file"
 }
 
+# wait_ready FILE WHAT: wait until every service's /readyz answers 200 again; FILE gets the seconds it
+# took. A run that overloads the platform can leave a service unable to reach its dependencies for
+# a while after the load has stopped; the next run must not measure that aftermath.
+wait_ready() {
+    local file=$1 what=$2 started=$SECONDS svc
+    for svc in "${SERVICES[@]}"; do
+        until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+            "http://127.0.0.1:${PORT_OF[$svc]}/readyz")" == 200 ]]; do
+            if ((SECONDS - started >= IDLE_MAX_SECONDS)); then
+                warn "$svc-service was still not ready ${IDLE_MAX_SECONDS}s after $what; measuring anyway"
+                break
+            fi
+            pause 1
+        done
+    done
+    local waited=$((SECONDS - started))
+    echo "$waited" >"$file"
+    if ((waited > 2)); then
+        warn "the platform was not ready again until ${waited}s after $what had stopped and the platform was idle"
+    fi
+}
+
 # settle SINCE: with tracing on, sleep until SETTLE_SECONDS have passed since SECONDS was SINCE.
 settle() {
     [[ "$MODE" == traced ]] || return 0
@@ -520,6 +547,7 @@ measure() {
     fi
     local ended=$SECONDS
     wait_idle "$dir/idle-wait.before"
+    wait_ready "$dir/ready-wait.before" "the warm-up"
     settle "$ended"
     local flood_pid=""
     if [[ -n "$flood" ]]; then
@@ -540,6 +568,7 @@ measure() {
     check_alive
     ended=$SECONDS
     wait_idle "$dir/idle-wait.after"
+    wait_ready "$dir/ready-wait.after" "the run"
     settle "$ended"
     spans_received >"$dir/spans.after"
     local summary
@@ -549,13 +578,29 @@ measure() {
 
 # --- seeding --------------------------------------------------------------------------------
 
-# login USER PASSWORD: print an access token.
-login() {
+# try_login USER PASSWORD: print an access token, or fail.
+try_login() {
     local reply
     reply=$(curl -sf --max-time 10 -X POST "http://127.0.0.1:${PORT_OF[authen]}/login" \
         -H 'content-type: application/json' \
-        -d "{\"username\":\"$1\",\"password\":\"$2\"}") || die "login as $1 failed"
+        -d "{\"username\":\"$1\",\"password\":\"$2\"}") || return 1
     sed -nE 's/.*"access_token":"([^"]+)".*/\1/p' <<<"$reply"
+}
+
+# login USER PASSWORD: print an access token, or stop the benchmark.
+login() {
+    try_login "$@" || die "login as $1 failed"
+}
+
+# admin_token: the administrator's token. user-service creates the administrator in the
+# background once MongoDB answers, which can be a moment after every /readyz is 200: retry.
+admin_token() {
+    local deadline=$((SECONDS + 30)) token
+    until token=$(try_login "$ADMIN_USER" "$ADMIN_PASS"); do
+        ((SECONDS < deadline)) || die "the administrator could not log in within 30 s (see $(mode_dir "$MODE")/user-service.log)"
+        pause 0.5
+    done
+    printf '%s\n' "$token"
 }
 
 create_user() {
@@ -570,7 +615,7 @@ create_user() {
 seed() {
     local dir admin_token
     dir=$(mode_dir "$1")
-    admin_token=$(login "$ADMIN_USER" "$ADMIN_PASS")
+    admin_token=$(admin_token)
     local writer_pass
     writer_pass=$(openssl rand -hex 12)
     READER_PASS=$(openssl rand -hex 12)
@@ -630,13 +675,21 @@ warm_up() {
 cd "$PROJECT_ROOT"
 
 step "Checking the tools"
-require_cmd cargo curl openssl python3 setsid realpath getconf
+require_cmd cargo curl openssl python3 setsid realpath getconf awk nproc
 ensure_apt_cmd wrk wrk "the benchmark's load generator"
 ensure_nx_venv
 CLK_TCK=$(getconf CLK_TCK)
 
+# The figures are only worth publishing from a quiet machine: say so early, before our own build
+# raises the load. (The report also measures the disturbance run by run: its "other" CPU.)
+read -r load1 _ </proc/loadavg
+if awk -v load="$load1" -v cores="$(nproc)" 'BEGIN { exit !(load > cores / 4) }'; then
+    warn "the load average is $load1 on $(nproc) cores: other work is running, so these figures will be disturbed"
+fi
+
 step "Building (cargo build --release --workspace --bins)"
 cargo_build_release
+
 
 trap cleanup EXIT
 trap 'exit 130' INT
