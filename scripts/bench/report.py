@@ -583,7 +583,8 @@ def method_section(meta):
         " flight when wrk stopped: with few, slow requests the spans per request read high.",
         "- Between runs the benchmark waits until the platform is idle (its processes together"
         f" under {meta.get('idle_percent')}% of a core), because nx-27017 carries on executing the"
-        " commands of requests wrk abandoned when the previous run ended.",
+        " commands of requests wrk abandoned when the previous run ended, and then until every"
+        " service's `/readyz` answers 200 (see `ready after`).",
         "- `POST /authorize` uses the reader's token asking for `READ`; `GET /blogs` the reader;"
         " `POST /blogs` the writer; `POST /login` the reader's right password (200).",
     ])
