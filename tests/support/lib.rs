@@ -16,7 +16,7 @@ mod platform;
 mod process;
 
 pub use api::{Api, Reply, read};
-pub use collector::{Collector, ExportedSpan, SpanKind, descends_from, describe, find};
+pub use collector::{Collector, ExportedSpan, SpanCounts, SpanKind, descends_from, describe, find};
 pub use mongo_server::MongoServer;
 pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};
 
