@@ -65,7 +65,9 @@ impl Blogs {
         Ok(self.0.find_one(doc! { "_id": id }).await?)
     }
 
-    /// One page, newest first, and the total count, fetched concurrently.
+    /// One page, newest first, and the total count, fetched concurrently. The total is the
+    /// collection's metadata count (`estimatedDocumentCount`): the listing is unfiltered, so it is
+    /// the same number as counting the documents, without reading them all on every request.
     pub async fn list(&self, page: Page) -> Result<(Vec<BlogDocument>, u64), ApiError> {
         let items = async {
             self.0
@@ -77,7 +79,7 @@ impl Blogs {
                 .try_collect::<Vec<_>>()
                 .await
         };
-        let total = self.0.count_documents(doc! {});
+        let total = self.0.estimated_document_count();
         let (items, total) = tokio::try_join!(items, total)?;
         Ok((items, total))
     }
