@@ -60,9 +60,20 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// Parses a JSON document into `T`, describing a failure by the field's path and what was
-/// expected, never by the value found.
+/// expected, never by the value found. Nothing may follow the document: a second document or
+/// trailing bytes make the body invalid, so no two parsers can read it differently.
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = parse_document(&mut deserializer)?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::BadRequest("The request body is not valid JSON.".to_owned()))?;
+    Ok(value)
+}
+
+fn parse_document<'de, T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -154,6 +165,20 @@ mod tests {
                 .contains("unknown field `admin`")
         );
         assert!(detail(r#"{"username": "a"}"#).contains("missing field `password`"));
+    }
+
+    #[test]
+    fn nothing_may_follow_the_document() {
+        let valid = r#"{"username": "a", "password": "b"}"#;
+        assert!(parse_json::<Login>(valid.as_bytes()).is_ok());
+        assert!(parse_json::<Login>(format!("{valid} \n").as_bytes()).is_ok());
+        for trailing in [
+            format!("{valid} x"),
+            format!("{valid}{valid}"),
+            format!("{valid},"),
+        ] {
+            assert_eq!(detail(&trailing), "The request body is not valid JSON.");
+        }
     }
 
     #[test]
