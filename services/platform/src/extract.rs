@@ -1,10 +1,13 @@
 //! Request extractors that answer bad input with problem details instead of axum's plain text.
 
+use std::convert::Infallible;
+
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
+    extract::{FromRequest, FromRequestParts, Path, Request, rejection::BytesRejection},
     http::{header, request::Parts},
 };
+use mongodb::bson::oid::ObjectId;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
@@ -39,6 +42,24 @@ where
                     _ => ApiError::BadRequest("The request body could not be read.".to_owned()),
                 })?;
         parse_json(&body).map(Json)
+    }
+}
+
+/// The `{id}` of a route such as `/blogs/{id}` when it is an ObjectId, else `None`: such an id
+/// names nothing, and the handler answers 404 as for an unknown one. Never a rejection, so a
+/// segment that is not even UTF-8 once percent-decoded (`%FF`) is a 404 problem too, not axum's
+/// plain-text 400.
+pub struct PathId(pub Option<ObjectId>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let id = Path::<String>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|Path(id)| ObjectId::parse_str(id).ok());
+        Ok(Self(id))
     }
 }
 
