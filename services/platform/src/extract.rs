@@ -3,10 +3,11 @@
 use std::convert::Infallible;
 
 use axum::{
-    body::Bytes,
-    extract::{FromRequest, FromRequestParts, Path, Request, rejection::BytesRejection},
+    body::{Body, Bytes},
+    extract::{FromRequest, FromRequestParts, Path, Request},
     http::{header, request::Parts},
 };
+use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use serde::de::DeserializeOwned;
 
@@ -14,6 +15,13 @@ use crate::ApiError;
 
 /// Largest request body any endpoint accepts (contract: over 64 KiB gets 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How much of a body over [`MAX_BODY_BYTES`] is read and thrown away before the 413. hyper
+/// closes a connection whose request body was left unread, and a client still sending then gets
+/// a reset connection instead of the answer; reading on lets an ordinary oversized upload see its
+/// 413. A body declared or found larger than this is not read further: its client may see the
+/// reset, which costs us nothing.
+pub const MAX_DRAINED_BYTES: usize = 4 * 1024 * 1024;
 
 /// A JSON body. Unlike `axum::Json`, every rejection is a problem document, and the detail names
 /// the offending field without quoting its value, which could be a password.
@@ -26,23 +34,45 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let body =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection {
-                    BytesRejection::FailedToBufferBody(_)
-                        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-                    {
-                        ApiError::PayloadTooLarge
-                    }
-                    _ => ApiError::BadRequest("The request body could not be read.".to_owned()),
-                })?;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_DRAINED_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let body = read_body(request.into_body()).await?;
         parse_json(&body).map(Json)
     }
+}
+
+/// The whole body if it is at most [`MAX_BODY_BYTES`]; else 413, after reading on to the end
+/// (up to [`MAX_DRAINED_BYTES`]) so that the client is listening when the answer comes.
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    let mut chunks = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut received = 0usize;
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .map_err(|_| ApiError::BadRequest("The request body could not be read.".to_owned()))?
+    {
+        received = received.saturating_add(chunk.len());
+        if received <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if received > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+    if received > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// The `{id}` of a route such as `/blogs/{id}` when it is an ObjectId, else `None`: such an id
@@ -206,6 +236,28 @@ mod tests {
     fn malformed_json_is_reported_without_echo() {
         let detail = detail(r#"{"username": "a", "password": "s3cret"#);
         assert_eq!(detail, "The request body is not valid JSON.");
+    }
+
+    fn body_of(size: usize) -> Body {
+        // In 1 KiB chunks, as a client streaming it would send it.
+        let chunks = (0..size.div_ceil(1024))
+            .map(move |i| Ok::<_, Infallible>(Bytes::from(vec![b' '; 1024.min(size - i * 1024)])));
+        Body::from_stream(futures_util::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn bodies_up_to_64_kib_are_read_and_larger_ones_refused() {
+        let read = read_body(body_of(MAX_BODY_BYTES)).await.unwrap();
+        assert_eq!(read.len(), MAX_BODY_BYTES);
+        for size in [MAX_BODY_BYTES + 1, 1024 * 1024, MAX_DRAINED_BYTES + 4096] {
+            assert!(
+                matches!(
+                    read_body(body_of(size)).await,
+                    Err(ApiError::PayloadTooLarge)
+                ),
+                "{size}"
+            );
+        }
     }
 
     #[test]
