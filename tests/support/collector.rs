@@ -171,6 +171,24 @@ impl Collector {
             .collect()
     }
 
+    /// Waits until no span has arrived for half a second (at most 15 s), so that what the services
+    /// buffered has been exported.
+    pub async fn wait_until_quiet(&self) {
+        let started = Instant::now();
+        let mut seen = self.store.spans.lock().unwrap().len();
+        let mut quiet_since = Instant::now();
+        while quiet_since.elapsed() < Duration::from_millis(500)
+            && started.elapsed() < Duration::from_secs(15)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.store.spans.lock().unwrap().len();
+            if now != seen {
+                seen = now;
+                quiet_since = Instant::now();
+            }
+        }
+    }
+
     /// Waits until the trace holds spans for which `complete` is true, and returns them.
     pub async fn wait_for_trace(
         &self,

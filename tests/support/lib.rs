@@ -15,10 +15,10 @@ mod mongo_server;
 mod platform;
 mod process;
 
-pub use api::{Api, Reply, read};
+pub use api::{Api, Exchange, Reply, read};
 pub use collector::{Collector, ExportedSpan, SpanCounts, SpanKind, descends_from, describe, find};
 pub use mongo_server::MongoServer;
-pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};
+pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions, generate_keys};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {

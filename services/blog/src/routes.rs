@@ -2,16 +2,15 @@
 
 use axum::{
     Router,
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
-use mongodb::bson::oid::ObjectId;
 use platform::{
     ApiError, AuthorClient, Authorized,
     author::{Read, Write},
-    extract::{Json, Query},
+    extract::{Json, PathId, Query},
 };
 use serde::{Deserialize, Serialize};
 
@@ -90,9 +89,9 @@ async fn list_blogs(
 async fn get_blog(
     _reader: Authorized<Read>,
     State(blogs): State<Blogs>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<axum::Json<BlogResponse>, ApiError> {
-    let id = ObjectId::parse_str(&id).map_err(|_| ApiError::NotFound("blog"))?;
+    let id = id.ok_or(ApiError::NotFound("blog"))?;
     let blog = blogs.get(id).await?.ok_or(ApiError::NotFound("blog"))?;
     Ok(axum::Json(blog.into()))
 }

@@ -116,7 +116,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = problem_response(self.status(), self.detail());
         match self {
-            Self::Unauthorized => {
+            // RFC 9110 §15.5.2: a 401 must carry a challenge. A refused login gets the one a
+            // client should answer with the token that a successful login returns.
+            Self::Unauthorized | Self::InvalidCredentials => {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -136,5 +138,26 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_401_carries_a_bearer_challenge() {
+        for error in [ApiError::Unauthorized, ApiError::InvalidCredentials] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+                "Bearer"
+            );
+            assert_eq!(
+                response.headers().get(header::CONTENT_TYPE).unwrap(),
+                "application/problem+json"
+            );
+        }
     }
 }

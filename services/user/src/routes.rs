@@ -2,14 +2,15 @@
 
 use axum::{
     Router,
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use mongodb::bson::oid::ObjectId;
 use platform::{
-    ApiError, AuthorClient, Authorized, Permission, author::Admin, extract::Json,
+    ApiError, AuthorClient, Authorized, Permission,
+    author::Admin,
+    extract::{Json, PathId},
     users::UserDocument,
 };
 use secrecy::SecretString;
@@ -79,9 +80,9 @@ async fn create_user(
 async fn get_user(
     _admin: Authorized<Admin>,
     State(users): State<Users>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<axum::Json<UserResponse>, ApiError> {
-    let id = ObjectId::parse_str(&id).map_err(|_| ApiError::NotFound("user"))?;
+    let id = id.ok_or(ApiError::NotFound("user"))?;
     let user = users.get(id).await?.ok_or(ApiError::NotFound("user"))?;
     Ok(axum::Json(user.into()))
 }
