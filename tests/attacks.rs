@@ -332,16 +332,16 @@ impl TokenEndpoint {
     }
 }
 
-/// An `Authorization` header (or none) to try on every endpoint.
+/// The `Authorization` headers (none, one, or several) to try on every endpoint.
 struct Credential {
     name: String,
-    header: Option<Vec<u8>>,
+    headers: Vec<Vec<u8>>,
 }
 
 fn credential(name: impl Into<String>, header: impl Into<Vec<u8>>) -> Credential {
     Credential {
         name: name.into(),
-        header: Some(header.into()),
+        headers: vec![header.into()],
     }
 }
 
@@ -417,7 +417,15 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
     let refused: Vec<Credential> = vec![
         Credential {
             name: "no Authorization header".into(),
-            header: None,
+            headers: Vec::new(),
+        },
+        Credential {
+            name: "two Authorization headers, ours first".into(),
+            headers: vec![format!("Bearer {good}").into(), b"Bearer garbage".to_vec()],
+        },
+        Credential {
+            name: "two Authorization headers, ours second".into(),
+            headers: vec![b"Bearer garbage".to_vec(), format!("Bearer {good}").into()],
         },
         credential("an empty header", ""),
         credential("`Bearer` without a token", "Bearer"),
@@ -524,7 +532,7 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
                 n += 1;
                 let tag = if allowed { "allowed" } else { "attacker" };
                 let mut request = endpoint.request(api, &format!("{tag}-{n}"));
-                if let Some(header) = &credential.header {
+                for header in &credential.headers {
                     request =
                         request.header(AUTHORIZATION, HeaderValue::from_bytes(header).unwrap());
                 }
@@ -567,10 +575,7 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
         .map(str::to_owned)
         .into();
     secrets.push(basic);
-    for credential in refused.iter().chain(&admitted) {
-        let Some(header) = &credential.header else {
-            continue;
-        };
+    for header in refused.iter().chain(&admitted).flat_map(|c| &c.headers) {
         let header = String::from_utf8_lossy(header);
         let token = header.split_once(' ').map_or(&*header, |(_, token)| token);
         // Tokens and their signatures; the garbage cases (no dots, or short) are no secrets.

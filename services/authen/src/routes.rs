@@ -96,7 +96,7 @@ async fn login(
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     let claims = state.verifier.verify_request(&headers)?;
     state.revocations.record(&claims.jti, claims.exp).await?;
-    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+    if let Some(authorization) = platform::token::authorization(&headers) {
         state.author.revoke(authorization).await;
     }
     Ok(StatusCode::NO_CONTENT)

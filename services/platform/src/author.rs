@@ -186,7 +186,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let client = AuthorClient::from_ref(state);
         let principal = client
-            .authorize(parts.headers.get(header::AUTHORIZATION), P::PERMISSION)
+            .authorize(crate::token::authorization(&parts.headers), P::PERMISSION)
             .await?;
         Ok(Self {
             principal,

@@ -14,7 +14,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rsa::{
@@ -237,8 +237,7 @@ impl TokenVerifier {
     /// The claims of the request's `Authorization: Bearer` token; 401 for a missing or refused one.
     /// Why a token was refused is logged at debug level only.
     pub fn verify_request(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
+        let token = authorization(headers)
             .and_then(|value| value.to_str().ok())
             .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized)?;
@@ -247,6 +246,14 @@ impl TokenVerifier {
             ApiError::Unauthorized
         })
     }
+}
+
+/// The request's one `Authorization` header. `None` when there are several: which one a proxy or
+/// another service would read is anyone's guess, so none is trusted.
+pub fn authorization(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
 }
 
 /// The token in an `Authorization: Bearer <token>` header value; the scheme is case-insensitive.
@@ -273,6 +280,19 @@ mod tests {
         assert_eq!(bearer_token("Bearer"), None);
         assert_eq!(bearer_token("Bearer "), None);
         assert_eq!(bearer_token("abc"), None);
+    }
+
+    #[test]
+    fn two_authorization_headers_are_none() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(authorization(&headers), None);
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert_eq!(
+            authorization(&headers),
+            Some(&HeaderValue::from_static("Bearer a"))
+        );
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(authorization(&headers), None);
     }
 
     #[test]
