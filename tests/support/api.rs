@@ -177,6 +177,51 @@ impl Api {
             .unwrap_or_default()
     }
 
+    /// The same services through a client that gives up on a request after `timeout`, for load
+    /// that must record a hang as a failure instead of waiting for it forever.
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("a client with a timeout"),
+            urls: self.urls.clone(),
+            transcript: self.transcript.clone(),
+        }
+    }
+
+    /// [`send`](Self::send) that reports a missing or incomplete answer (connection refused or
+    /// reset, timeout, body cut off) as an error instead of panicking.
+    pub async fn try_send(
+        &self,
+        service: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Reply, String> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.urls[service]));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|error| describe(&error))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.map_err(|error| describe(&error))?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            text,
+        })
+    }
+
     /// Sends a request to `service` (`"blog"`, `"user"`, ...) with an optional bearer token and JSON
     /// body, and reads the whole answer.
     pub async fn send(
@@ -269,6 +314,18 @@ impl Api {
         self.send("blog", Method::GET, &format!("/blogs/{id}"), token, None)
             .await
     }
+}
+
+/// A transport error with its causes ("error sending request: ... Connection refused"), since
+/// reqwest's own message leaves them out.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// Reads a response fully.

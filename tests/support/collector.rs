@@ -5,7 +5,10 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -80,7 +83,7 @@ pub struct SpanCounts {
 #[derive(Clone)]
 struct Store {
     /// False: count spans without keeping them, so memory stays flat under load.
-    keep: bool,
+    keep: Arc<AtomicBool>,
     spans: Arc<Mutex<Vec<ExportedSpan>>>,
     counts: Arc<Mutex<SpanCounts>>,
 }
@@ -88,7 +91,7 @@ struct Store {
 impl Store {
     fn new(keep: bool) -> Self {
         Self {
-            keep,
+            keep: Arc::new(AtomicBool::new(keep)),
             spans: Arc::default(),
             counts: Arc::default(),
         }
@@ -157,6 +160,18 @@ impl Collector {
 
     pub fn spans(&self) -> Vec<ExportedSpan> {
         self.store.spans.lock().unwrap().clone()
+    }
+
+    /// From now on, counts the spans it receives but keeps none: for long runs, whose hundreds of
+    /// thousands of spans would otherwise fill the test's memory.
+    pub fn count_only(&self) {
+        self.store.keep.store(false, Ordering::Relaxed);
+        self.store.spans.lock().unwrap().clear();
+    }
+
+    /// How many spans it has received in all, kept or not.
+    pub fn received(&self) -> u64 {
+        self.counts().spans
     }
 
     /// What arrived so far; also served as JSON at `GET /stats` on the HTTP port.
@@ -268,7 +283,7 @@ impl TraceService for Store {
 impl Store {
     fn ingest(&self, request: ExportTraceServiceRequest) {
         self.count(&request);
-        if !self.keep {
+        if !self.keep.load(Ordering::Relaxed) {
             return;
         }
         let mut received = Vec::new();

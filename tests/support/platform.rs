@@ -133,6 +133,48 @@ impl Platform {
         process.stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10))
     }
 
+    /// Sends SIGTERM to one service and returns at once, with when the signal was sent and a task
+    /// that ends when the process exits, with the time it took (`None`: still running after
+    /// 10 s, then killed). For tests that act while the service drains.
+    pub fn terminate_service(
+        &mut self,
+        service: &str,
+    ) -> (Instant, tokio::task::JoinHandle<Option<Duration>>) {
+        let mut process = self
+            .processes
+            .remove(service)
+            .unwrap_or_else(|| panic!("{service}-service is not running"));
+        let sent = process
+            .signal(nix::sys::signal::Signal::SIGTERM)
+            .expect("a running process");
+        let exit = tokio::task::spawn_blocking(move || {
+            process.wait_for_exit(sent, Duration::from_secs(10))
+        });
+        (sent, exit)
+    }
+
+    /// Kills one service with SIGKILL, as a crash or the OOM killer would, and waits until it is
+    /// gone (its ports closed).
+    pub fn kill_service(&mut self, service: &str) {
+        let mut process = self
+            .processes
+            .remove(service)
+            .unwrap_or_else(|| panic!("{service}-service is not running"));
+        process.stop_with(nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
+    }
+
+    /// Whether the service's process is still running (it has not crashed or exited).
+    pub fn is_running(&mut self, service: &str) -> bool {
+        self.processes
+            .get_mut(service)
+            .is_some_and(Process::is_running)
+    }
+
+    /// The service's resident memory in KiB.
+    pub fn rss_kib(&self, service: &str) -> u64 {
+        self.processes[service].rss_kib()
+    }
+
     /// The service's log so far.
     pub fn log(&self, service: &str) -> String {
         std::fs::read_to_string(self.logs.path().join(format!("{service}.log"))).unwrap_or_default()

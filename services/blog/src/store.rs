@@ -65,9 +65,13 @@ impl Blogs {
         Ok(self.0.find_one(doc! { "_id": id }).await?)
     }
 
-    /// One page, newest first, and the total count, fetched concurrently. The total is the
-    /// collection's metadata count (`estimatedDocumentCount`): the listing is unfiltered, so it is
-    /// the same number as counting the documents, without reading them all on every request.
+    /// One page, newest first, and the total count, fetched concurrently.
+    ///
+    /// The total is the collection's document count from its metadata (the `count` command
+    /// without a filter), not `count_documents`, an aggregation that reads every document on every
+    /// list request: with nx-27017 it took 14 ms at 100 blogs and 400 ms at 3 000, and at 5 700
+    /// eight concurrent lists all ran past the 4.5 s deadline (503). With no filter the two agree,
+    /// except right after an unclean shutdown of a real MongoDB, until it recounts.
     pub async fn list(&self, page: Page) -> Result<(Vec<BlogDocument>, u64), ApiError> {
         let items = async {
             self.0

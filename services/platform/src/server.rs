@@ -28,7 +28,7 @@ use futures_util::{
 };
 use mongodb::Database;
 use opentelemetry::trace::TraceContextExt;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, time::Instant};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -45,7 +45,12 @@ use crate::{
 /// own timeouts (2 s each), below the 5 s the contract allows.
 pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 
+/// From SIGINT/SIGTERM to exit, everything (draining, then flushing spans) fits in this: the
+/// contract allows 5 s, and the process needs a moment to exit after it.
+const STOP_BUDGET: Duration = Duration::from_millis(4500);
+
 /// After SIGINT/SIGTERM, how long in-flight requests may take before the process stops anyway.
+/// The rest of [`STOP_BUDGET`] is left for flushing the last spans.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(4000);
 
 /// A service's routes and what `/readyz` must check.
@@ -131,8 +136,8 @@ where
         .unwrap_or_default();
     tracing::info!(service = service.name, version = service.version, %address, "listening");
 
-    let served = serve(listener, router(app)).await;
-    telemetry.shutdown().await;
+    let (served, stopping) = serve(listener, router(app)).await;
+    telemetry.shutdown(stopping + STOP_BUDGET).await;
     match served {
         Ok(()) => {
             tracing::info!(service = service.name, "stopped");
@@ -227,12 +232,12 @@ async fn deadline(request: Request, next: Next) -> Response {
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish for up to
-/// [`DRAIN_TIMEOUT`].
-async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+/// [`DRAIN_TIMEOUT`]. Returns when the stop began: the signal (or the server's failure).
+async fn serve(listener: TcpListener, router: Router) -> (std::io::Result<()>, Instant) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let signal = async move {
         shutdown_signal().await;
-        let _ = stop_tx.send(true);
+        let _ = stop_tx.send(Some(Instant::now()));
     };
     // The peer address is what authen-service's login limits are keyed by.
     let server = axum::serve(
@@ -240,18 +245,20 @@ async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(signal);
-    let mut stopped = stop_rx;
+    let mut stopped = stop_rx.clone();
     let drain_cap = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
+        let _ = stopped.wait_for(Option::is_some).await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
-    tokio::select! {
+    let served = tokio::select! {
         served = server => served,
         () = drain_cap => {
             tracing::warn!("in-flight requests did not finish in time; stopping anyway");
             Ok(())
         }
-    }
+    };
+    let stopping = stop_rx.borrow().unwrap_or_else(Instant::now);
+    (served, stopping)
 }
 
 async fn shutdown_signal() {

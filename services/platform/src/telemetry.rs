@@ -127,18 +127,33 @@ impl Telemetry {
         self.database.clone()
     }
 
-    /// Exports what is still buffered and stops the providers, on the blocking pool so the runtime
-    /// keeps serving, and for at most [`FLUSH_TIMEOUT`].
-    pub async fn shutdown(self) {
-        let providers = [self.service, self.database];
-        let flush = tokio::task::spawn_blocking(move || {
-            for provider in providers {
-                if let Err(error) = provider.shutdown() {
+    /// Exports what is still buffered and stops the providers, for at most [`FLUSH_TIMEOUT`] and
+    /// never past `deadline`. Each provider stops on a thread of its own, not on tokio's blocking
+    /// pool: the runtime waits for its blocking tasks when it shuts down, so a collector that never
+    /// answers would hold the exit past the deadline. An abandoned thread ends with the process.
+    pub async fn shutdown(self, deadline: tokio::time::Instant) {
+        let timeout = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(FLUSH_TIMEOUT);
+        let (done, mut finished) = tokio::sync::mpsc::channel::<()>(2);
+        for provider in [self.service, self.database] {
+            let done = done.clone();
+            let flush = move || {
+                if let Err(error) = provider.shutdown_with_timeout(timeout) {
                     eprintln!("telemetry: shutting down the tracer provider failed: {error}");
                 }
+                let _ = done.blocking_send(());
+            };
+            if let Err(error) = std::thread::Builder::new()
+                .name("telemetry-flush".into())
+                .spawn(flush)
+            {
+                eprintln!("telemetry: cannot flush the last spans: {error}");
             }
-        });
-        if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
+        }
+        drop(done);
+        let flushed = async { while finished.recv().await.is_some() {} };
+        if tokio::time::timeout(timeout, flushed).await.is_err() {
             eprintln!(
                 "telemetry: the trace collector did not answer in time; unsent spans dropped"
             );
