@@ -5,19 +5,32 @@
 #   scripts/test.sh                    # everything
 #   scripts/test.sh -p e2e-tests       # extra arguments go to `cargo test --release --workspace --lib --bins --tests`
 #   scripts/test.sh login -- --nocapture
+#   scripts/test.sh --soak             # only the soak: 5 minutes at 70% of measured capacity
+#   SOAK_SECONDS=30 scripts/test.sh --soak
 #
 # The end-to-end tests start their own nx-27017 (the embedded MongoDB-compatible server) on
 # random ports, from the binary named by NX_27017_BIN, and fuzz the services with the
 # schemathesis named by SCHEMATHESIS_BIN; this script installs both into .tools/venv and exports
 # their paths. Exits non-zero on the first failure.
+#
+# --soak runs tests/soak.rs, which the default run skips (it is #[ignore]d): it measures the
+# platform's capacity with a short burst, then drives about 70% of it for SOAK_SECONDS (default
+# 300) and prints a table of rates, statuses, latencies and each service's memory. Give it alone.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib/common.sh"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '3,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '3,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit 0
+fi
+
+soak=false
+if [[ "${1:-}" == --soak ]]; then
+    (($# == 1)) || die "--soak takes no other arguments"
+    soak=true
+    shift
 fi
 
 cd "$PROJECT_ROOT"
@@ -33,6 +46,14 @@ if [[ ! -x "$NX_27017_BIN" ]]; then
     die "NX_27017_BIN=$NX_27017_BIN is not an executable file; delete .tools/venv and run again"
 fi
 info "NX_27017_BIN=$NX_27017_BIN"
+
+if $soak; then
+    step "Building the release binaries (cargo build --release --workspace --bins)"
+    cargo_build_release
+    step "Running the soak (cargo test --release -p e2e-tests --test soak -- --ignored --nocapture)"
+    cargo test --release -p e2e-tests --test soak -- --ignored --nocapture
+    exit 0
+fi
 
 # tests/openapi.rs fuzzes every service's OpenAPI document with schemathesis, from SCHEMATHESIS_BIN.
 step "Preparing schemathesis $SCHEMATHESIS_VERSION in .tools/venv"

@@ -74,18 +74,6 @@ log_of() {
     printf '%s/%s-service.log' "$LOG_DIR" "$1"
 }
 
-# show_log_tail FILE: the last lines of a log, to explain a failure without opening the file.
-show_log_tail() {
-    local file=$1
-    if [[ -s "$file" ]]; then
-        printf -- '--- last 40 lines of %s ---\n' "$file" >&2
-        tail -n 40 -- "$file" >&2
-        printf -- '--- end of %s ---\n' "$file" >&2
-    else
-        printf '(%s is empty)\n' "$file" >&2
-    fi
-}
-
 check_settings() {
     local name port seen=" "
     for name in AUTHEN_PORT USER_PORT BLOG_PORT AUTHOR_PORT MONGO_PORT; do
@@ -228,34 +216,6 @@ start_service() {
     info "starting $svc-service on 127.0.0.1:${PORT_OF[$svc]}"
     setsid env "${env_args[@]}" "$bin" </dev/null >"$log" 2>&1 &
     PID_OF[$svc]=$!
-}
-
-# stop_processes NAME=PID...: SIGTERM them all at once, wait up to 10 s (the services promise
-# 5 s), then SIGKILL what is left. Reaps them so no zombie stays behind.
-stop_processes() {
-    local entry name pid alive
-    for entry in "$@"; do
-        pid=${entry#*=}
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for _ in {1..100}; do
-        alive=false
-        for entry in "$@"; do
-            if kill -0 "${entry#*=}" 2>/dev/null; then
-                alive=true
-            fi
-        done
-        $alive || break
-        sleep 0.1
-    done
-    for entry in "$@"; do
-        name=${entry%%=*} pid=${entry#*=}
-        if kill -0 "$pid" 2>/dev/null; then
-            warn "$name (pid $pid) did not stop within 10 s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    done
 }
 
 CLEANED_UP=false

@@ -23,8 +23,8 @@ const SERVICES: [(&str, &str, u16); 4] = [
 ];
 
 /// The services that use MongoDB, and those that call author-service.
-const USE_MONGO: [&str; 3] = ["authen", "user", "blog"];
-const CALL_AUTHOR: [&str; 2] = ["user", "blog"];
+const USE_MONGO: [&str; 4] = ["authen", "user", "blog", "author"];
+const CALL_AUTHOR: [&str; 3] = ["authen", "user", "blog"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

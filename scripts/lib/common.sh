@@ -185,29 +185,36 @@ ensure_pm2() {
     fi
 }
 
-# ensure_docker_compose: make sure `docker-compose` is on PATH (tests/compose.rs checks
-# docker-compose.yml with `docker-compose config`), installing Debian's docker-compose package
-# with apt-get when it is missing: directly as root, else through sudo; otherwise it stops with
-# what to run. Only the compose client is installed (--no-install-recommends leaves out the
-# docker.io engine): validating a compose file needs no Docker engine.
-ensure_docker_compose() {
-    if command -v docker-compose >/dev/null 2>&1; then
+# ensure_apt_cmd CMD PACKAGE [WHY]: make sure CMD is on PATH, installing the Debian package
+# PACKAGE with apt-get when it is missing: directly as root, else through sudo; otherwise it stops
+# with what to run. --no-install-recommends keeps the install to what CMD needs. WHY (optional)
+# says in the progress line what the tool is for.
+ensure_apt_cmd() {
+    local cmd=$1 package=$2 why=${3:-}
+    if command -v "$cmd" >/dev/null 2>&1; then
         return 0
     fi
-    local hint="install it as root with 'apt-get update && apt-get install -y --no-install-recommends docker-compose' and run again"
-    command -v apt-get >/dev/null 2>&1 || die "docker-compose is not installed and there is no apt-get here: $hint (or put any docker-compose on PATH)"
+    local hint="install it as root with 'apt-get update && apt-get install -y --no-install-recommends $package' and run again"
+    command -v apt-get >/dev/null 2>&1 || die "$cmd is not installed and there is no apt-get here: $hint (or put any $cmd on PATH)"
     local -a as_root=()
     if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "docker-compose is not installed, this is not root and there is no sudo: $hint"
+        command -v sudo >/dev/null 2>&1 || die "$cmd is not installed, this is not root and there is no sudo: $hint"
         as_root=(sudo --non-interactive)
     fi
-    info "installing docker-compose (Debian's package, client only) with ${as_root[*]:+sudo }apt-get"
+    info "installing $cmd (Debian's package $package${why:+, $why}) with ${as_root[*]:+sudo }apt-get"
     if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
         || ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends docker-compose; then
-        die "apt-get could not install docker-compose (see its output above): $hint"
+            apt-get install -y -qq --no-install-recommends "$package"; then
+        die "apt-get could not install $package (see its output above): $hint"
     fi
-    command -v docker-compose >/dev/null 2>&1 || die "docker-compose was installed but is not on PATH ($PATH)"
+    command -v "$cmd" >/dev/null 2>&1 || die "$package was installed but $cmd is not on PATH ($PATH)"
+}
+
+# ensure_docker_compose: make sure `docker-compose` is on PATH (tests/compose.rs checks
+# docker-compose.yml with `docker-compose config`). Only the compose client is installed (without
+# recommends, apt leaves out the docker.io engine): validating a compose file needs no engine.
+ensure_docker_compose() {
+    ensure_apt_cmd docker-compose docker-compose "client only"
 }
 
 # cargo_build_release: build every binary of the workspace in release mode (target/release/).
@@ -239,6 +246,13 @@ free_port_check() {
         owner=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(.*)' | head -n 1 || true)
         die "port $port${what:+ (for $what)} is already in use${owner:+ by $owner}; stop whatever listens there (ss -ltnp 'sport = :$port' shows it) or choose another port"
     fi
+}
+
+# free_tcp_port: print a TCP port that nothing listens on right now, as the kernel picks one for
+# bind(port 0) on loopback. Racy by nature (another process may take it before ours does), so
+# call it right before starting the process that listens there.
+free_tcp_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # wait_http URL TIMEOUT_SECONDS [PID]: poll URL until it answers 200. Returns 1 (after saying
@@ -280,5 +294,47 @@ wait_tcp() {
             return 1
         fi
         sleep 0.2
+    done
+}
+
+# --- processes ------------------------------------------------------------------------------
+
+# show_log_tail FILE: the last lines of a log, to explain a failure without opening the file.
+show_log_tail() {
+    local file=$1
+    if [[ -s "$file" ]]; then
+        printf -- '--- last 40 lines of %s ---\n' "$file" >&2
+        tail -n 40 -- "$file" >&2
+        printf -- '--- end of %s ---\n' "$file" >&2
+    else
+        printf '(%s is empty)\n' "$file" >&2
+    fi
+}
+
+# stop_processes NAME=PID...: SIGTERM them all at once, wait up to 10 s (the services promise
+# 5 s), then SIGKILL what is left. Reaps them so no zombie stays behind.
+stop_processes() {
+    local entry name pid alive
+    for entry in "$@"; do
+        pid=${entry#*=}
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for _ in {1..100}; do
+        alive=false
+        for entry in "$@"; do
+            if kill -0 "${entry#*=}" 2>/dev/null; then
+                alive=true
+            fi
+        done
+        $alive || break
+        sleep 0.1
+    done
+    for entry in "$@"; do
+        name=${entry%%=*} pid=${entry#*=}
+        if kill -0 "$pid" 2>/dev/null; then
+            warn "$name (pid $pid) did not stop within 10 s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
     done
 }

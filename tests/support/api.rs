@@ -1,9 +1,16 @@
 //! An HTTP client that speaks the platform's API, as a user's script would.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
-use reqwest::{Method, header::HeaderMap};
+use reqwest::{
+    Method, RequestBuilder,
+    header::{HeaderMap, HeaderName, HeaderValue},
+};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One answer: status, headers, the body as JSON (or `Null`) and as text.
 #[derive(Debug)]
@@ -41,10 +48,24 @@ impl Reply {
     }
 }
 
+/// One request and its answer, as [`Api::transcript`] keeps them.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub service: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// The answer's headers (`name: value` lines) and body.
+    pub text: String,
+}
+
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     urls: HashMap<&'static str, String>,
+    /// Every answer received through this client and its clones, so that a test can check that
+    /// none echoes a secret.
+    transcript: Arc<Mutex<Vec<Exchange>>>,
 }
 
 impl Api {
@@ -55,11 +76,150 @@ impl Api {
                 .iter()
                 .map(|(service, port)| (*service, format!("http://127.0.0.1:{port}")))
                 .collect(),
+            transcript: Arc::default(),
         }
     }
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// A request to `service` (`"blog"`, `"user"`, ...) to finish with any header or body, then
+    /// send with [`execute`](Self::execute).
+    pub fn request(&self, service: &str, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.urls[service]))
+    }
+
+    /// Sends a request, reads the whole answer and records it in the transcript.
+    pub async fn execute(&self, request: RequestBuilder) -> Reply {
+        let (client, request) = request.build_split();
+        let request = request.expect("a well-formed request");
+        let (method, path) = (
+            request.method().to_string(),
+            request.url().path().to_owned(),
+        );
+        let service = self.service_of(request.url().port());
+        let reply = read(client.execute(request).await.expect("the service answers")).await;
+        self.record(service, method, path, &reply);
+        reply
+    }
+
+    /// Writes `request` (a whole HTTP/1.1 request, as bytes) to `service` over a plain TCP
+    /// connection and reads the answer until the server closes it. For what reqwest will not
+    /// send: chunked bodies of a chosen size, header bytes that are not ASCII. The request is
+    /// written while the answer is read, and a write the server cuts short (it may answer and
+    /// close before reading everything, which is the point of a size limit) is not an error.
+    pub async fn send_raw(&self, service: &str, request: Vec<u8>) -> Reply {
+        let address = self.urls[service].trim_start_matches("http://");
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("the service accepts connections");
+        let (mut reader, mut writer) = stream.into_split();
+        let head = String::from_utf8_lossy(&request[..request.len().min(200)]).into_owned();
+        let write = tokio::spawn(async move {
+            let _ = writer.write_all(&request).await;
+            let _ = writer.flush().await;
+            writer
+        });
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            reader.read_to_end(&mut answer),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!("no end of the answer to {head:?} in 10 s (Connection: close?)")
+        });
+        drop(write.await);
+        assert!(
+            read.is_ok() || !answer.is_empty(),
+            "no answer to {head:?}: {read:?}"
+        );
+        let reply = parse_raw_reply(&answer);
+        let mut words = head.split(' ');
+        let method = words.next().unwrap_or_default().to_owned();
+        let path = words.next().unwrap_or_default().to_owned();
+        self.record(service.to_owned(), method, path, &reply);
+        reply
+    }
+
+    /// Every answer received so far, in order.
+    pub fn transcript(&self) -> Vec<Exchange> {
+        self.transcript.lock().unwrap().clone()
+    }
+
+    fn record(&self, service: String, method: String, path: String, reply: &Reply) {
+        let mut text = String::new();
+        for (name, value) in &reply.headers {
+            text.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        text.push('\n');
+        text.push_str(&reply.text);
+        self.transcript.lock().unwrap().push(Exchange {
+            service,
+            method,
+            path,
+            status: reply.status,
+            text,
+        });
+    }
+
+    fn service_of(&self, port: Option<u16>) -> String {
+        let port = port.map(|port| format!(":{port}")).unwrap_or_default();
+        self.urls
+            .iter()
+            .find(|(_, url)| url.ends_with(&port))
+            .map(|(service, _)| service.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The same services through a client that gives up on a request after `timeout`, for load
+    /// that must record a hang as a failure instead of waiting for it forever.
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("a client with a timeout"),
+            urls: self.urls.clone(),
+            transcript: self.transcript.clone(),
+        }
+    }
+
+    /// [`send`](Self::send) that reports a missing or incomplete answer (connection refused or
+    /// reset, timeout, body cut off) as an error instead of panicking.
+    pub async fn try_send(
+        &self,
+        service: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Reply, String> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.urls[service]));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|error| describe(&error))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.map_err(|error| describe(&error))?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            text,
+        })
     }
 
     /// Sends a request to `service` (`"blog"`, `"user"`, ...) with an optional bearer token and JSON
@@ -86,9 +246,7 @@ impl Api {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.urls[service]));
+        let mut request = self.request(service, method, path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -98,7 +256,7 @@ impl Api {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        read(request.send().await.expect("the service answers")).await
+        self.execute(request).await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Reply {
@@ -115,6 +273,17 @@ impl Api {
             .as_str()
             .expect("an access token")
             .to_owned()
+    }
+
+    pub async fn logout(&self, token: Option<&str>) -> Reply {
+        self.send("authen", Method::POST, "/logout", token, None)
+            .await
+    }
+
+    pub async fn authorize(&self, token: Option<&str>, permission: &str) -> Reply {
+        let body = json!({ "permission": permission });
+        self.send("author", Method::POST, "/authorize", token, Some(body))
+            .await
     }
 
     pub async fn create_user(
@@ -147,6 +316,18 @@ impl Api {
     }
 }
 
+/// A transport error with its causes ("error sending request: ... Connection refused"), since
+/// reqwest's own message leaves them out.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// Reads a response fully.
 pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
@@ -157,6 +338,40 @@ pub async fn read(response: reqwest::Response) -> Reply {
         status,
         headers,
         body,
+        text,
+    }
+}
+
+/// Parses an HTTP/1.1 answer read to the end of the connection. The services answer with a
+/// `Content-Length`, never chunked, so that is all this understands.
+fn parse_raw_reply(answer: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.append(
+            HeaderName::from_bytes(name.trim().as_bytes()).expect("a header name"),
+            HeaderValue::from_str(value.trim()).expect("a header value"),
+        );
+    }
+    assert!(
+        headers.get("transfer-encoding").is_none(),
+        "a chunked answer: {head}"
+    );
+    let text = body.to_owned();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
         text,
     }
 }

@@ -1,10 +1,14 @@
 //! An in-process OTLP/gRPC trace collector: what Jaeger would receive, kept in memory for
-//! assertions.
+//! assertions. With [`Collector::counting`] it only counts what it receives instead, which is what
+//! the `otlp-sink` binary (scripts/bench.sh's trace sink) runs.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -68,8 +72,31 @@ impl ExportedSpan {
     }
 }
 
-#[derive(Clone, Default)]
-struct Store(Arc<Mutex<Vec<ExportedSpan>>>);
+/// How many export requests and spans arrived, in total and per `service.name`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SpanCounts {
+    pub exports: u64,
+    pub spans: u64,
+    pub by_service: BTreeMap<String, u64>,
+}
+
+#[derive(Clone)]
+struct Store {
+    /// False: count spans without keeping them, so memory stays flat under load.
+    keep: Arc<AtomicBool>,
+    spans: Arc<Mutex<Vec<ExportedSpan>>>,
+    counts: Arc<Mutex<SpanCounts>>,
+}
+
+impl Store {
+    fn new(keep: bool) -> Self {
+        Self {
+            keep: Arc::new(AtomicBool::new(keep)),
+            spans: Arc::default(),
+            counts: Arc::default(),
+        }
+    }
+}
 
 /// Receives OTLP over gRPC and over HTTP/protobuf into one store.
 pub struct Collector {
@@ -80,13 +107,23 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Listens on a free loopback port. Needs a tokio runtime.
+    /// Listens on free loopback ports and keeps every span. Needs a tokio runtime.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::listen(any, any, Store::new(true))
             .await
-            .expect("binding the collector");
-        let address = listener.local_addr().expect("the collector's address");
-        let store = Store::default();
+            .expect("binding the collector's ports")
+    }
+
+    /// Listens on `grpc` and `http` and only counts what arrives ([`Collector::counts`];
+    /// [`Collector::spans`] stays empty). Needs a tokio runtime.
+    pub async fn counting(grpc: SocketAddr, http: SocketAddr) -> std::io::Result<Self> {
+        Self::listen(grpc, http, Store::new(false)).await
+    }
+
+    async fn listen(grpc: SocketAddr, http: SocketAddr, store: Store) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(grpc).await?;
+        let address = listener.local_addr()?;
         let service = TraceServiceServer::new(store.clone());
         let server = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
@@ -94,24 +131,21 @@ impl Collector {
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await;
         });
-        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding the collector's HTTP port");
-        let http_address = http_listener
-            .local_addr()
-            .expect("the collector's HTTP address");
+        let http_listener = tokio::net::TcpListener::bind(http).await?;
+        let http_address = http_listener.local_addr()?;
         let router = axum::Router::new()
             .route("/v1/traces", axum::routing::post(export_http))
+            .route("/stats", axum::routing::get(stats))
             .with_state(store.clone());
         let http_server = tokio::spawn(async move {
             let _ = axum::serve(http_listener, router).await;
         });
-        Self {
+        Ok(Self {
             address,
             http_address,
             store,
             _servers: [server, http_server],
-        }
+        })
     }
 
     /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`.
@@ -125,7 +159,24 @@ impl Collector {
     }
 
     pub fn spans(&self) -> Vec<ExportedSpan> {
-        self.store.0.lock().unwrap().clone()
+        self.store.spans.lock().unwrap().clone()
+    }
+
+    /// From now on, counts the spans it receives but keeps none: for long runs, whose hundreds of
+    /// thousands of spans would otherwise fill the test's memory.
+    pub fn count_only(&self) {
+        self.store.keep.store(false, Ordering::Relaxed);
+        self.store.spans.lock().unwrap().clear();
+    }
+
+    /// How many spans it has received in all, kept or not.
+    pub fn received(&self) -> u64 {
+        self.counts().spans
+    }
+
+    /// What arrived so far; also served as JSON at `GET /stats` on the HTTP port.
+    pub fn counts(&self) -> SpanCounts {
+        self.store.counts.lock().unwrap().clone()
     }
 
     pub fn trace(&self, trace_id: &str) -> Vec<ExportedSpan> {
@@ -133,6 +184,24 @@ impl Collector {
             .into_iter()
             .filter(|span| span.trace_id == trace_id)
             .collect()
+    }
+
+    /// Waits until no span has arrived for half a second (at most 15 s), so that what the services
+    /// buffered has been exported.
+    pub async fn wait_until_quiet(&self) {
+        let started = Instant::now();
+        let mut seen = self.store.spans.lock().unwrap().len();
+        let mut quiet_since = Instant::now();
+        while quiet_since.elapsed() < Duration::from_millis(500)
+            && started.elapsed() < Duration::from_secs(15)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.store.spans.lock().unwrap().len();
+            if now != seen {
+                seen = now;
+                quiet_since = Instant::now();
+            }
+        }
     }
 
     /// Waits until the trace holds spans for which `complete` is true, and returns them.
@@ -213,6 +282,10 @@ impl TraceService for Store {
 
 impl Store {
     fn ingest(&self, request: ExportTraceServiceRequest) {
+        self.count(&request);
+        if !self.keep.load(Ordering::Relaxed) {
+            return;
+        }
         let mut received = Vec::new();
         for resource_spans in request.resource_spans {
             let resource = attributes(
@@ -255,8 +328,39 @@ impl Store {
                 });
             }
         }
-        self.0.lock().unwrap().extend(received);
+        self.spans.lock().unwrap().extend(received);
     }
+
+    fn count(&self, request: &ExportTraceServiceRequest) {
+        let mut counts = self.counts.lock().unwrap();
+        counts.exports += 1;
+        for resource_spans in &request.resource_spans {
+            let service = resource_spans
+                .resource
+                .as_ref()
+                .and_then(|resource| {
+                    resource
+                        .attributes
+                        .iter()
+                        .find(|kv| kv.key == "service.name")
+                })
+                .and_then(|kv| kv.value.as_ref())
+                .map(value_text)
+                .unwrap_or_default();
+            let spans: u64 = resource_spans
+                .scope_spans
+                .iter()
+                .map(|scope| scope.spans.len() as u64)
+                .sum();
+            counts.spans += spans;
+            *counts.by_service.entry(service).or_default() += spans;
+        }
+    }
+}
+
+/// `GET /stats`: the counts as JSON, for scripts.
+async fn stats(axum::extract::State(store): axum::extract::State<Store>) -> axum::Json<SpanCounts> {
+    axum::Json(store.counts.lock().unwrap().clone())
 }
 
 /// OTLP/HTTP with protobuf bodies: `POST /v1/traces`.

@@ -5,20 +5,25 @@
 //! - [`Collector`]: an in-process OTLP/gRPC trace collector the services export to.
 //! - [`Platform`]: the four release binaries, started on free ports against both, with a
 //!   bootstrap admin, and an HTTP client with helpers for the API.
+//! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
+//!   (start, latency, status), for the fault tests and the soak.
 //!
 //! Binaries are taken from the cargo target directory of the profile the tests were built with;
 //! `scripts/test.sh` builds them first.
 
 mod api;
 mod collector;
+pub mod load;
 mod mongo_server;
 mod platform;
 mod process;
 
-pub use api::{Api, Reply};
-pub use collector::{Collector, ExportedSpan, SpanKind, descends_from, describe, find};
+pub use api::{Api, Exchange, Reply, read};
+pub use collector::{Collector, ExportedSpan, SpanCounts, SpanKind, descends_from, describe, find};
 pub use mongo_server::MongoServer;
-pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};
+pub use platform::{
+    ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions, SERVICES, generate_keys,
+};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {

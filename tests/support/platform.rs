@@ -75,6 +75,12 @@ impl Platform {
         platform
     }
 
+    /// Where the platform's key pair lives (`private.pem`, `public.pem`), for tests that forge
+    /// tokens the way only a holder of the private key could.
+    pub fn keys_dir(&self) -> &std::path::Path {
+        self.keys.path()
+    }
+
     pub fn url(&self, service: &str) -> String {
         format!("http://127.0.0.1:{}", self.ports[service])
     }
@@ -127,6 +133,48 @@ impl Platform {
         process.stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10))
     }
 
+    /// Sends SIGTERM to one service and returns at once, with when the signal was sent and a task
+    /// that ends when the process exits, with the time it took (`None`: still running after
+    /// 10 s, then killed). For tests that act while the service drains.
+    pub fn terminate_service(
+        &mut self,
+        service: &str,
+    ) -> (Instant, tokio::task::JoinHandle<Option<Duration>>) {
+        let mut process = self
+            .processes
+            .remove(service)
+            .unwrap_or_else(|| panic!("{service}-service is not running"));
+        let sent = process
+            .signal(nix::sys::signal::Signal::SIGTERM)
+            .expect("a running process");
+        let exit = tokio::task::spawn_blocking(move || {
+            process.wait_for_exit(sent, Duration::from_secs(10))
+        });
+        (sent, exit)
+    }
+
+    /// Kills one service with SIGKILL, as a crash or the OOM killer would, and waits until it is
+    /// gone (its ports closed).
+    pub fn kill_service(&mut self, service: &str) {
+        let mut process = self
+            .processes
+            .remove(service)
+            .unwrap_or_else(|| panic!("{service}-service is not running"));
+        process.stop_with(nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
+    }
+
+    /// Whether the service's process is still running (it has not crashed or exited).
+    pub fn is_running(&mut self, service: &str) -> bool {
+        self.processes
+            .get_mut(service)
+            .is_some_and(Process::is_running)
+    }
+
+    /// The service's resident memory in KiB.
+    pub fn rss_kib(&self, service: &str) -> u64 {
+        self.processes[service].rss_kib()
+    }
+
     /// The service's log so far.
     pub fn log(&self, service: &str) -> String {
         std::fs::read_to_string(self.logs.path().join(format!("{service}.log"))).unwrap_or_default()
@@ -171,6 +219,52 @@ impl Platform {
         self.api.token(ADMIN_USERNAME, ADMIN_PASSWORD).await
     }
 
+    /// Where any of `secrets` (passwords, tokens) shows up: in an answer that `api` received
+    /// (except a successful login's, which carries the token it issues), in a service's log, or in
+    /// a span the collector received. Waits for the spans still in flight first. Empty when
+    /// nothing leaked.
+    pub async fn leaks(&self, secrets: &[String]) -> Vec<String> {
+        self.collector.wait_until_quiet().await;
+        // Logs are JSON lines: a secret may appear there escaped (a NUL as `\u0000`, ...).
+        let forms: Vec<(&String, Vec<String>)> = secrets
+            .iter()
+            .map(|secret| {
+                let quoted = serde_json::to_string(secret).expect("a string serializes");
+                let escaped = quoted[1..quoted.len() - 1].to_owned();
+                (secret, vec![secret.clone(), escaped])
+            })
+            .collect();
+        let mut found = Vec::new();
+        let mut check = |place: &str, text: &str| {
+            for (secret, forms) in &forms {
+                if forms.iter().any(|form| text.contains(form.as_str())) {
+                    let shown: String = secret.chars().take(40).collect();
+                    found.push(format!("{place} holds {shown:?}"));
+                }
+            }
+        };
+        for exchange in self.api.transcript() {
+            let issues_a_token = exchange.path == "/login" && exchange.status == 200;
+            if !issues_a_token {
+                let place = format!(
+                    "the {} answer to {} {}{}",
+                    exchange.status, exchange.method, exchange.service, exchange.path
+                );
+                check(&place, &exchange.text);
+            }
+        }
+        for service in SERVICES {
+            check(&format!("{service}-service's log"), &self.log(service));
+        }
+        for span in self.collector.spans() {
+            check(
+                &format!("span {:?} of {}", span.name, span.service),
+                &span.all_text(),
+            );
+        }
+        found
+    }
+
     /// Creates a user with `permissions` (as the admin) and returns a token for it.
     pub async fn user_token(&self, username: &str, permissions: &[&str]) -> String {
         let admin = self.admin_token().await;
@@ -184,9 +278,10 @@ impl Platform {
     }
 }
 
-/// A 2048-bit pair (the smallest the contract accepts, and quick to make), made by the project's
-/// own scripts/gen-keys.sh, so every test run also checks that script.
-fn generate_keys(dir: &std::path::Path) {
+/// A 2048-bit pair (the smallest the contract accepts, and quick to make) in `dir` as
+/// `private.pem` and `public.pem`, made by the project's own scripts/gen-keys.sh, so every test
+/// run also checks that script.
+pub fn generate_keys(dir: &std::path::Path) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/gen-keys.sh");
     let output = Command::new("bash")
         .arg(script)

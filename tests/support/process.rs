@@ -44,17 +44,47 @@ impl Process {
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Resident memory in KiB (`VmRSS` in `/proc/<pid>/status`); Linux only.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.pid().expect("a running process");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|error| panic!("reading /proc/{pid}/status: {error}"));
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+    }
+
     /// Sends `signal` and waits for the exit, up to `timeout`; returns how long it took, or `None`
     /// if it had to be killed.
     pub fn stop_with(&mut self, signal: Signal, timeout: Duration) -> Option<Duration> {
-        let mut child = self.child.take()?;
-        let started = Instant::now();
+        let sent = self.signal(signal)?;
+        self.wait_for_exit(sent, timeout)
+    }
+
+    /// Sends `signal` without waiting; returns when it was sent (`None` if the process is gone).
+    pub fn signal(&self, signal: Signal) -> Option<Instant> {
+        let child = self.child.as_ref()?;
+        let sent = Instant::now();
         let _ = kill(Pid::from_raw(child.id() as i32), signal);
-        while started.elapsed() < timeout {
+        Some(sent)
+    }
+
+    /// Waits until the process has exited, up to `timeout` after `since`, then kills it; returns
+    /// the time from `since` to the exit, or `None` if it had to be killed.
+    pub fn wait_for_exit(&mut self, since: Instant, timeout: Duration) -> Option<Duration> {
+        let mut child = self.child.take()?;
+        while since.elapsed() < timeout {
             if let Ok(Some(_)) = child.try_wait() {
-                return Some(started.elapsed());
+                return Some(since.elapsed());
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
         let _ = child.kill();
         let _ = child.wait();

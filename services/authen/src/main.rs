@@ -1,15 +1,17 @@
-//! authen-service: checks credentials, issues RS256 access tokens and publishes the JWKS.
+//! authen-service: checks credentials, issues RS256 access tokens, revokes them at logout and
+//! publishes the JWKS.
 
+mod limiter;
 mod routes;
 mod store;
 mod tokens;
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 use platform::{
-    App, Readiness, ServiceInfo,
-    mongo::{self, QueryText},
-    settings::MongoSettings,
+    App, AuthorClient, Readiness, ServiceInfo,
+    mongo::{self, CommandSpans},
+    settings::{MongoSettings, author_url_from_env},
 };
 
 const SERVICE: ServiceInfo = ServiceInfo {
@@ -22,17 +24,29 @@ const SERVICE: ServiceInfo = ServiceInfo {
 async fn main() -> ExitCode {
     platform::server::run(SERVICE, async |telemetry| {
         let signer = tokens::TokenSigner::from_env()?;
+        let limits = limiter::LoginLimits::from_env()?;
+        let author = AuthorClient::new(&author_url_from_env()?);
         // The users collection holds password hashes: its commands are traced without their text.
         let database = mongo::connect(
             &MongoSettings::from_env()?,
             telemetry,
             SERVICE.name,
-            QueryText::Omitted,
+            CommandSpans::WithoutQueryText,
         )
         .await?;
+        let revocations = store::Revocations::new(&database);
+        revocations.prepare_in_background();
         platform::password::warm_up().await;
+        let state = routes::AppState {
+            users: store::Users::new(&database),
+            revocations,
+            verifier: Arc::new(signer.verifier()),
+            signer: Arc::new(signer),
+            limiter: Arc::new(limiter::LoginLimiter::new(limits)),
+            author,
+        };
         Ok(App {
-            routes: routes::router(store::Users::new(&database), signer),
+            routes: routes::router(state),
             readiness: Readiness::default().mongo(database),
         })
     })

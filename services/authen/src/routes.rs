@@ -1,19 +1,22 @@
-//! `POST /login` and `GET /.well-known/jwks.json`.
+//! `POST /login`, `POST /logout` and `GET /.well-known/jwks.json`.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    extract::State,
-    http::{HeaderValue, header},
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use platform::{
-    ApiError,
+    ApiError, AuthorClient,
     extract::Json,
-    openapi::{BadRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType},
+    openapi::{
+        BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+        UnsupportedMediaType,
+    },
     password,
     problem::Problem,
-    token::Jwk,
+    token::{Jwk, TokenVerifier},
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -21,21 +24,22 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    store::Users,
+    limiter::LoginLimiter,
+    store::{Revocations, Users},
     tokens::{Subject, TokenSigner},
 };
 
 #[derive(Clone)]
-struct AppState {
-    users: Users,
-    signer: Arc<TokenSigner>,
+pub struct AppState {
+    pub users: Users,
+    pub revocations: Revocations,
+    pub signer: Arc<TokenSigner>,
+    pub verifier: Arc<TokenVerifier>,
+    pub limiter: Arc<LoginLimiter>,
+    pub author: AuthorClient,
 }
 
-pub fn router(users: Users, signer: TokenSigner) -> OpenApiRouter {
-    let state = AppState {
-        users,
-        signer: Arc::new(signer),
-    };
+pub fn router(state: AppState) -> OpenApiRouter {
     operations().with_state(state)
 }
 
@@ -43,6 +47,7 @@ pub fn router(users: Users, signer: TokenSigner) -> OpenApiRouter {
 fn operations() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
+        .routes(routes!(logout))
         .routes(routes!(jwks))
 }
 
@@ -72,7 +77,8 @@ struct Jwks {
 
 /// Logs in: an access token for a username and password.
 ///
-/// Unknown user and wrong password get the same 401, after the same argon2 work.
+/// Unknown user and wrong password get the same 401, after the same argon2 work. Failed attempts
+/// are limited (see `limiter`); a limited attempt is refused before its password is checked.
 #[utoipa::path(post, path = "/login", tag = "authen",
     request_body = LoginRequest,
     responses(
@@ -80,20 +86,26 @@ struct Jwks {
             headers(("Cache-Control" = String, description = "Always `no-store`: the body is a token."))),
         BadRequest,
         (status = 401, description = "Unknown user or wrong password (one answer for both).",
-            body = Problem, content_type = "application/problem+json"),
-        PayloadTooLarge, UnsupportedMediaType, Unavailable,
+            body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Always `Bearer`."))),
+        PayloadTooLarge, UnsupportedMediaType, TooManyRequests, Unavailable,
     ))]
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let address = peer.ip();
+    state.limiter.check(&request.username, address)?;
     let user = state.users.find_by_username(&request.username).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let verified = password::verify(request.password, stored_hash).await?;
     let Some(user) = user.filter(|_| verified) else {
+        state.limiter.record_failure(&request.username, address);
         tracing::info!("login refused");
         return Err(ApiError::InvalidCredentials);
     };
+    state.limiter.record_success(&request.username, address);
     let access_token = state
         .signer
         .sign(Subject {
@@ -113,6 +125,26 @@ async fn login(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Logs out: revokes the presented token until it expires.
+///
+/// The revocation is durable once MongoDB has it; author-service is then told at once, and would
+/// otherwise find it at its next poll (within a second or two), so an author-service that cannot
+/// be reached does not fail the logout.
+#[utoipa::path(post, path = "/logout", tag = "authen",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked until it expires."),
+        Unauthorized, Unavailable,
+    ))]
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let claims = state.verifier.verify_request(&headers)?;
+    state.revocations.record(&claims.jti, claims.exp).await?;
+    if let Some(authorization) = platform::token::authorization(&headers) {
+        state.author.revoke(authorization).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The public key that verifies access tokens, as a JWKS.
@@ -142,6 +174,7 @@ mod tests {
         assert_eq!(document["info"]["title"], "authen-service");
         for (method, path) in [
             ("post", "/login"),
+            ("post", "/logout"),
             ("get", "/.well-known/jwks.json"),
             ("get", "/healthz"),
             ("get", "/readyz"),

@@ -1,7 +1,16 @@
-//! Reads users by name for login.
+//! Reads users by name for login, and records revoked tokens at logout.
 
-use mongodb::{Collection, Database, bson::doc};
-use platform::{ApiError, users::UserDocument};
+use mongodb::{
+    Collection, Database, IndexModel,
+    bson::{DateTime, doc},
+    options::IndexOptions,
+};
+use platform::{
+    ApiError,
+    mongo::{is_duplicate_key, spawn_until_done},
+    revocations::{self, RevocationDocument},
+    users::UserDocument,
+};
 
 #[derive(Clone)]
 pub struct Users(Collection<UserDocument>);
@@ -13,5 +22,53 @@ impl Users {
 
     pub async fn find_by_username(&self, username: &str) -> Result<Option<UserDocument>, ApiError> {
         Ok(self.0.find_one(doc! { "username": username }).await?)
+    }
+}
+
+#[derive(Clone)]
+pub struct Revocations(Collection<RevocationDocument>);
+
+impl Revocations {
+    pub fn new(database: &Database) -> Self {
+        Self(revocations::collection(database))
+    }
+
+    /// Creates the indexes in the background, once the database answers: a TTL index that deletes
+    /// each revocation when its token expires, and one for author-service's poll by `revoked_at`.
+    pub fn prepare_in_background(&self) {
+        let collection = self.0.clone();
+        spawn_until_done("revoked_tokens indexes", move || {
+            let collection = collection.clone();
+            async move {
+                let expire_at_expires_at = IndexModel::builder()
+                    .keys(doc! { "expires_at": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .expire_after(std::time::Duration::ZERO)
+                            .build(),
+                    )
+                    .build();
+                let by_revoked_at = IndexModel::builder().keys(doc! { "revoked_at": 1 }).build();
+                collection
+                    .create_indexes([expire_at_expires_at, by_revoked_at])
+                    .await
+                    .map(drop)
+            }
+        });
+    }
+
+    /// Revokes the token `jti` until `expires_at` (Unix seconds). Revoking it again is a no-op.
+    pub async fn record(&self, jti: &str, expires_at: u64) -> Result<(), ApiError> {
+        let expires_at_millis = i64::try_from(expires_at.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let document = RevocationDocument {
+            jti: jti.to_owned(),
+            expires_at: DateTime::from_millis(expires_at_millis),
+            revoked_at: DateTime::now(),
+        };
+        match self.0.insert_one(document).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate_key(&error) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 }

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use platform::{
     ApiError, Claims, Permission, SettingsError,
     settings::{TokenSettings, parse_var, read_key_file},
-    token::{Jwk, PublicKey},
+    token::{Jwk, PublicKey, TokenVerifier},
 };
 use rsa::{RsaPrivateKey, RsaPublicKey, pkcs1::DecodeRsaPrivateKey, pkcs8::DecodePrivateKey};
 use tracing::Instrument;
@@ -71,6 +71,11 @@ impl TokenSigner {
 
     pub fn jwk(&self) -> &Jwk {
         self.public_key.jwk()
+    }
+
+    /// A verifier for the tokens this signer makes (for logout).
+    pub fn verifier(&self) -> TokenVerifier {
+        TokenVerifier::new(self.public_key.clone(), &self.settings)
     }
 
     /// Signs a token for `subject` on the blocking pool: an RSA private-key operation takes about a

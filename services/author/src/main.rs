@@ -1,14 +1,18 @@
-//! author-service: decides whether an access token carries a permission.
+//! author-service: decides whether an access token carries a permission, and refuses revoked ones.
 
+mod revocations;
 mod routes;
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
+use futures_util::FutureExt;
 use platform::{
     App, Readiness, ServiceInfo,
-    settings::TokenSettings,
+    mongo::{self, CommandSpans},
+    settings::{MongoSettings, TokenSettings},
     token::{PublicKey, TokenVerifier},
 };
+use revocations::RevocationList;
 
 const SERVICE: ServiceInfo = ServiceInfo {
     name: "author-service",
@@ -18,11 +22,29 @@ const SERVICE: ServiceInfo = ServiceInfo {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |_telemetry| {
+    platform::server::run(SERVICE, async |telemetry| {
         let verifier = TokenVerifier::new(PublicKey::from_env()?, &TokenSettings::from_env());
+        // The database is only polled in the background, outside any request: tracing each poll
+        // would add a trace per second to Jaeger and tell nothing about a request.
+        let database = mongo::connect(
+            &MongoSettings::from_env()?,
+            telemetry,
+            SERVICE.name,
+            CommandSpans::Off,
+        )
+        .await?;
+        let revocations = Arc::new(RevocationList::default());
+        revocations.keep_in_sync(&database);
+        let loaded = revocations.clone();
         Ok(App {
-            routes: routes::router(verifier),
-            readiness: Readiness::default(),
+            routes: routes::router(verifier, revocations),
+            readiness: Readiness::default().mongo(database).check(
+                "the list of revoked tokens",
+                move || {
+                    let loaded = loaded.is_loaded();
+                    async move { loaded }.boxed()
+                },
+            ),
         })
     })
     .await

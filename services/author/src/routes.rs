@@ -1,33 +1,49 @@
 //! `POST /authorize`: 200 with the token's principal when it holds the permission, 401 when the
-//! token is missing or invalid, 403 when it is valid but lacks the permission.
+//! token is missing, invalid or revoked, 403 when it is valid but lacks the permission.
+//! `POST /revocations`: authen-service's notice that the presented token was just logged out.
 
 use std::sync::Arc;
 
 use axum::{
-    extract::FromRequestParts,
-    http::{header, request::Parts},
+    extract::{FromRequestParts, State},
+    http::{StatusCode, request::Parts},
 };
 use platform::{
     ApiError, Claims, Principal,
     author::AuthorizeRequest,
     extract::Json,
-    openapi::{BadRequest, Forbidden, PayloadTooLarge, Unauthorized, UnsupportedMediaType},
-    token::{TokenVerifier, bearer_token},
+    openapi::{
+        BadRequest, Forbidden, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
+    },
+    token::TokenVerifier,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router(verifier: TokenVerifier) -> OpenApiRouter {
-    operations().with_state(Arc::new(verifier))
+use crate::revocations::RevocationList;
+
+#[derive(Clone)]
+struct AppState {
+    verifier: Arc<TokenVerifier>,
+    revocations: Arc<RevocationList>,
+}
+
+pub fn router(verifier: TokenVerifier, revocations: Arc<RevocationList>) -> OpenApiRouter {
+    operations().with_state(AppState {
+        verifier: Arc::new(verifier),
+        revocations,
+    })
 }
 
 /// The routes, each documented by its `#[utoipa::path]`.
-fn operations() -> OpenApiRouter<Arc<TokenVerifier>> {
-    OpenApiRouter::new().routes(routes!(authorize))
+fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize))
+        .routes(routes!(revoke))
 }
 
-/// Checks that the caller's token is valid and carries a permission.
+/// Checks that the caller's token is valid, not revoked, and carries a permission.
 ///
-/// The token is checked before the body is read: a caller without a valid token learns nothing
+/// The token is checked before the body is read: a caller without a usable token learns nothing
 /// else.
 #[utoipa::path(post, path = "/authorize", tag = "author",
     request_body = AuthorizeRequest,
@@ -35,10 +51,10 @@ fn operations() -> OpenApiRouter<Arc<TokenVerifier>> {
     responses(
         (status = 200, description = "The token is valid and carries the permission.",
             body = Principal),
-        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType,
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, Unavailable,
     ))]
 async fn authorize(
-    VerifiedToken(claims): VerifiedToken,
+    CurrentToken(claims): CurrentToken,
     Json(request): Json<AuthorizeRequest>,
 ) -> Result<axum::Json<Principal>, ApiError> {
     if !claims.permissions.contains(&request.permission) {
@@ -51,28 +67,49 @@ async fn authorize(
     }))
 }
 
-/// The claims of the request's bearer token, checked before the body is read: a caller without a
-/// valid token learns nothing else.
-struct VerifiedToken(Claims);
+/// Refuses the presented token from now on (authen-service's notice at logout).
+///
+/// Only a holder of the token can revoke it, and revoking twice is harmless: the call needs no
+/// other credential. The durable record is authen-service's, in MongoDB.
+#[utoipa::path(post, path = "/revocations", tag = "author",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is refused from now on."),
+        Unauthorized,
+    ))]
+async fn revoke(State(state): State<AppState>, SignedToken(claims): SignedToken) -> StatusCode {
+    state.revocations.insert(claims.jti, claims.exp);
+    StatusCode::NO_CONTENT
+}
 
-impl FromRequestParts<Arc<TokenVerifier>> for VerifiedToken {
+/// The claims of a correctly signed, unexpired bearer token for us, revoked or not.
+struct SignedToken(Claims);
+
+impl FromRequestParts<AppState> for SignedToken {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        verifier: &Arc<TokenVerifier>,
-    ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or(ApiError::Unauthorized)?;
-        let claims = verifier.verify(token).map_err(|reason| {
-            tracing::debug!(%reason, "token refused");
-            ApiError::Unauthorized
-        })?;
-        Ok(Self(claims))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.verifier.verify_request(&parts.headers).map(Self)
+    }
+}
+
+/// A [`SignedToken`] that has not been revoked. Checked before the body is read: a caller without
+/// a usable token learns nothing else.
+struct CurrentToken(Claims);
+
+impl FromRequestParts<AppState> for CurrentToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let SignedToken(claims) = SignedToken::from_request_parts(parts, state).await?;
+        match state.revocations.is_revoked(&claims.jti) {
+            Ok(false) => Ok(Self(claims)),
+            Ok(true) => {
+                tracing::debug!("token refused: revoked");
+                Err(ApiError::Unauthorized)
+            }
+            Err(_) => Err(ApiError::Unavailable("the list of revoked tokens")),
+        }
     }
 }
 
@@ -94,6 +131,7 @@ mod tests {
         assert_eq!(document["info"]["title"], "author-service");
         for (method, path) in [
             ("post", "/authorize"),
+            ("post", "/revocations"),
             ("get", "/healthz"),
             ("get", "/readyz"),
             ("get", "/openapi.json"),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use platform::{
     App, AuthorClient, Readiness, ServiceInfo,
-    mongo::{self, QueryText},
+    mongo::{self, CommandSpans},
     settings::{MongoSettings, author_url_from_env},
 };
 
@@ -20,7 +20,7 @@ const SERVICE: ServiceInfo = ServiceInfo {
 
 /// Blogs are public to their readers, so their commands may show in traces; capped so a
 /// 20 000-character post does not bloat every span.
-const QUERY_TEXT: QueryText = QueryText::UpTo(1024);
+const COMMAND_SPANS: CommandSpans = CommandSpans::WithQueryText(1024);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
             &MongoSettings::from_env()?,
             telemetry,
             SERVICE.name,
-            QUERY_TEXT,
+            COMMAND_SPANS,
         )
         .await?;
         let blogs = store::Blogs::new(&database);

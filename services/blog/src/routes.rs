@@ -1,15 +1,14 @@
 //! `GET /blogs`, `GET /blogs/{id}` (READ) and `POST /blogs` (WRITE).
 
 use axum::{
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use mongodb::bson::oid::ObjectId;
 use platform::{
     ApiError, AuthorClient, Authorized,
     author::{Read, Write},
-    extract::{Json, Query},
+    extract::{Json, PathId, Query},
     openapi::{
         BadRequest, Forbidden, Id, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
         UnsupportedMediaType,
@@ -137,9 +136,9 @@ async fn list_blogs(
 async fn get_blog(
     _reader: Authorized<Read>,
     State(blogs): State<Blogs>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<axum::Json<BlogResponse>, ApiError> {
-    let id = ObjectId::parse_str(&id).map_err(|_| ApiError::NotFound("blog"))?;
+    let id = id.ok_or(ApiError::NotFound("blog"))?;
     let blog = blogs.get(id).await?.ok_or(ApiError::NotFound("blog"))?;
     Ok(axum::Json(blog.into()))
 }

@@ -66,6 +66,12 @@ impl Blogs {
     }
 
     /// One page, newest first, and the total count, fetched concurrently.
+    ///
+    /// The total is the collection's document count from its metadata (the `count` command
+    /// without a filter), not `count_documents`, an aggregation that reads every document on every
+    /// list request: with nx-27017 it took 14 ms at 100 blogs and 400 ms at 3 000, and at 5 700
+    /// eight concurrent lists all ran past the 4.5 s deadline (503). With no filter the two agree,
+    /// except right after an unclean shutdown of a real MongoDB, until it recounts.
     pub async fn list(&self, page: Page) -> Result<(Vec<BlogDocument>, u64), ApiError> {
         let items = async {
             self.0
@@ -77,7 +83,7 @@ impl Blogs {
                 .try_collect::<Vec<_>>()
                 .await
         };
-        let total = self.0.count_documents(doc! {});
+        let total = self.0.estimated_document_count();
         let (items, total) = tokio::try_join!(items, total)?;
         Ok((items, total))
     }

@@ -46,6 +46,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct AuthorClient {
     http: ClientWithMiddleware,
     authorize_url: Url,
+    revocations_url: Url,
     health_url: Url,
 }
 
@@ -63,6 +64,7 @@ impl AuthorClient {
         Self {
             http,
             authorize_url: base_url.join("authorize").expect("a relative path joins"),
+            revocations_url: base_url.join("revocations").expect("a relative path joins"),
             health_url: base_url.join("healthz").expect("a relative path joins"),
         }
     }
@@ -74,20 +76,18 @@ impl AuthorClient {
         authorization: Option<&HeaderValue>,
         permission: Permission,
     ) -> Result<Principal, ApiError> {
-        let mut request = self
+        let request = self
             .http
             .post(self.authorize_url.clone())
             .with_extension(OtelName("POST /authorize".into()))
             .json(&AuthorizeRequest { permission });
-        if let Some(authorization) = authorization {
-            let mut authorization = authorization.clone();
-            authorization.set_sensitive(true);
-            request = request.header(header::AUTHORIZATION, authorization);
-        }
-        let response = request.send().await.map_err(|error| {
-            tracing::warn!(%error, "author-service did not answer");
-            ApiError::Unavailable("author-service")
-        })?;
+        let response = with_authorization(request, authorization)
+            .send()
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "author-service did not answer");
+                ApiError::Unavailable("author-service")
+            })?;
         match response.status() {
             StatusCode::OK => response.json::<Principal>().await.map_err(|error| {
                 tracing::warn!(%error, "author-service sent an unreadable answer");
@@ -102,6 +102,29 @@ impl AuthorClient {
         }
     }
 
+    /// Tells author-service that the token in `authorization` was just revoked, so it refuses the
+    /// token at once rather than at its next poll of the database. Answers whether it took note.
+    pub async fn revoke(&self, authorization: &HeaderValue) -> bool {
+        let request = self
+            .http
+            .post(self.revocations_url.clone())
+            .with_extension(OtelName("POST /revocations".into()));
+        match with_authorization(request, Some(authorization))
+            .send()
+            .await
+        {
+            Ok(response) if response.status() == StatusCode::NO_CONTENT => true,
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "author-service refused a revocation");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, "author-service did not answer a revocation");
+                false
+            }
+        }
+    }
+
     /// Whether author-service answers its liveness probe (for `/readyz`).
     pub async fn is_up(&self) -> bool {
         self.http
@@ -110,6 +133,21 @@ impl AuthorClient {
             .send()
             .await
             .is_ok_and(|response| response.status().is_success())
+    }
+}
+
+/// Forwards the caller's `Authorization` header, marked sensitive so no layer records it.
+fn with_authorization(
+    request: reqwest_middleware::RequestBuilder,
+    authorization: Option<&HeaderValue>,
+) -> reqwest_middleware::RequestBuilder {
+    match authorization {
+        Some(authorization) => {
+            let mut authorization = authorization.clone();
+            authorization.set_sensitive(true);
+            request.header(header::AUTHORIZATION, authorization)
+        }
+        None => request,
     }
 }
 
@@ -153,7 +191,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let client = AuthorClient::from_ref(state);
         let principal = client
-            .authorize(parts.headers.get(header::AUTHORIZATION), P::PERMISSION)
+            .authorize(crate::token::authorization(&parts.headers), P::PERMISSION)
             .await?;
         Ok(Self {
             principal,

@@ -1,7 +1,7 @@
 //! What every service of the blog platform needs, written once: settings from the environment,
 //! the problem+json error type, request extractors, token claims and verification, password
-//! hashing, the author-service client, the MongoDB connection, telemetry, the parts of the OpenAPI
-//! document every service shares, and server start-up with graceful shutdown.
+//! hashing, the author-service client, token revocations, the MongoDB connection, telemetry, the
+//! parts of the OpenAPI document every service shares, and server start-up with graceful shutdown.
 
 pub mod author;
 pub mod extract;
@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod password;
 pub mod probe;
 pub mod problem;
+pub mod revocations;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

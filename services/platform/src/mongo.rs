@@ -25,13 +25,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the driver checks the server; short so a returning server is used again quickly.
 pub const HEARTBEAT_FREQUENCY: Duration = Duration::from_secs(1);
 
-/// Whether command spans carry `db.query.text`, and how much of it.
+/// Whether the client's commands are traced, and how much of each command a span shows.
 #[derive(Debug, Clone, Copy)]
-pub enum QueryText {
-    /// Never: for collections whose documents hold secrets (password hashes).
-    Omitted,
-    /// Up to this many characters of the command as JSON.
-    UpTo(usize),
+pub enum CommandSpans {
+    /// No spans: for a client that only runs background work outside any request.
+    Off,
+    /// Spans without `db.query.text`: for collections whose documents hold secrets (hashes).
+    WithoutQueryText,
+    /// Spans with up to this many characters of the command as JSON in `db.query.text`.
+    WithQueryText(usize),
 }
 
 /// Connects lazily: parsing the URI is the only thing that can fail here.
@@ -39,7 +41,7 @@ pub async fn connect(
     settings: &MongoSettings,
     telemetry: &Telemetry,
     app_name: &str,
-    query_text: QueryText,
+    spans: CommandSpans,
 ) -> Result<Database, SettingsError> {
     let mut options = ClientOptions::parse(&settings.uri)
         .await
@@ -50,10 +52,10 @@ pub async fn connect(
     options.heartbeat_freq = Some(HEARTBEAT_FREQUENCY);
     options.tracing = Some(
         OpentelemetryOptions::builder()
-            .enabled(telemetry.enabled())
-            .query_text_max_length(match query_text {
-                QueryText::Omitted => 0,
-                QueryText::UpTo(length) => length,
+            .enabled(telemetry.enabled() && !matches!(spans, CommandSpans::Off))
+            .query_text_max_length(match spans {
+                CommandSpans::Off | CommandSpans::WithoutQueryText => 0,
+                CommandSpans::WithQueryText(length) => length,
             })
             .tracer_provider(telemetry.database_tracer_provider())
             .build(),

@@ -67,6 +67,15 @@ pub struct PayloadTooLarge(pub Problem);
 #[response(status = 415, content_type = "application/problem+json")]
 pub struct UnsupportedMediaType(pub Problem);
 
+/// Too many failed logins from this client or for this username; nothing was checked.
+#[derive(IntoResponses)]
+#[response(
+    status = 429,
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u32, description = "Seconds until the next attempt is allowed."))
+)]
+pub struct TooManyRequests(pub Problem);
+
 /// A dependency (MongoDB, author-service) did not answer in time; nothing was done.
 #[derive(IntoResponses)]
 #[response(

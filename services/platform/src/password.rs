@@ -8,8 +8,8 @@
 use std::sync::{Arc, LazyLock};
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
-    password_hash::{SaltString, rand_core::OsRng},
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{Output, ParamsString, Salt, SaltString, rand_core::OsRng},
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
@@ -43,21 +43,73 @@ fn hash_blocking(
     password: &SecretString,
 ) -> Result<PasswordHashString, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2()
-        .hash_password(password.expose_secret().as_bytes(), &salt)?
-        .to_string())
+    let argon2 = argon2();
+    let output = compute(
+        &argon2,
+        password,
+        salt.as_salt(),
+        Params::DEFAULT_OUTPUT_LEN,
+    )?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
 }
 
 fn verify_blocking(password: &SecretString, hash: Option<&str>) -> bool {
     let known = hash.is_some();
     let hash = hash.unwrap_or(&DUMMY_HASH);
-    let Ok(parsed) = PasswordHash::new(hash) else {
-        return false;
+    let matches = || -> Result<bool, argon2::password_hash::Error> {
+        let stored = PasswordHash::new(hash)?;
+        let algorithm = Algorithm::try_from(stored.algorithm)?;
+        let version = stored.version.map(Version::try_from).transpose()?;
+        let argon2 = Argon2::new(
+            algorithm,
+            version.unwrap_or_default(),
+            Params::try_from(&stored)?,
+        );
+        let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+            return Ok(false);
+        };
+        // `Output`'s equality is constant-time.
+        Ok(compute(&argon2, password, salt, expected.len())? == expected)
     };
-    let matches = argon2()
-        .verify_password(password.expose_secret().as_bytes(), &parsed)
-        .is_ok();
-    known && matches
+    matches().unwrap_or(false) && known
+}
+
+/// glibc's malloc serves a request above 32 MiB (the most its mmap threshold ever rises to) with a
+/// mapping of its own and unmaps it on free, so that memory leaves the process at once. Smaller
+/// blocks, such as argon2's 19 MiB, stay in its per-thread arenas after they are freed: a login
+/// burst left over 500 MB resident in authen-service. So argon2's working memory is reserved at
+/// this size; only the pages argon2 writes (19 MiB) ever become resident.
+const UNMAPPED_ON_FREE_BYTES: usize = 33 << 20;
+
+/// Argon2 over memory allocated here (see [`UNMAPPED_ON_FREE_BYTES`]) instead of inside the crate.
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &SecretString,
+    salt: Salt<'_>,
+    output_len: usize,
+) -> Result<Output, argon2::password_hash::Error> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    let blocks = argon2.params().block_count();
+    let mut memory = Vec::with_capacity(blocks.max(UNMAPPED_ON_FREE_BYTES / size_of::<Block>()));
+    memory.resize(blocks, Block::default());
+    Output::init_with(output_len, |output| {
+        argon2
+            .hash_password_into_with_memory(
+                password.expose_secret().as_bytes(),
+                salt,
+                output,
+                &mut memory,
+            )
+            .map_err(Into::into)
+    })
 }
 
 /// Runs `work` on the blocking pool inside `span`, holding one hashing slot.
@@ -121,6 +173,30 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn hashes_match_the_argon2_crates_own() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let password = SecretString::from("correct horse battery");
+        let ours = hash_blocking(&password).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            argon2()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = argon2()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_blocking(&password, Some(&theirs)));
+        assert!(!verify_blocking(
+            &SecretString::from("wrong"),
+            Some(&theirs)
+        ));
+        assert!(!verify_blocking(&password, Some("$argon2id$not-a-hash")));
     }
 
     #[tokio::test]

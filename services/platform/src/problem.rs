@@ -29,6 +29,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// Too many failed attempts; the client may try again after this many seconds.
+    #[error("too many requests; retry after {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
     /// A dependency (named) could not be reached in time.
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
@@ -47,6 +50,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,6 +69,9 @@ impl ApiError {
             Self::UnsupportedMediaType => {
                 "The request body must be JSON (content-type: application/json).".to_owned()
             }
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => format!("Too many failed attempts; try again in {retry_after_seconds} s."),
             Self::Unavailable(dependency) => {
                 format!("{dependency} cannot be reached; try again shortly.")
             }
@@ -128,14 +135,44 @@ impl IntoResponse for ApiError {
         }
         let mut response = problem_response(self.status(), self.detail());
         match self {
-            Self::Unauthorized => {
+            // RFC 9110 §15.5.2: a 401 must carry a challenge. A refused login gets the one a
+            // client should answer with the token that a successful login returns.
+            Self::Unauthorized | Self::InvalidCredentials => {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::Unavailable(_) => retry_after(&mut response),
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            }
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_401_carries_a_bearer_challenge() {
+        for error in [ApiError::Unauthorized, ApiError::InvalidCredentials] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+                "Bearer"
+            );
+            assert_eq!(
+                response.headers().get(header::CONTENT_TYPE).unwrap(),
+                "application/problem+json"
+            );
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! 4. a deadline: a request that cannot finish in [`REQUEST_DEADLINE`] answers 503, never hangs,
 //! 5. the 64 KiB body limit.
 
-use std::{process::ExitCode, time::Duration};
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use axum::{
     Extension, Router,
@@ -23,9 +23,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use axum_tracing_opentelemetry::middleware::OtelAxumLayer;
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, join_all},
+};
 use mongodb::Database;
 use opentelemetry::trace::TraceContextExt;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, time::Instant};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -47,7 +51,12 @@ use crate::{
 /// own timeouts (2 s each), below the 5 s the contract allows.
 pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 
+/// From SIGINT/SIGTERM to exit, everything (draining, then flushing spans) fits in this: the
+/// contract allows 5 s, and the process needs a moment to exit after it.
+const STOP_BUDGET: Duration = Duration::from_millis(4500);
+
 /// After SIGINT/SIGTERM, how long in-flight requests may take before the process stops anyway.
+/// The rest of [`STOP_BUDGET`] is left for flushing the last spans.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(4000);
 
 /// A service's routes (each documented with `#[utoipa::path]`) and what `/readyz` must check.
@@ -59,18 +68,33 @@ pub struct App {
 /// The dependencies `/readyz` checks: 200 only when all of them answer.
 #[derive(Clone, Default)]
 pub struct Readiness {
-    mongo: Option<Database>,
-    author: Option<AuthorClient>,
+    checks: Vec<(&'static str, ReadinessCheck)>,
 }
 
+/// One dependency's check: whether it answers right now.
+type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+
 impl Readiness {
-    pub fn mongo(mut self, database: Database) -> Self {
-        self.mongo = Some(database);
-        self
+    pub fn mongo(self, database: Database) -> Self {
+        self.check("MongoDB", move || {
+            let database = database.clone();
+            async move { crate::mongo::ping(&database).await }.boxed()
+        })
     }
 
-    pub fn author(mut self, client: AuthorClient) -> Self {
-        self.author = Some(client);
+    pub fn author(self, client: AuthorClient) -> Self {
+        self.check("author-service", move || {
+            let client = client.clone();
+            async move { client.is_up().await }.boxed()
+        })
+    }
+
+    /// Any other dependency, by the name `/readyz` reports when it fails.
+    pub fn check<F>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> BoxFuture<'static, bool> + Send + Sync + 'static,
+    {
+        self.checks.push((name, Arc::new(check)));
         self
     }
 }
@@ -118,8 +142,8 @@ where
         .unwrap_or_default();
     tracing::info!(service = service.name, version = service.version, %address, "listening");
 
-    let served = serve(listener, router(&service, app)).await;
-    telemetry.shutdown().await;
+    let (served, stopping) = serve(listener, router(&service, app)).await;
+    telemetry.shutdown(stopping + STOP_BUDGET).await;
     match served {
         Ok(()) => {
             tracing::info!(service = service.name, "stopped");
@@ -203,29 +227,17 @@ async fn healthz() -> axum::Json<Status> {
         Unavailable,
     ))]
 async fn readyz(State(readiness): State<Readiness>) -> Response {
-    let mongo = async {
-        match &readiness.mongo {
-            Some(database) => crate::mongo::ping(database).await,
-            None => true,
-        }
-    };
-    let author = async {
-        match &readiness.author {
-            Some(client) => client.is_up().await,
-            None => true,
-        }
-    };
-    let (mongo_ok, author_ok) = tokio::join!(mongo, author);
-    if mongo_ok && author_ok {
+    let answers = join_all(readiness.checks.iter().map(|(_, check)| check())).await;
+    let missing: Vec<&str> = readiness
+        .checks
+        .iter()
+        .zip(answers)
+        .filter(|(_, answered)| !answered)
+        .map(|((name, _), _)| *name)
+        .collect();
+    if missing.is_empty() {
         axum::Json(Status { status: "ready" }).into_response()
     } else {
-        let mut missing = Vec::new();
-        if !mongo_ok {
-            missing.push("MongoDB");
-        }
-        if !author_ok {
-            missing.push("author-service");
-        }
         let mut response = problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Not ready: {} cannot be reached.", missing.join(" and ")),
@@ -286,26 +298,33 @@ async fn deadline(request: Request, next: Next) -> Response {
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish for up to
-/// [`DRAIN_TIMEOUT`].
-async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+/// [`DRAIN_TIMEOUT`]. Returns when the stop began: the signal (or the server's failure).
+async fn serve(listener: TcpListener, router: Router) -> (std::io::Result<()>, Instant) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let signal = async move {
         shutdown_signal().await;
-        let _ = stop_tx.send(true);
+        let _ = stop_tx.send(Some(Instant::now()));
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
-    let mut stopped = stop_rx;
+    // The peer address is what authen-service's login limits are keyed by.
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
+    let mut stopped = stop_rx.clone();
     let drain_cap = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
+        let _ = stopped.wait_for(Option::is_some).await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
-    tokio::select! {
+    let served = tokio::select! {
         served = server => served,
         () = drain_cap => {
             tracing::warn!("in-flight requests did not finish in time; stopping anyway");
             Ok(())
         }
-    }
+    };
+    let stopping = stop_rx.borrow().unwrap_or_else(Instant::now);
+    (served, stopping)
 }
 
 async fn shutdown_signal() {

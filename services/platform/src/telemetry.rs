@@ -66,7 +66,8 @@ impl Telemetry {
     /// runtime (the gRPC exporter needs it).
     pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
         let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
-        let service_provider = tracer_provider(enabled, service_resource(service), |batch| batch)?;
+        let service_provider =
+            tracer_provider(enabled, service_resource(service), ScrubQueries::wrap)?;
         let database_name = var("MONGODB_SERVICE_NAME").unwrap_or_else(|| "mongodb".to_owned());
         let database_provider = tracer_provider(
             enabled,
@@ -126,18 +127,33 @@ impl Telemetry {
         self.database.clone()
     }
 
-    /// Exports what is still buffered and stops the providers, on the blocking pool so the runtime
-    /// keeps serving, and for at most [`FLUSH_TIMEOUT`].
-    pub async fn shutdown(self) {
-        let providers = [self.service, self.database];
-        let flush = tokio::task::spawn_blocking(move || {
-            for provider in providers {
-                if let Err(error) = provider.shutdown() {
+    /// Exports what is still buffered and stops the providers, for at most [`FLUSH_TIMEOUT`] and
+    /// never past `deadline`. Each provider stops on a thread of its own, not on tokio's blocking
+    /// pool: the runtime waits for its blocking tasks when it shuts down, so a collector that never
+    /// answers would hold the exit past the deadline. An abandoned thread ends with the process.
+    pub async fn shutdown(self, deadline: tokio::time::Instant) {
+        let timeout = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(FLUSH_TIMEOUT);
+        let (done, mut finished) = tokio::sync::mpsc::channel::<()>(2);
+        for provider in [self.service, self.database] {
+            let done = done.clone();
+            let flush = move || {
+                if let Err(error) = provider.shutdown_with_timeout(timeout) {
                     eprintln!("telemetry: shutting down the tracer provider failed: {error}");
                 }
+                let _ = done.blocking_send(());
+            };
+            if let Err(error) = std::thread::Builder::new()
+                .name("telemetry-flush".into())
+                .spawn(flush)
+            {
+                eprintln!("telemetry: cannot flush the last spans: {error}");
             }
-        });
-        if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
+        }
+        drop(done);
+        let flushed = async { while finished.recv().await.is_some() {} };
+        if tokio::time::timeout(timeout, flushed).await.is_err() {
             eprintln!(
                 "telemetry: the trace collector did not answer in time; unsent spans dropped"
             );
@@ -227,6 +243,84 @@ impl<P: SpanProcessor> SpanProcessor for DatabaseSemconv<P> {
     fn set_resource(&mut self, resource: &Resource) {
         self.0.set_resource(resource);
     }
+}
+
+/// A query string is the client's to fill, and clients do put tokens there (RFC 6750 §2.3's
+/// `access_token`), which no span may hold. As each span ends, the query in its `url.query` (and in
+/// a full URL) keeps each parameter's value only when it is a number, as paging values are; any
+/// other value, and any parameter not of the plain `name=value` form, shows as `REDACTED`.
+#[derive(Debug)]
+struct ScrubQueries<P>(P);
+
+impl<P: SpanProcessor> ScrubQueries<P> {
+    fn wrap(inner: P) -> Self {
+        Self(inner)
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for ScrubQueries<P> {
+    fn on_start(
+        &self,
+        span: &mut opentelemetry_sdk::trace::Span,
+        context: &opentelemetry::Context,
+    ) {
+        self.0.on_start(span, context);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        for attribute in &mut span.attributes {
+            let scrubbed = match (attribute.key.as_str(), &attribute.value) {
+                ("url.query", opentelemetry::Value::String(query)) => scrub_query(query.as_str()),
+                ("url.full" | "http.url" | "http.target", opentelemetry::Value::String(url)) => {
+                    match url.as_str().split_once('?') {
+                        Some((before, query)) => format!("{before}?{}", scrub_query(query)),
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
+            attribute.value = scrubbed.into();
+        }
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+/// `limit=20&offset=40` stays as it is; `access_token=eyJ...` becomes `access_token=REDACTED`.
+fn scrub_query(query: &str) -> String {
+    let plain_name = |name: &str| {
+        (1..=32).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    let number = |value: &str| {
+        let digits = value.strip_prefix('-').unwrap_or(value);
+        (1..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    if query.is_empty() {
+        return String::new();
+    }
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if plain_name(name) && number(value) => pair.to_owned(),
+            Some((name, _)) if plain_name(name) => format!("{name}=REDACTED"),
+            _ => "REDACTED".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn span_exporter() -> Result<SpanExporter, SettingsError> {
@@ -371,6 +465,23 @@ impl tracing::field::Visit for JsonFields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queries_keep_numbers_and_hide_everything_else() {
+        assert_eq!(scrub_query("limit=20&offset=40"), "limit=20&offset=40");
+        assert_eq!(scrub_query("offset=-1"), "offset=-1");
+        assert_eq!(
+            scrub_query("limit=5&access_token=eyJhbGciOi.eyJzdWIi.c2ln"),
+            "limit=5&access_token=REDACTED"
+        );
+        assert_eq!(scrub_query("eyJhbGciOi.eyJzdWIi.c2ln"), "REDACTED");
+        assert_eq!(scrub_query("limit[$gt]=0"), "REDACTED");
+        assert_eq!(
+            scrub_query("password=12345678901234567890123"),
+            "password=REDACTED"
+        );
+        assert_eq!(scrub_query(""), "");
+    }
 
     #[test]
     fn exporter_internals_are_matched_by_crate_not_by_prefix() {

@@ -1,12 +1,20 @@
 //! Access tokens: the claims, the public key that checks them, and the verification rules of the
-//! contract (RS256 only; signature, `alg`, `kid`, `exp`, `nbf`, `iss`, `aud`; 30 s leeway).
+//! contract (RS256 only; signature, `alg`, `kid`, `exp`, `nbf`, `iss`, `aud`; 30 s leeway), with
+//! two of our own: a token issued in the future (`iat`) is refused like one not yet valid, and an
+//! `Authorization` header over 8 KiB is refused unread.
 //!
 //! The `rsa` crate does the public-key work only (size check, JWK `n`/`e`, thumbprint). Signing
 //! lives in authen-service on `jsonwebtoken`'s aws-lc-rs backend, because the `rsa` crate's
 //! private-key operations carry an open timing advisory (RUSTSEC-2023-0071).
 
-use std::{collections::HashSet, fmt, str::FromStr};
+use std::{
+    collections::HashSet,
+    fmt,
+    str::FromStr,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rsa::{
@@ -15,13 +23,21 @@ use rsa::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::settings::{SettingsError, TokenSettings};
+use crate::{
+    ApiError,
+    settings::{SettingsError, TokenSettings},
+};
 
 /// The smallest RSA modulus the contract accepts.
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// How far `exp`, `nbf` and `iat` may be off, for clocks that drift between machines.
 pub const LEEWAY_SECONDS: u64 = 30;
+
+/// The longest `Authorization` header value read. Our tokens take under 1 KiB; a longer header is
+/// refused before any base64 decoding or signature check is spent on it (and 8 KiB is what common
+/// proxies accept for a header line).
+pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 
 /// What a token may allow.
 #[derive(
@@ -181,6 +197,8 @@ pub enum TokenError {
     UnknownKey(String),
     #[error("the token has no key id")]
     MissingKey,
+    #[error("the token was issued in the future")]
+    IssuedInTheFuture,
     #[error(transparent)]
     Invalid(#[from] jsonwebtoken::errors::Error),
 }
@@ -221,12 +239,47 @@ impl TokenVerifier {
             None => return Err(TokenError::MissingKey),
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding_key, &self.validation)?;
+        // jsonwebtoken checks `exp` and `nbf` but not `iat`. A token that says it was issued later
+        // than now (beyond the leeway) comes from a wrong clock or a forger: not yet valid either.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        if data.claims.iat > now.saturating_add(LEEWAY_SECONDS) {
+            return Err(TokenError::IssuedInTheFuture);
+        }
         Ok(data.claims)
     }
 }
 
+impl TokenVerifier {
+    /// The claims of the request's `Authorization: Bearer` token; 401 for a missing or refused one.
+    /// Why a token was refused is logged at debug level only.
+    pub fn verify_request(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+        let token = authorization(headers)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or(ApiError::Unauthorized)?;
+        self.verify(token).map_err(|reason| {
+            tracing::debug!(%reason, "token refused");
+            ApiError::Unauthorized
+        })
+    }
+}
+
+/// The request's one `Authorization` header. `None` when there are several: which one a proxy or
+/// another service would read is anyone's guess, so none is trusted.
+pub fn authorization(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
+}
+
 /// The token in an `Authorization: Bearer <token>` header value; the scheme is case-insensitive.
+/// `None` for any other scheme, no token, or a value over [`MAX_AUTHORIZATION_BYTES`].
 pub fn bearer_token(authorization: &str) -> Option<&str> {
+    if authorization.len() > MAX_AUTHORIZATION_BYTES {
+        return None;
+    }
     let (scheme, token) = authorization.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -245,6 +298,27 @@ mod tests {
         assert_eq!(bearer_token("Bearer"), None);
         assert_eq!(bearer_token("Bearer "), None);
         assert_eq!(bearer_token("abc"), None);
+    }
+
+    #[test]
+    fn two_authorization_headers_are_none() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(authorization(&headers), None);
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert_eq!(
+            authorization(&headers),
+            Some(&HeaderValue::from_static("Bearer a"))
+        );
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(authorization(&headers), None);
+    }
+
+    #[test]
+    fn authorization_over_8_kib_is_not_read() {
+        let token = "t".repeat(MAX_AUTHORIZATION_BYTES - "Bearer ".len());
+        let at_limit = format!("Bearer {token}");
+        assert_eq!(bearer_token(&at_limit), Some(token.as_str()));
+        assert_eq!(bearer_token(&format!("{at_limit}t")), None);
     }
 
     #[test]

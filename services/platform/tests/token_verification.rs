@@ -135,6 +135,9 @@ fn clocks_may_drift_by_up_to_30_seconds() {
     let mut slightly_early = claims();
     slightly_early.nbf = Some(now() + 10);
     assert!(verifier().verify(&sign(&slightly_early)).is_ok());
+    let mut issued_slightly_late = claims();
+    issued_slightly_late.iat = now() + 10;
+    assert!(verifier().verify(&sign(&issued_slightly_late)).is_ok());
 }
 
 #[test]
@@ -145,6 +148,11 @@ fn expired_and_not_yet_valid_tokens_are_refused() {
     let mut early = claims();
     early.nbf = Some(now() + 120);
     assert!(verifier().verify(&sign(&early)).is_err());
+    // Issued in the future: not yet valid either, though `nbf` is absent.
+    let mut from_the_future = claims();
+    from_the_future.iat = now() + 120;
+    from_the_future.exp = now() + 720;
+    assert!(verifier().verify(&sign(&from_the_future)).is_err());
 }
 
 #[test]

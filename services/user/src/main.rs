@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use platform::{
     App, AuthorClient, Readiness, ServiceInfo,
-    mongo::{self, QueryText},
+    mongo::{self, CommandSpans},
     settings::{MongoSettings, author_url_from_env},
 };
 
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
             &MongoSettings::from_env()?,
             telemetry,
             SERVICE.name,
-            QueryText::Omitted,
+            CommandSpans::WithoutQueryText,
         )
         .await?;
         let users = store::Users::new(&database);

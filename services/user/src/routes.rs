@@ -1,15 +1,14 @@
 //! `POST /users` and `GET /users/{id}`, both for administrators only.
 
 use axum::{
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use mongodb::bson::oid::ObjectId;
 use platform::{
     ApiError, AuthorClient, Authorized, Permission,
     author::Admin,
-    extract::Json,
+    extract::{Json, PathId},
     openapi::{
         BadRequest, Conflict, Forbidden, Id, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
         UnsupportedMediaType,
@@ -119,9 +118,9 @@ async fn create_user(
 async fn get_user(
     _admin: Authorized<Admin>,
     State(users): State<Users>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<axum::Json<UserResponse>, ApiError> {
-    let id = ObjectId::parse_str(&id).map_err(|_| ApiError::NotFound("user"))?;
+    let id = id.ok_or(ApiError::NotFound("user"))?;
     let user = users.get(id).await?.ok_or(ApiError::NotFound("user"))?;
     Ok(axum::Json(user.into()))
 }

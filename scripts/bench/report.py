@@ -1,0 +1,712 @@
+#!/usr/bin/env python3
+"""Turns the raw results of scripts/bench.sh into docs/BENCHMARKS.md and a summary on stdout.
+
+    report.py WORKDIR [--out FILE]     the report (stdout: the summary; FILE: the whole report)
+    report.py --one-line RUNDIR        one run's figures on one line, for bench.sh's progress
+
+WORKDIR is what bench.sh writes: `meta` (key=value), and per mode (traced, untraced)
+`rss.start`, `rss.idle` and one directory per run with wrk's figures (`load.json`, `flood.json`),
+CPU snapshots (`cpu.before`, `cpu.after`), peak RSS (`rss.peak`) and the sink's span counts
+(`spans.before`, `spans.after`). Only the standard library is used.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+NAN = float("nan")
+SERVICES = ["author", "authen", "user", "blog"]
+PROCESSES = SERVICES + ["nx-27017", "otlp-sink"]
+MODES = ["traced", "untraced"]
+MODE_TITLE = {
+    "traced": "tracing on (100%)",
+    "untraced": "OTEL_SDK_DISABLED",
+}
+CASES = {
+    "authorize": ("POST /authorize", "author-service only: verify the RS256 token, check the permission"),
+    "list-blogs": ("GET /blogs?limit=20", "blog-service → author-service → MongoDB (find + count)"),
+    "login": ("POST /login", "authen-service: find the user in MongoDB, verify the argon2id hash, sign a token"),
+    "create-blog": ("POST /blogs", "blog-service → author-service → MongoDB (insert)"),
+}
+
+# The issue's figures for the Node.js demo (express, mongoose, OTel auto-instrumentation) on a
+# 2-core machine with the same MongoDB-compatible server, 16 connections.
+NODE = {
+    "list-blogs": {"rps": 140.0, "p99_ms": 220.0},
+    "authorize": {"rps": 600.0, "p99_ms": 75.0},
+}
+
+# The issue's targets (2-core machine, 16 connections, tracing at 100%).
+TARGET_AUTHORIZE_RPS = 10_000
+TARGET_AUTHORIZE_P99_MS = 5.0
+TARGET_LIST_P99_MS = NODE["list-blogs"]["p99_ms"] / 3
+TARGET_OVERHEAD = 0.10
+TARGET_IDLE_MB = 20
+TARGET_LOAD_MB = 60
+TARGET_BURST_FACTOR = 2.0
+# nx-27017 serves on one asyncio thread: at 90% of a core it is the bottleneck.
+DB_BOUND_CORES = 0.9
+# Above this average CPU use by other processes during the runs, the report says it was noisy.
+NOISY_CORES = 0.1
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_pairs(path, separator=None):
+    pairs = {}
+    if not path.exists():
+        return pairs
+    for line in path.read_text().splitlines():
+        if separator == "=":
+            key, _, value = line.partition("=")
+        else:
+            key, _, value = line.partition(" ")
+        if key:
+            pairs[key] = value.strip()
+    return pairs
+
+
+def read_ints(path):
+    return {key: int(value) for key, value in read_pairs(path).items() if value.lstrip("-").isdigit()}
+
+
+def read_int_file(path):
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class Run:
+    """One measured run: a load (wrk), maybe a flood beside it, and what the machine did."""
+
+    def __init__(self, directory, clk_tck):
+        self.dir = directory
+        self.load = read_json(directory / "load.json")
+        self.flood = read_json(directory / "flood.json")
+        before = read_ints(directory / "cpu.before")
+        after = read_ints(directory / "cpu.after")
+        self.wall_s = max((after.get("time_us", 0) - before.get("time_us", 0)) / 1e6, 1e-9)
+        # CPU seconds in the measured window, per process.
+        self.cpu = {
+            name: (after[name] - before.get(name, 0)) / clk_tck
+            for name in PROCESSES
+            if name in after
+        }
+        self.cpu["wrk"] = max(self.load["cpu_seconds"], 0) if self.load else 0.0
+        if self.flood:
+            # The flood ran longer than the window; count the window's share of its CPU.
+            share = self.wall_s / max(self.flood["duration_us"] / 1e6, 1e-9)
+            self.cpu["wrk"] += max(self.flood["cpu_seconds"], 0) * min(share, 1.0)
+        machine = (after.get("machine", 0) - before.get("machine", 0)) / clk_tck
+        self.cpu["other"] = max(machine - sum(self.cpu.values()), 0.0)
+        self.rss_peak_kb = read_ints(directory / "rss.peak")
+        # Seconds until the platform was idle again after the run (the database's backlog).
+        self.idle_wait_s = read_int_file(directory / "idle-wait.after")
+        # Seconds until every service's /readyz answered 200 again after that.
+        self.ready_wait_s = read_int_file(directory / "ready-wait.after")
+        spans_before = read_json(directory / "spans.before") or {}
+        spans_after = read_json(directory / "spans.after") or {}
+        self.spans = spans_after.get("spans", 0) - spans_before.get("spans", 0)
+        self.spans_by_service = {
+            service: count - spans_before.get("by_service", {}).get(service, 0)
+            for service, count in spans_after.get("by_service", {}).items()
+        }
+
+    @property
+    def ok(self):
+        return self.load is not None
+
+    @property
+    def requests(self):
+        return self.load["requests"] if self.load else 0
+
+    @property
+    def rps(self):
+        return self.requests / (self.load["duration_us"] / 1e6) if self.load else 0.0
+
+    def latency_ms(self, key, load=None):
+        """NaN when nothing was answered: wrk then reports zeros, which would read as fast."""
+        load = load or self.load
+        if not load or not load["requests"]:
+            return NAN
+        return load["latency_us"][key] / 1000
+
+    @staticmethod
+    def error_count(load):
+        return sum(load["errors"].values()) if load else 0
+
+    @property
+    def errors(self):
+        return self.error_count(self.load)
+
+    def cores(self, name):
+        return self.cpu.get(name, 0.0) / self.wall_s
+
+    def per_1000(self, name):
+        return self.cpu.get(name, 0.0) / self.requests * 1000 if self.requests else float("nan")
+
+    @property
+    def spans_per_request(self):
+        """NaN with a flood, whose requests make spans too."""
+        return self.spans / self.requests if self.requests and not self.flood else NAN
+
+
+class Results:
+    def __init__(self, work):
+        self.work = Path(work)
+        self.meta = read_pairs(self.work / "meta", "=")
+        clk_tck = int(self.meta.get("clk_tck", "100"))
+        self.runs = {}  # (mode, case, label) -> Run
+        self.rss = {}  # (mode, "start" | "idle") -> {process: kB}
+        for mode in MODES:
+            mode_dir = self.work / mode
+            for phase in ("start", "idle"):
+                self.rss[(mode, phase)] = read_ints(mode_dir / f"rss.{phase}")
+            if not mode_dir.is_dir():
+                continue
+            for case_dir in sorted(mode_dir.iterdir()):
+                if not case_dir.is_dir() or case_dir.name == "mongo":
+                    continue
+                for run_dir in case_dir.iterdir():
+                    if (run_dir / "load.json").exists():
+                        self.runs[(mode, case_dir.name, run_dir.name)] = Run(run_dir, clk_tck)
+        self.connections = [int(c) for c in self.meta.get("connections", "").split()]
+        self.cases = self.meta.get("cases", "").split()
+
+    def run(self, mode, case, label):
+        return self.runs.get((mode, case, label))
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def num(value, decimals=0):
+    """1234567.8 -> '1 234 568' (a thin space would be nicer, but terminals mangle it)."""
+    if value != value:  # NaN
+        return "–"
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", " ")
+
+
+def ms(value):
+    if value != value:
+        return "–"
+    if abs(value) < 10:
+        return f"{value:.2f}"
+    if abs(value) < 100:
+        return f"{value:.1f}"
+    return f"{value:.0f}"
+
+
+def mb(kb):
+    return f"{kb / 1024:.1f}" if kb else "–"
+
+
+def ratio(a, b):
+    """a / b, NaN when b is 0 or either is NaN (every comparison with NaN is False)."""
+    return a / b if b and b == b and a == a else NAN
+
+
+def lower(node_ms, ours_ms):
+    """'3.2× lower' or '1.9× higher': how our latency compares with Node's."""
+    factor = ratio(node_ms, ours_ms)
+    if factor != factor:
+        return "not measured"
+    return f"{factor:.1f}× lower" if factor >= 1 else f"{1 / factor:.1f}× higher"
+
+
+def pct(value):
+    return f"{value * 100:+.1f}%"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def run_label(label):
+    return f"{label[1:]}" if label.startswith("c") else label
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def machine_facts(meta):
+    facts = {"cores (nproc)": str(os.cpu_count())}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                facts["CPU"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                facts["RAM"] = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    facts["kernel"] = platform.release()
+    try:
+        facts["OS"] = next(
+            line.split("=", 1)[1].strip('"')
+            for line in Path("/etc/os-release").read_text().splitlines()
+            if line.startswith("PRETTY_NAME=")
+        )
+    except (OSError, StopIteration):
+        pass
+    facts["rustc"] = meta.get("rustc", "?")
+    facts["load generator"] = meta.get("wrk", "wrk")
+    facts["database"] = f"nx-27017 {meta.get('nx', '?')} (MongoDB wire protocol on SQLite)"
+    facts["commit"] = meta.get("commit", "?")
+    facts["load average"] = f"{meta.get('loadavg_start', '?')} at the start, {meta.get('loadavg_end', '?')} at the end"
+    return facts
+
+
+def noise(results):
+    others = [run.cores("other") for run in results.runs.values()]
+    if not others:
+        return 0.0, 0.0
+    return sum(others) / len(others), max(others)
+
+
+def case_section(results, case):
+    title, path = CASES[case]
+    if case == "list-blogs":
+        path += f", with {results.meta.get('blogs', '?')} blogs in the collection"
+    lines = [f"### `{title}`", "", f"{path}.", ""]
+    rows = []
+    for connections in results.connections:
+        label = f"c{connections}"
+        for mode in MODES:
+            run = results.run(mode, case, label)
+            if not run:
+                continue
+            rows.append([
+                connections, MODE_TITLE[mode], num(run.requests), num(run.rps), ms(run.latency_ms("p50")),
+                ms(run.latency_ms("p99")), ms(run.latency_ms("max")), num(run.errors),
+                f"{num(run.spans)} ({run.spans_per_request:.1f}/req)",
+            ])
+        traced, untraced = results.run("traced", case, label), results.run("untraced", case, label)
+        if traced and untraced and traced.requests and untraced.requests:
+            rows.append([
+                connections, "**tracing overhead**", "",
+                f"**{pct((untraced.rps - traced.rps) / untraced.rps).lstrip('+')}**" if traced.rps <= untraced.rps
+                else f"**{pct((untraced.rps - traced.rps) / untraced.rps)}** (faster)",
+                f"{ms(traced.latency_ms('p50') - untraced.latency_ms('p50'))}",
+                f"{ms(traced.latency_ms('p99') - untraced.latency_ms('p99'))}", "", "", "",
+            ])
+    lines.append(table(
+        ["conns", "mode", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "spans received"], rows))
+    lines += ["", "The overhead row: throughput lost with tracing on (a negative figure: it was faster),"
+              " and the p50 and p99 added, in ms. Errors: answers other than 2xx (such as the 503"
+              " a request gets at the services' 4.5 s deadline) and socket errors."]
+    return "\n".join(lines)
+
+
+def cpu_section(results):
+    names = PROCESSES + ["wrk", "other"]
+    header = ["run", "req/s"] + [f"{name}" for name in names] + ["idle after", "ready after"]
+    rows = []
+    for (mode, case, label), run in sorted(results.runs.items(), key=sort_key):
+        cells = [f"{case} {run_label(label)} {mode}", num(run.rps)]
+        for name in names:
+            per_1000 = run.per_1000(name)
+            cells.append(f"{per_1000:.3f} ({run.cores(name) * 100:.0f}%)" if per_1000 == per_1000
+                         else f"– ({run.cores(name) * 100:.0f}%)")
+        cells.append(f"{run.idle_wait_s} s")
+        cells.append(f"**{run.ready_wait_s} s**" if run.ready_wait_s > 2 else f"{run.ready_wait_s} s")
+        rows.append(cells)
+    return "\n".join([
+        "CPU seconds per 1 000 requests of each process, and in parentheses its average use of one"
+        " core during the run (100% = one core busy; the machine has "
+        f"{os.cpu_count()} cores). `wrk` is the load generator; `other` is everything else the"
+        " machine ran meanwhile (should be ~0: else the run was disturbed). For login-burst the"
+        " requests are the GET /blogs ones, the login flood's CPU included. `idle after`: how long"
+        " the platform stayed busy after the load stopped (mostly nx-27017 executing the commands of"
+        " requests wrk abandoned at the end of the run); `ready after`: how much longer until every"
+        " service's `/readyz` answered 200 again (more than a second or two means the run left a"
+        " service unable to reach a dependency for a while).",
+        "",
+        table(header, rows),
+    ])
+
+
+def sort_key(item):
+    (mode, case, label), _ = item
+    order = ["authorize", "list-blogs", "login", "login-burst", "create-blog"]
+    connections = int(label[1:]) if label.startswith("c") else (0 if label == "alone" else 1)
+    return (order.index(case) if case in order else 99, connections, MODES.index(mode))
+
+
+def rss_section(results):
+    header = ["service"]
+    for mode in MODES:
+        header += [f"{mode}: start", f"{mode}: idle", f"{mode}: peak under load (run)"]
+    rows = []
+    for name in SERVICES + ["nx-27017", "otlp-sink"]:
+        cells = [name if name in SERVICES else f"{name} (not ours)"]
+        for mode in MODES:
+            cells.append(mb(results.rss[(mode, "start")].get(name, 0)))
+            cells.append(mb(results.rss[(mode, "idle")].get(name, 0)))
+            peak, where = peak_rss(results, mode, name)
+            cells.append(f"{mb(peak)} ({where})" if peak else "–")
+        rows.append(cells)
+    return "\n".join([
+        "Resident memory in MB (MiB): `start` right after start-up, `idle` after a warm-up of each"
+        " kind of request and a quiet pause, `peak` the highest VmHWM over the measured runs, with"
+        " the run it was reached in.",
+        "",
+        table(header, rows),
+        "",
+        "Peak RSS per run (MB):",
+        "",
+        table(["run"] + SERVICES, [
+            [f"{case} {run_label(label)} {mode}"] + [mb(run.rss_peak_kb.get(name, 0)) for name in SERVICES]
+            for (mode, case, label), run in sorted(results.runs.items(), key=sort_key)
+        ]),
+    ])
+
+
+def peak_rss(results, mode, name):
+    best, where = 0, ""
+    for (run_mode, case, label), run in results.runs.items():
+        if run_mode == mode and run.rss_peak_kb.get(name, 0) > best:
+            best, where = run.rss_peak_kb[name], f"{case} {run_label(label)}"
+    return best, where
+
+
+def burst_section(results):
+    rows = []
+    for mode in MODES:
+        alone = results.run(mode, "login-burst", "alone")
+        burst = results.run(mode, "login-burst", "burst")
+        if not (alone and burst):
+            continue
+        for label, run in (("alone", alone), ("with the login flood", burst)):
+            flood = run.flood
+            rows.append([
+                MODE_TITLE[mode], label, num(run.rps), ms(run.latency_ms("p50")),
+                ms(run.latency_ms("p99")), ms(run.latency_ms("max")), num(run.errors),
+                num(flood["requests"] / (flood["duration_us"] / 1e6)) if flood else "",
+                ms(run.latency_ms("p99", flood)) if flood else "",
+                num(Run.error_count(flood)) if flood else "",
+            ])
+        factor = ratio(burst.latency_ms("p99"), alone.latency_ms("p99"))
+        rows.append([MODE_TITLE[mode], "**p99 with / alone**", "", "",
+                     f"**{factor:.2f}×**" if factor == factor else "–", "", "", "", "", ""])
+    if not rows:
+        return "Not measured in this run."
+    meta = results.meta
+    return "\n".join([
+        f"GET /blogs?limit=20 at {meta.get('burst_list_connections', 16)} connections, alone and while"
+        f" POST /login (argon2id) is driven as fast as it goes at {meta.get('burst_connections', 16)}"
+        " connections.",
+        "",
+        table(["mode", "GET /blogs", "req/s", "p50 ms", "p99 ms", "max ms", "errors",
+               "login req/s", "login p99 ms", "login errors"], rows),
+    ])
+
+
+def no_answer(value):
+    """The verdict's detail for a figure that could not be measured (NaN), else ''."""
+    return "" if value == value else "no request was answered during the run"
+
+
+def verdict(met, text):
+    return ("✅ met" if met else "❌ missed") + (f": {text}" if text else "")
+
+
+def unmeasurable(*runs):
+    """Why these runs cannot judge a target (no answers, failed requests), or ''."""
+    for run in runs:
+        if not run.requests:
+            return "no request was answered during the run"
+        if run.errors:
+            return f"{num(run.errors)} of {num(run.requests)} requests failed"
+    return ""
+
+
+def targets_section(results):
+    rows = []
+
+    def add(target, result, met, detail="", runs=()):
+        why = unmeasurable(*runs)
+        if met is None:
+            text = "not measured"
+        elif why:
+            text = f"❓ not measurable: {why}"
+        else:
+            text = verdict(met, detail)
+        rows.append([target, result, text])
+
+    run = results.run("traced", "authorize", "c16")
+    if run:
+        add("POST /authorize ≥ 10 000 req/s", f"{num(run.rps)} req/s", run.rps >= TARGET_AUTHORIZE_RPS,
+            "" if run.rps >= TARGET_AUTHORIZE_RPS else f"{(1 - run.rps / TARGET_AUTHORIZE_RPS) * 100:.0f}% short",
+            runs=[run])
+        p99 = run.latency_ms("p99")
+        add("POST /authorize p99 ≤ 5 ms", f"{ms(p99)} ms", p99 <= TARGET_AUTHORIZE_P99_MS,
+            "" if p99 <= TARGET_AUTHORIZE_P99_MS else no_answer(p99) or f"{p99 / TARGET_AUTHORIZE_P99_MS:.1f}× the target",
+            runs=[run])
+    else:
+        add("POST /authorize ≥ 10 000 req/s, p99 ≤ 5 ms", "–", None)
+
+    run = results.run("traced", "list-blogs", "c16")
+    if run:
+        p99 = run.latency_ms("p99")
+        add(f"GET /blogs p99 ≥ 3× lower than Node's 220 ms (≤ {TARGET_LIST_P99_MS:.1f} ms)",
+            f"{ms(p99)} ms ({lower(NODE['list-blogs']['p99_ms'], p99)})", p99 <= TARGET_LIST_P99_MS,
+            "" if p99 <= TARGET_LIST_P99_MS else no_answer(p99) or f"{p99 / TARGET_LIST_P99_MS:.1f}× the target",
+            runs=[run])
+        nx = run.cores("nx-27017")
+        ours = sum(run.cores(name) for name in SERVICES)
+        add("GET /blogs throughput limited by the database server, not our services",
+            f"nx-27017 {nx * 100:.0f}% of a core, our four services {ours * 100:.0f}% together",
+            nx >= DB_BOUND_CORES,
+            "" if nx >= DB_BOUND_CORES else "the database was not saturated", runs=[run])
+    else:
+        add("GET /blogs p99 ≤ 73 ms, database-bound", "–", None)
+
+    overheads = []
+    for (mode, case, label), traced in results.runs.items():
+        if mode != "traced" or case == "login-burst":
+            continue
+        untraced = results.run("untraced", case, label)
+        if untraced and not unmeasurable(traced, untraced):
+            overheads.append(((untraced.rps - traced.rps) / untraced.rps, f"{case} {run_label(label)}"))
+    if overheads:
+        worst, where = max(overheads)
+        over = [f"{where_} ({value * 100:.0f}%)" for value, where_ in sorted(overheads, reverse=True)
+                if value > TARGET_OVERHEAD]
+        add("tracing overhead ≤ 10% of throughput (every case without failed requests)",
+            f"worst {worst * 100:.1f}% ({where})", worst <= TARGET_OVERHEAD,
+            "" if not over else "over in " + ", ".join(over))
+    else:
+        add("tracing overhead ≤ 10%", "–", None)
+
+    idle = results.rss[("traced", "idle")]
+    if idle:
+        worst = max(SERVICES, key=lambda name: idle.get(name, 0))
+        high = [f"{name} {mb(idle[name])} MB" for name in SERVICES if idle.get(name, 0) >= TARGET_IDLE_MB * 1024]
+        add("each service idles < 20 MB RSS", f"largest: {worst}-service {mb(idle.get(worst, 0))} MB",
+            not high, ", ".join(high))
+    peaks = {name: peak_rss(results, "traced", name) for name in SERVICES}
+    if any(peak for peak, _ in peaks.values()):
+        worst = max(SERVICES, key=lambda name: peaks[name][0])
+        high = [f"{name} {mb(peak)} MB in {where}" for name, (peak, where) in peaks.items()
+                if peak >= TARGET_LOAD_MB * 1024]
+        add("each service < 60 MB RSS under load",
+            f"largest: {worst}-service {mb(peaks[worst][0])} MB ({peaks[worst][1]})", not high, "; ".join(high))
+
+    alone = results.run("traced", "login-burst", "alone")
+    burst = results.run("traced", "login-burst", "burst")
+    if alone and burst:
+        factor = ratio(burst.latency_ms("p99"), alone.latency_ms("p99"))
+        add("a login burst raises GET /blogs p99 by ≤ 2×",
+            f"{ms(alone.latency_ms('p99'))} → {ms(burst.latency_ms('p99'))} ms ({factor:.2f}×)",
+            factor <= TARGET_BURST_FACTOR,
+            "" if factor <= TARGET_BURST_FACTOR else no_answer(factor) or f"{factor / TARGET_BURST_FACTOR:.1f}× the allowance",
+            runs=[alone, burst])
+    else:
+        add("login burst ≤ 2× GET /blogs p99", "–", None)
+
+    return "\n".join([
+        "The issue's targets, for a 2-core machine, 16 connections, tracing at 100%:",
+        "",
+        table(["target", "result", "verdict"], rows),
+    ])
+
+
+def node_section(results):
+    rows = []
+    for case, node in NODE.items():
+        run = results.run("traced", case, "c16")
+        title = CASES[case][0]
+        if not run:
+            rows.append([title, f"{num(node['rps'])} req/s, p99 {ms(node['p99_ms'])} ms", "not measured", ""])
+            continue
+        p99 = run.latency_ms("p99")
+        rows.append([
+            f"`{title}`",
+            f"{num(node['rps'])} req/s, p99 {ms(node['p99_ms'])} ms",
+            f"{num(run.rps)} req/s, p99 {ms(p99)} ms",
+            f"{run.rps / node['rps']:.1f}× the throughput, p99 {lower(node['p99_ms'], p99)}",
+        ])
+    return "\n".join([
+        "Against the issue's figures for the Node.js demo (express, mongoose, OpenTelemetry"
+        " auto-instrumentation; 2 cores, the same MongoDB-compatible server, 16 connections)."
+        " Ours: tracing on, 16 connections. The Node figures were not measured here.",
+        "",
+        table(["request", "Node.js demo", "this platform", "ratio"], rows),
+    ])
+
+
+def method_section(meta):
+    return "\n".join([
+        f"- Each run drives one endpoint with `wrk` (closed loop: every connection sends its next"
+        f" request as soon as the answer arrives) for {meta.get('duration_s')} s, after a"
+        f" {meta.get('warmup_s')} s unmeasured warm-up at the same concurrency, with"
+        f" {meta.get('threads')} wrk threads. Latency is wrk's, from send to the last byte,"
+        " over every request of the run; at a fixed number of connections it includes the time a"
+        " request waits for a busy server, but not the time a client would have waited to send"
+        " (wrk does not correct for coordinated omission).",
+        "- The platform is the release build of the four services, started with fresh RSA keys"
+        " (scripts/gen-keys.sh) and a bootstrap administrator, against nx-27017 with a fresh data"
+        f" directory, seeded with a writer, a reader and {meta.get('blogs')} blogs of ~600"
+        " characters. Each mode gets its own fresh platform and database.",
+        "- **Tracing on**: `OTEL_TRACES_SAMPLER=always_on`, spans exported over OTLP/gRPC with the"
+        " SDK's default batch settings to `otlp-sink`, a real OTLP receiver that decodes and counts"
+        " them (the *spans received* column; its CPU is shown apart). **Off**:"
+        " `OTEL_SDK_DISABLED=true` (no span is sent: the sink receives 0).",
+        "- CPU: utime + stime of each process from `/proc/<pid>/stat` before and after the"
+        " measured window (all threads); wrk reports its own. Memory: VmRSS; the peak under load is"
+        " VmHWM, reset before each run through `/proc/<pid>/clear_refs`.",
+        f"- After each run the benchmark waits {meta.get('settle_s')} s, so the batch span processor"
+        " (5 s schedule) delivers the run's last spans before the next run starts.",
+        "- *Spans received* counts what the sink got between just before the run and"
+        f" {meta.get('settle_s')} s after it, which includes the spans of the requests still in"
+        " flight when wrk stopped: with few, slow requests the spans per request read high.",
+        "- Between runs the benchmark waits until the platform is idle (its processes together"
+        f" under {meta.get('idle_percent')}% of a core), because nx-27017 carries on executing the"
+        " commands of requests wrk abandoned when the previous run ended, and then until every"
+        " service's `/readyz` answers 200 (see `ready after`).",
+        "- `POST /authorize` uses the reader's token asking for `READ`; `GET /blogs` the reader;"
+        " `POST /blogs` the writer; `POST /login` the reader's right password (200).",
+    ])
+
+
+def build_report(results):
+    meta = results.meta
+    avg_other, max_other = noise(results)
+    lines = ["# Benchmarks", ""]
+    if meta.get("note"):
+        lines += [f"> **{meta['note']}**", ""]
+    if avg_other > NOISY_CORES:
+        lines += [
+            f"> ⚠ Other processes used on average {avg_other:.2f} cores (up to {max_other:.2f}) of this"
+            f" {os.cpu_count()}-core machine during the measured runs (column `other` below): these"
+            " figures are disturbed and understate what the platform does on a quiet machine.",
+            "",
+        ]
+    lines += [
+        f"Measured on {meta.get('date', '?')} with:",
+        "",
+        "```sh",
+        meta.get("command", "scripts/bench.sh"),
+        "```",
+        "",
+        "(run `scripts/bench.sh --help` for the options; it builds, installs wrk and nx-27017, and"
+        " cleans up after itself.)",
+        "",
+        "## Machine",
+        "",
+        table(["", ""], list(machine_facts(meta).items())),
+        "",
+        "## Targets",
+        "",
+        targets_section(results),
+        "",
+        "## Compared with the Node.js demo",
+        "",
+        node_section(results),
+        "",
+        "## Throughput and latency",
+        "",
+    ]
+    for case in CASES:
+        if any(key[1] == case for key in results.runs):
+            lines += [case_section(results, case), ""]
+    lines += [
+        "## Login burst",
+        "",
+        burst_section(results),
+        "",
+        "## Where the CPU goes",
+        "",
+        cpu_section(results),
+        "",
+        "## Memory",
+        "",
+        rss_section(results),
+        "",
+        "## How it is measured",
+        "",
+        method_section(meta),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def summary(results):
+    """What bench.sh prints at the end: the targets, the Node comparison and the main table."""
+    rows = []
+    for (mode, case, label), run in sorted(results.runs.items(), key=sort_key):
+        rows.append([
+            f"{case} {run_label(label)}", mode, num(run.requests), num(run.rps), ms(run.latency_ms("p50")),
+            ms(run.latency_ms("p99")), ms(run.latency_ms("max")), num(run.errors), num(run.spans_per_request, 1),
+            f"{run.cores('nx-27017') * 100:.0f}%", f"{sum(run.cores(n) for n in SERVICES) * 100:.0f}%",
+            f"{run.cores('other') * 100:.0f}%",
+        ])
+    return "\n\n".join([
+        table(["run", "mode", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "spans/req",
+               "nx-27017 CPU", "services CPU", "other CPU"], rows),
+        targets_section(results),
+        node_section(results),
+    ])
+
+
+def one_line(run_dir, clk_tck):
+    run = Run(Path(run_dir), clk_tck)
+    if not run.ok:
+        return "no results"
+    busiest = sorted(((run.cores(name), name) for name in PROCESSES + ["wrk", "other"]), reverse=True)[:3]
+    cpu = ", ".join(f"{name} {cores * 100:.0f}%" for cores, name in busiest)
+    text = (f"{num(run.rps)} req/s, p50 {ms(run.latency_ms('p50'))} ms, p99 {ms(run.latency_ms('p99'))} ms,"
+            f" max {ms(run.latency_ms('max'))} ms, {num(run.errors)} errors, {num(run.spans)} spans; CPU: {cpu}")
+    if run.flood:
+        flood_rps = run.flood["requests"] / (run.flood["duration_us"] / 1e6)
+        text += f"; flood {num(flood_rps)} req/s, p99 {ms(run.latency_ms('p99', run.flood))} ms"
+    if run.idle_wait_s > 1:
+        text += f"; idle again {run.idle_wait_s} s after the run"
+    if run.ready_wait_s > 2:
+        text += f"; NOT READY for {run.ready_wait_s} s more"
+    return text
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory")
+    parser.add_argument("--out", help="write the markdown report here")
+    parser.add_argument("--one-line", action="store_true", help="DIRECTORY is one run: print one line")
+    args = parser.parse_args()
+    if args.one_line:
+        print(one_line(args.directory, os.sysconf("SC_CLK_TCK")))
+        return 0
+    results = Results(args.directory)
+    if not results.runs:
+        print(f"no results in {args.directory}", file=sys.stderr)
+        return 1
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(build_report(results))
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+//! Failed logins are limited per username and client address, per address, and per username
+//! (429 with `Retry-After`), and no lock outlives its `Retry-After`.
+//!
+//! Clients at other addresses are 127.0.0.x: the whole 127/8 block is loopback on Linux, so a
+//! client bound to 127.0.0.2 reaches the service on 127.0.0.1 from a different peer address.
+
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use e2e_tests::{Platform, PlatformOptions, Reply};
+use serde_json::json;
+
+/// Budgets small enough to spend in a test: 3 failures per username and address (one back every
+/// 8 s), 6 per address (one per 4 s), 8 per username (one per 3 s). The intervals are long beside
+/// an argon2 check, so a budget cannot earn an allowance back while a test is spending it.
+fn limits() -> PlatformOptions {
+    PlatformOptions {
+        env: [
+            ("LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS", "3"),
+            ("LOGIN_FAILURES_PER_ADDRESS", "6"),
+            ("LOGIN_FAILURES_PER_USERNAME", "8"),
+            ("LOGIN_FAILURE_WINDOW_SECONDS", "24"),
+        ]
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .to_vec(),
+    }
+}
+
+async fn login_from(platform: &Platform, source: &str, username: &str, password: &str) -> Reply {
+    let client = reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{}/login", platform.url("authen")))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("authen-service answers");
+    e2e_tests::read(response).await
+}
+
+fn retry_after(reply: &Reply) -> u64 {
+    assert_eq!(reply.status, 429, "{}", reply.text);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    reply
+        .header("retry-after")
+        .expect("a 429 says when to retry")
+        .parse()
+        .expect("Retry-After in seconds")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_one_account_is_stopped_for_that_client_only_and_not_for_long() {
+    let platform = Platform::start_with(limits()).await;
+    platform.user_token("alice", &["READ"]).await;
+    let attacker = "127.0.0.2";
+
+    for _ in 0..3 {
+        let reply = login_from(&platform, attacker, "alice", "wrong-password").await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+    let limited = login_from(&platform, attacker, "alice", "wrong-password").await;
+    let wait = retry_after(&limited);
+    assert!((1..=8).contains(&wait), "Retry-After {wait}");
+    // Even the right password is refused while limited: otherwise the 429 would be an oracle.
+    let right = login_from(&platform, attacker, "alice", "alice-password").await;
+    assert_eq!(right.status, 429);
+    assert!(!right.text.contains("access_token"));
+
+    // The real user, elsewhere, is not locked out by the attacker.
+    let owner = login_from(&platform, "127.0.0.6", "alice", "alice-password").await;
+    assert_eq!(owner.status, 200, "{}", owner.text);
+
+    // Nor for longer than Retry-After said.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let later = login_from(&platform, attacker, "alice", "alice-password").await;
+    assert_eq!(later.status, 200, "{}", later.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spraying_many_accounts_from_one_address_is_stopped() {
+    let platform = Platform::start_with(limits()).await;
+    let sprayer = "127.0.0.3";
+    for n in 0..6 {
+        let reply = login_from(&platform, sprayer, &format!("user{n}"), "password1").await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+    let limited = login_from(&platform, sprayer, "user6", "password1").await;
+    let wait = retry_after(&limited);
+    assert!((1..=4).contains(&wait), "Retry-After {wait}");
+    // Another address is unaffected.
+    let elsewhere = login_from(&platform, "127.0.0.4", "user6", "password1").await;
+    assert_eq!(elsewhere.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_distributed_attack_on_one_account_is_stopped_and_lifts_when_it_ends() {
+    let platform = Platform::start_with(limits()).await;
+    platform.user_token("bob", &["READ"]).await;
+    // Eight addresses, one guess each: no per-address budget is touched much.
+    for last in 10..18 {
+        let reply = login_from(&platform, &format!("127.0.0.{last}"), "bob", "guess-1234").await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+    let limited = login_from(&platform, "127.0.0.30", "bob", "guess-1234").await;
+    let wait = retry_after(&limited);
+    assert!((1..=3).contains(&wait), "Retry-After {wait}");
+    // The owner is refused too while it lasts (the price of stopping a distributed attack)...
+    let owner = login_from(&platform, "127.0.0.7", "bob", "bob-password").await;
+    assert_eq!(owner.status, 429);
+    // ...but only until Retry-After.
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let owner = login_from(&platform, "127.0.0.7", "bob", "bob-password").await;
+    assert_eq!(owner.status, 200, "{}", owner.text);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn successful_logins_are_never_limited() {
+    let platform = Platform::start_with(limits()).await;
+    platform.user_token("carol", &["READ"]).await;
+    for _ in 0..20 {
+        let reply = login_from(&platform, "127.0.0.5", "carol", "carol-password").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+}
