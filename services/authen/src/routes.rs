@@ -158,33 +158,20 @@ async fn jwks(State(state): State<AppState>) -> axum::Json<Jwks> {
 
 #[cfg(test)]
 mod tests {
-    use platform::{Readiness, server::with_shared_routes};
-    use serde_json::Value;
+    use platform::openapi::checked_document;
 
     use super::operations;
 
-    fn document() -> Value {
-        with_shared_routes(&crate::SERVICE, operations(), Readiness::default()).1
-    }
-
     #[test]
     fn the_document_is_openapi_3_1_and_lists_every_operation() {
-        let document = document();
-        assert_eq!(document["openapi"], "3.1.0");
-        assert_eq!(document["info"]["title"], "authen-service");
-        for (method, path) in [
-            ("post", "/login"),
-            ("post", "/logout"),
-            ("get", "/.well-known/jwks.json"),
-            ("get", "/healthz"),
-            ("get", "/readyz"),
-            ("get", "/openapi.json"),
-        ] {
-            let operation = &document["paths"][path][method];
-            assert!(
-                operation["responses"].is_object(),
-                "{method} {path} is missing"
-            );
-        }
+        checked_document(
+            &crate::SERVICE,
+            operations(),
+            &[
+                ("post", "/login"),
+                ("post", "/logout"),
+                ("get", "/.well-known/jwks.json"),
+            ],
+        );
     }
 }
