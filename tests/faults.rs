@@ -16,6 +16,7 @@ use e2e_tests::{
 };
 use futures_util::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId};
+use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The contract's bound on every answer, and on a stop after SIGTERM.
@@ -514,6 +515,63 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
         acknowledged.len()
     );
     assert!(unacknowledged <= workers as u64);
+}
+
+/// Listings abandoned at once: how many, and how many times.
+const HUNG_UP_PER_ROUND: usize = 64;
+const HUNG_UP_ROUNDS: usize = 3;
+
+/// Clients that hang up mid-request abandon the request's database work. With the driver's
+/// futures dropped, their places in its connection pool's wait queue used to stay behind, served
+/// one per pool event (see `platform::mongo::detached`): after wrk cut 64 listings off at once,
+/// blog-service's `/readyz` and every listing waited ~50 s for a database that was idle.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_hanging_up_mid_request_leave_the_service_answering_at_once() {
+    let _serial = one_at_a_time().await;
+    let platform = Platform::start().await;
+    let token = platform.user_token("reader", &["READ"]).await;
+    let blog_url = platform.url("blog");
+    let address = blog_url.strip_prefix("http://").expect("an http:// URL");
+    let request = format!(
+        "GET /blogs?limit=20 HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    for _ in 0..HUNG_UP_ROUNDS {
+        let mut streams = Vec::new();
+        for _ in 0..HUNG_UP_PER_ROUND {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            streams.push(stream);
+        }
+        // In flight: blog-service is asking author-service or waiting for a pooled connection.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(streams);
+    }
+
+    // Then the service answers as usual, at once.
+    let started = Instant::now();
+    let ready = platform
+        .api
+        .send("blog", Method::GET, "/readyz", None, None)
+        .await;
+    let readyz_took = started.elapsed();
+    let started = Instant::now();
+    let listing = platform.api.list_blogs(Some(&token), "?limit=20").await;
+    let listing_took = started.elapsed();
+    println!(
+        "after {HUNG_UP_ROUNDS} × {HUNG_UP_PER_ROUND} listings hung up: /readyz {} in {readyz_took:?}, \
+         GET /blogs {} in {listing_took:?}",
+        ready.status, listing.status
+    );
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!(listing.status, 200, "{}", listing.text);
+    assert!(
+        readyz_took < Duration::from_secs(1),
+        "/readyz took {readyz_took:?}"
+    );
+    assert!(
+        listing_took < Duration::from_secs(1),
+        "GET /blogs took {listing_took:?}"
+    );
 }
 
 /// Requests after which the span queues are full (with a silent collector) and the services'

@@ -7,7 +7,7 @@ use mongodb::{
 };
 use platform::{
     ApiError,
-    mongo::{is_duplicate_key, spawn_until_done},
+    mongo::{detached, is_duplicate_key, spawn_until_done},
     revocations::{self, RevocationDocument},
     users::UserDocument,
 };
@@ -21,7 +21,9 @@ impl Users {
     }
 
     pub async fn find_by_username(&self, username: &str) -> Result<Option<UserDocument>, ApiError> {
-        Ok(self.0.find_one(doc! { "username": username }).await?)
+        let users = self.0.clone();
+        let filter = doc! { "username": username };
+        detached(async move { Ok(users.find_one(filter).await?) }).await
     }
 }
 
@@ -65,10 +67,14 @@ impl Revocations {
             expires_at: DateTime::from_millis(expires_at_millis),
             revoked_at: DateTime::now(),
         };
-        match self.0.insert_one(document).await {
-            Ok(_) => Ok(()),
-            Err(error) if is_duplicate_key(&error) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        let revocations = self.0.clone();
+        detached(async move {
+            match revocations.insert_one(document).await {
+                Ok(_) => Ok(()),
+                Err(error) if is_duplicate_key(&error) => Ok(()),
+                Err(error) => Err(error.into()),
+            }
+        })
+        .await
     }
 }

@@ -5,7 +5,7 @@ use mongodb::{
     Collection, Database,
     bson::{DateTime, doc, oid::ObjectId},
 };
-use platform::{ApiError, Principal};
+use platform::{ApiError, Principal, mongo::detached};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{NewBlog, Page};
@@ -57,12 +57,17 @@ impl Blogs {
             author_username: author.username.clone(),
             created_at: DateTime::now(),
         };
-        self.0.insert_one(&document).await?;
-        Ok(document)
+        let blogs = self.0.clone();
+        detached(async move {
+            blogs.insert_one(&document).await?;
+            Ok(document)
+        })
+        .await
     }
 
     pub async fn get(&self, id: ObjectId) -> Result<Option<BlogDocument>, ApiError> {
-        Ok(self.0.find_one(doc! { "_id": id }).await?)
+        let blogs = self.0.clone();
+        detached(async move { Ok(blogs.find_one(doc! { "_id": id }).await?) }).await
     }
 
     /// One page, newest first, and the total count, fetched concurrently.
@@ -73,18 +78,21 @@ impl Blogs {
     /// eight concurrent lists all ran past the 4.5 s deadline (503). With no filter the two agree,
     /// except right after an unclean shutdown of a real MongoDB, until it recounts.
     pub async fn list(&self, page: Page) -> Result<(Vec<BlogDocument>, u64), ApiError> {
-        let items = async {
-            self.0
-                .find(doc! {})
-                .sort(newest_first())
-                .skip(u64::from(page.offset))
-                .limit(i64::from(page.limit))
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        };
-        let total = self.0.estimated_document_count();
-        let (items, total) = tokio::try_join!(items, total)?;
-        Ok((items, total))
+        let blogs = self.0.clone();
+        detached(async move {
+            let items = async {
+                blogs
+                    .find(doc! {})
+                    .sort(newest_first())
+                    .skip(u64::from(page.offset))
+                    .limit(i64::from(page.limit))
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            };
+            let total = blogs.estimated_document_count();
+            Ok(tokio::try_join!(items, total)?)
+        })
+        .await
     }
 }

@@ -80,17 +80,22 @@ impl Users {
             permissions: user.permissions,
             created_at: DateTime::now(),
         };
-        match self.0.insert_one(&document).await {
-            Ok(_) => Ok(document),
-            Err(error) if mongo::is_duplicate_key(&error) => Err(ApiError::Conflict(format!(
-                "The username `{}` is taken.",
-                document.username
-            ))),
-            Err(error) => Err(error.into()),
-        }
+        let users = self.0.clone();
+        mongo::detached(async move {
+            match users.insert_one(&document).await {
+                Ok(_) => Ok(document),
+                Err(error) if mongo::is_duplicate_key(&error) => Err(ApiError::Conflict(format!(
+                    "The username `{}` is taken.",
+                    document.username
+                ))),
+                Err(error) => Err(error.into()),
+            }
+        })
+        .await
     }
 
     pub async fn get(&self, id: ObjectId) -> Result<Option<UserDocument>, ApiError> {
-        Ok(self.0.find_one(doc! { "_id": id }).await?)
+        let users = self.0.clone();
+        mongo::detached(async move { Ok(users.find_one(doc! { "_id": id }).await?) }).await
     }
 }
