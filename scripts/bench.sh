@@ -16,9 +16,9 @@ usage() {
     cat <<'EOF'
 Usage: scripts/bench.sh [options]
 
-Builds the release binaries, starts nx-27017 (a MongoDB wire-protocol server), an OTLP trace sink
-(otlp-sink) and the four services on free loopback ports with fresh keys, seeds a writer, a reader
-and --blogs blogs, then drives each case with wrk at each connection count, twice: with tracing
+Builds the services as they ship (the production profile: release with fat LTO), starts
+nx-27017 (a MongoDB wire-protocol server), an OTLP trace sink (otlp-sink) and the four services on
+free loopback ports with fresh keys, seeds a writer, a reader and --blogs blogs, then drives each case with wrk at each connection count, twice: with tracing
 at 100% (OTEL_TRACES_SAMPLER=always_on, exported over OTLP/gRPC to the sink) and with
 OTEL_SDK_DISABLED=true, restarting everything in between. Writes the report to --out and prints
 its summary.
@@ -263,7 +263,7 @@ start_services() {
         if [[ "$svc" == user ]]; then
             env_args+=(ADMIN_USERNAME="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASS")
         fi
-        setsid env -i -C "$dir" "${env_args[@]}" "$PROJECT_ROOT/target/release/$svc-service" \
+        setsid env -i -C "$dir" "${env_args[@]}" "$PROJECT_ROOT/target/production/$svc-service" \
             </dev/null >"$dir/$svc-service.log" 2>&1 &
         PID_OF[$svc]=$!
     done
@@ -687,8 +687,11 @@ if awk -v load="$load1" -v cores="$(nproc)" 'BEGIN { exit !(load > cores / 4) }'
     warn "the load average is $load1 on $(nproc) cores: other work is running, so these figures will be disturbed"
 fi
 
-step "Building (cargo build --release --workspace --bins)"
-cargo_build_release
+# The services as they ship (the production profile, see Cargo.toml); the sink is a test tool.
+step "Building (cargo build --profile production, and the release otlp-sink)"
+cargo build --profile production \
+    -p authen-service -p user-service -p blog-service -p author-service
+cargo build --release -p e2e-tests --bin otlp-sink
 
 
 trap cleanup EXIT

@@ -557,8 +557,16 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
         builder
             .instructions
             .iter()
-            .any(|i| i.contains("cargo build --release --locked")),
-        "the builder builds the release binaries from Cargo.lock (--locked)"
+            .any(|i| i.contains("cargo build --profile production --locked")),
+        "the builder builds the production binaries from Cargo.lock (--locked)"
+    );
+    let workspace_manifest =
+        std::fs::read_to_string(root().join("Cargo.toml")).expect("the workspace's Cargo.toml");
+    assert!(
+        workspace_manifest
+            .lines()
+            .any(|line| line.trim() == "[profile.production]"),
+        "the profile the image is built with is defined in Cargo.toml"
     );
 
     // cargo loads the whole workspace: every member's manifest must reach the builder.
