@@ -67,13 +67,12 @@ impl Telemetry {
     /// runtime (the gRPC exporter needs it).
     pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
         let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
-        let service_provider =
-            tracer_provider(enabled, service_resource(service), ScrubQueries::wrap)?;
+        let service_provider = tracer_provider(enabled, service_resource(service), scrub_queries)?;
         let database_name = var("MONGODB_SERVICE_NAME").unwrap_or_else(|| "mongodb".to_owned());
         let database_provider = tracer_provider(
             enabled,
             Resource::builder().with_service_name(database_name).build(),
-            DatabaseSemconv::wrap,
+            name_the_database_operation,
         )?;
 
         global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -180,11 +179,11 @@ fn service_resource(service: &ServiceInfo) -> Resource {
         .build()
 }
 
-/// A provider exporting through a batch processor, which `wrap` may decorate.
-fn tracer_provider<P: SpanProcessor + 'static>(
+/// A provider exporting through a batch processor, with `rewrite` applied to each span as it ends.
+fn tracer_provider(
     enabled: bool,
     resource: Resource,
-    wrap: impl FnOnce(BatchSpanProcessor) -> P,
+    rewrite: fn(&mut SpanData),
 ) -> Result<SdkTracerProvider, SettingsError> {
     let builder = SdkTracerProvider::builder().with_resource(resource);
     if !enabled {
@@ -192,109 +191,82 @@ fn tracer_provider<P: SpanProcessor + 'static>(
     }
     // The batch processor runs on its own thread with a bounded queue (OTEL_BSP_MAX_QUEUE_SIZE):
     // when the collector is slow or gone, spans are dropped and requests never wait.
-    let processor = BatchSpanProcessor::builder(span_exporter()?).build();
-    Ok(builder.with_span_processor(wrap(processor)).build())
+    let processor = RewriteOnEnd {
+        exporter: BatchSpanProcessor::builder(span_exporter()?).build(),
+        rewrite,
+    };
+    Ok(builder.with_span_processor(processor).build())
 }
 
-/// The driver names a command span's command `db.command.name`; the semantic conventions (and
-/// the contract) also want it as `db.operation.name`, which the driver sets only on the
-/// operation span around it. Copies it over as each span ends.
+/// Rewrites each span as it ends, then hands it to the batch processor that exports it.
 #[derive(Debug)]
-struct DatabaseSemconv<P>(P);
-
-impl<P: SpanProcessor> DatabaseSemconv<P> {
-    fn wrap(inner: P) -> Self {
-        Self(inner)
-    }
+struct RewriteOnEnd {
+    exporter: BatchSpanProcessor,
+    rewrite: fn(&mut SpanData),
 }
 
-impl<P: SpanProcessor> SpanProcessor for DatabaseSemconv<P> {
+impl SpanProcessor for RewriteOnEnd {
     fn on_start(
         &self,
         span: &mut opentelemetry_sdk::trace::Span,
         context: &opentelemetry::Context,
     ) {
-        self.0.on_start(span, context);
+        self.exporter.on_start(span, context);
     }
 
     fn on_end(&self, mut span: SpanData) {
-        let has = |key: &str| span.attributes.iter().any(|kv| kv.key.as_str() == key);
-        if !has("db.operation.name")
-            && let Some(command) = span
-                .attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == "db.command.name")
-                .map(|kv| kv.value.clone())
-        {
-            span.attributes
-                .push(KeyValue::new("db.operation.name", command));
-        }
-        self.0.on_end(span);
+        (self.rewrite)(&mut span);
+        self.exporter.on_end(span);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
+        self.exporter.force_flush()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
+        self.exporter.shutdown_with_timeout(timeout)
     }
 
     /// The provider hands its resource (our `service.name`) to the processor that exports.
     fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
+        self.exporter.set_resource(resource);
+    }
+}
+
+/// The driver names a command span's command `db.command.name`; the semantic conventions (and
+/// the contract) also want it as `db.operation.name`, which the driver sets only on the
+/// operation span around it. Copies it over.
+fn name_the_database_operation(span: &mut SpanData) {
+    let has = |key: &str| span.attributes.iter().any(|kv| kv.key.as_str() == key);
+    if !has("db.operation.name")
+        && let Some(command) = span
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "db.command.name")
+            .map(|kv| kv.value.clone())
+    {
+        span.attributes
+            .push(KeyValue::new("db.operation.name", command));
     }
 }
 
 /// A query string is the client's to fill, and clients do put tokens there (RFC 6750 §2.3's
-/// `access_token`), which no span may hold. As each span ends, the query in its `url.query` (and in
-/// a full URL) keeps each parameter's value only when it is a number, as paging values are; any
-/// other value, and any parameter not of the plain `name=value` form, shows as `REDACTED`.
-#[derive(Debug)]
-struct ScrubQueries<P>(P);
-
-impl<P: SpanProcessor> ScrubQueries<P> {
-    fn wrap(inner: P) -> Self {
-        Self(inner)
-    }
-}
-
-impl<P: SpanProcessor> SpanProcessor for ScrubQueries<P> {
-    fn on_start(
-        &self,
-        span: &mut opentelemetry_sdk::trace::Span,
-        context: &opentelemetry::Context,
-    ) {
-        self.0.on_start(span, context);
-    }
-
-    fn on_end(&self, mut span: SpanData) {
-        for attribute in &mut span.attributes {
-            let scrubbed = match (attribute.key.as_str(), &attribute.value) {
-                ("url.query", opentelemetry::Value::String(query)) => scrub_query(query.as_str()),
-                ("url.full" | "http.url" | "http.target", opentelemetry::Value::String(url)) => {
-                    match url.as_str().split_once('?') {
-                        Some((before, query)) => format!("{before}?{}", scrub_query(query)),
-                        None => continue,
-                    }
+/// `access_token`), which no span may hold. The query in a span's `url.query` (and in a full URL)
+/// keeps each parameter's value only when it is a number, as paging values are; any other value,
+/// and any parameter not of the plain `name=value` form, shows as `REDACTED`.
+fn scrub_queries(span: &mut SpanData) {
+    for attribute in &mut span.attributes {
+        let scrubbed = match (attribute.key.as_str(), &attribute.value) {
+            ("url.query", opentelemetry::Value::String(query)) => scrub_query(query.as_str()),
+            ("url.full" | "http.url" | "http.target", opentelemetry::Value::String(url)) => {
+                match url.as_str().split_once('?') {
+                    Some((before, query)) => format!("{before}?{}", scrub_query(query)),
+                    None => continue,
                 }
-                _ => continue,
-            };
-            attribute.value = scrubbed.into();
-        }
-        self.0.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
+            }
+            _ => continue,
+        };
+        attribute.value = scrubbed.into();
     }
 }
 
