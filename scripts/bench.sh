@@ -687,11 +687,13 @@ if awk -v load="$load1" -v cores="$(nproc)" 'BEGIN { exit !(load > cores / 4) }'
     warn "the load average is $load1 on $(nproc) cores: other work is running, so these figures will be disturbed"
 fi
 
-# The services as they ship (the production profile, see Cargo.toml); the sink is a test tool.
-step "Building (cargo build --profile production, and the release otlp-sink)"
+# The services as they ship (the production profile, see Cargo.toml). The sink is a test tool:
+# it comes from the same release build as scripts/test.sh's, so after the tests that is a no-op
+# (building it alone would resolve the crates' features differently and rebuild half of them).
+step "Building (cargo build --profile production, and cargo build --release --workspace --bins)"
 cargo build --profile production \
     -p authen-service -p user-service -p blog-service -p author-service
-cargo build --release -p e2e-tests --bin otlp-sink
+cargo_build_release
 
 
 trap cleanup EXIT
