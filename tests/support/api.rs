@@ -22,6 +22,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The answer, with its body parsed as JSON when it is JSON.
+    fn new(status: u16, headers: HeaderMap, text: String) -> Self {
+        Self {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
@@ -200,26 +210,12 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Result<Reply, String> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.urls[service]));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+        let request = Self::with_token_and_body(self.request(service, method, path), token, body);
         let response = request.send().await.map_err(|error| describe(&error))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.map_err(|error| describe(&error))?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Reply {
-            status,
-            headers,
-            body,
-            text,
-        })
+        Ok(Reply::new(status, headers, text))
     }
 
     /// Sends a request to `service` (`"blog"`, `"user"`, ...) with an optional bearer token and JSON
@@ -250,13 +246,23 @@ impl Api {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
+        self.execute(Self::with_token_and_body(request, token, body))
+            .await
+    }
+
+    /// `request` with the bearer token and the JSON body, when there are any.
+    fn with_token_and_body(
+        mut request: RequestBuilder,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> RequestBuilder {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
             request = request.json(&body);
         }
-        self.execute(request).await
+        request
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Reply {
@@ -333,13 +339,7 @@ pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-        text,
-    }
+    Reply::new(status, headers, text)
 }
 
 /// Parses an HTTP/1.1 answer read to the end of the connection. The services answer with a
@@ -367,11 +367,5 @@ fn parse_raw_reply(answer: &[u8]) -> Reply {
         headers.get("transfer-encoding").is_none(),
         "a chunked answer: {head}"
     );
-    let text = body.to_owned();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
+    Reply::new(status, headers, body.to_owned())
 }
