@@ -105,7 +105,8 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Asserts that no answer, log line or span holds any of `secrets`.
+/// Asserts that no answer, log line or span holds any of `secrets`, and that the spans of all
+/// that hostile input still follow the semantic conventions.
 async fn assert_nothing_leaks(platform: &Platform, secrets: Vec<String>) {
     let leaks = platform.leaks(&secrets).await;
     assert!(
@@ -114,6 +115,7 @@ async fn assert_nothing_leaks(platform: &Platform, secrets: Vec<String>) {
         secrets.len(),
         leaks.join("\n")
     );
+    e2e_tests::conventions::assert_conventions(&platform.collector.spans());
 }
 
 /// The user id a token belongs to, as author-service reads it.

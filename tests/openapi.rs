@@ -165,7 +165,7 @@ async fn fuzz(url: &str, token: Option<&str>, excluded: &[&str]) -> String {
 
 /// The service's SERVER spans show every operation called from outside (root spans: not
 /// author-service's calls from the other services) at least as often as `operations` says, and
-/// the `served` ones answered 2xx at least once.
+/// the `served` ones answered 2xx at least once; and every span follows the conventions.
 async fn assert_exercised(
     platform: &Platform,
     target: &Target,
@@ -176,7 +176,7 @@ async fn assert_exercised(
         operations
             .iter()
             .filter_map(|(operation, &min_calls)| {
-                let statuses: Vec<&str> = spans
+                let statuses: Vec<i64> = spans
                     .iter()
                     .filter(|span| {
                         span.service == service
@@ -184,12 +184,12 @@ async fn assert_exercised(
                             && span.parent_span_id.is_empty()
                             && span.name == *operation
                     })
-                    .filter_map(|span| span.attribute("http.response.status_code"))
+                    .filter_map(|span| span.int("http.response.status_code"))
                     .collect();
                 if statuses.len() < min_calls {
                     Some(format!("{operation} was called {} times", statuses.len()))
                 } else if target.served.contains(&operation.as_str())
-                    && !statuses.iter().any(|status| status.starts_with('2'))
+                    && !statuses.iter().any(|status| (200..300).contains(status))
                 {
                     Some(format!("{operation} never answered 2xx: {statuses:?}"))
                 } else {
@@ -201,8 +201,11 @@ async fn assert_exercised(
     // Spans leave in batches; give the last ones time to arrive.
     let started = Instant::now();
     loop {
-        let missing = shortfalls(&platform.collector.spans());
+        let spans = platform.collector.spans();
+        let missing = shortfalls(&spans);
         if missing.is_empty() {
+            // Whatever the fuzzer sent, every span it caused follows the conventions.
+            e2e_tests::conventions::assert_conventions(&spans);
             return;
         }
         assert!(

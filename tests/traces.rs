@@ -41,9 +41,15 @@ async fn post_blog_is_one_trace_through_author_and_mongodb() {
     );
     assert_eq!(server.attribute("http.route"), Some("/blogs"));
     assert_eq!(server.attribute("http.request.method"), Some("POST"));
-    assert_eq!(server.attribute("http.response.status_code"), Some("201"));
+    assert_eq!(server.int("http.response.status_code"), Some(201));
+    assert_eq!(server.attribute("url.scheme"), Some("http"));
+    assert_eq!(server.attribute("server.address"), Some("127.0.0.1"));
     assert_eq!(
-        server.resource.get("service.version").map(String::as_str),
+        server.int("server.port"),
+        Some(port_of(&platform.url("blog")))
+    );
+    assert_eq!(
+        server.resource_attribute("service.version"),
         Some(env!("CARGO_PKG_VERSION"))
     );
 
@@ -61,7 +67,13 @@ async fn post_blog_is_one_trace_through_author_and_mongodb() {
         author.parent_span_id, client.span_id,
         "author's SERVER span is the child of blog's CLIENT span"
     );
-    assert_eq!(author.attribute("http.response.status_code"), Some("200"));
+    assert_eq!(author.int("http.response.status_code"), Some(200));
+    assert_eq!(client.int("http.response.status_code"), Some(200));
+    assert_eq!(client.attribute("server.address"), Some("127.0.0.1"));
+    assert_eq!(
+        client.int("server.port"),
+        Some(port_of(&platform.url("author")))
+    );
     let verify = find(&spans, "author-service", "token.verify", SpanKind::Internal)
         .expect("a token.verify span");
     assert!(descends_from(&spans, verify, author));
@@ -82,11 +94,12 @@ async fn post_blog_is_one_trace_through_author_and_mongodb() {
     );
     assert_eq!(insert.attribute("db.collection.name"), Some("blogs"));
     assert_eq!(insert.attribute("server.address"), Some("127.0.0.1"));
-    assert_eq!(insert.attribute("db.operation.name"), Some("insert"));
     assert_eq!(
-        insert.resource.get("service.name").map(String::as_str),
-        Some("mongodb")
+        insert.int("server.port"),
+        Some(port_of(&platform.mongo.uri()))
     );
+    assert_eq!(insert.attribute("db.operation.name"), Some("insert"));
+    assert_eq!(insert.resource_attribute("service.name"), Some("mongodb"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -307,8 +320,9 @@ async fn refusals_are_recorded_on_author_and_blog_spans() {
         .unwrap();
         for span in [blog, client, author] {
             assert_eq!(
-                span.attribute("http.response.status_code"),
-                Some(code),
+                span.int("http.response.status_code")
+                    .map(|code| code.to_string()),
+                Some(code.to_owned()),
                 "{} {}",
                 span.service,
                 span.name
@@ -320,6 +334,7 @@ async fn refusals_are_recorded_on_author_and_blog_spans() {
             client.status_error,
             "the CLIENT span of a {code} is an error"
         );
+        assert_eq!(client.attribute("error.type"), Some(code));
         assert!(
             !blog.status_error && !author.status_error,
             "SERVER spans of a {code} leave the status unset"
@@ -351,8 +366,9 @@ async fn a_503_for_a_dead_database_is_an_error_span() {
         })
         .await;
     let server = find(&spans, "blog-service", "GET /blogs", SpanKind::Server).unwrap();
-    assert_eq!(server.attribute("http.response.status_code"), Some("503"));
+    assert_eq!(server.int("http.response.status_code"), Some(503));
     assert!(server.status_error, "a 5xx SERVER span is an error");
+    assert_eq!(server.attribute("error.type"), Some("503"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -600,4 +616,12 @@ async fn spans_can_leave_over_otlp_http_protobuf() {
         .await;
     // blog-service exports only over HTTP: its spans and its database spans came that way.
     assert!(find(&spans, "blog-service", "POST /authorize", SpanKind::Client).is_some());
+}
+
+/// The port at the end of a URL such as `http://127.0.0.1:3003` or `mongodb://127.0.0.1:27017`.
+fn port_of(url: &str) -> i64 {
+    url.rsplit(':')
+        .next()
+        .and_then(|port| port.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("{url} ends with no port"))
 }

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
         trace_service_server::{TraceService, TraceServiceServer},
     },
-    common::v1::{AnyValue, KeyValue, any_value::Value},
+    common::v1::{AnyValue, KeyValue, any_value::Value as OtlpValue},
     trace::v1::{span::SpanKind as ProtoKind, status::StatusCode},
 };
 
@@ -32,7 +32,89 @@ pub enum SpanKind {
     Consumer,
 }
 
-/// One received span, flattened: its resource's `service.name`, ids as hex, attributes as strings.
+/// An attribute's value as OTLP carries it, type and all: a backend that filters
+/// `http.response.status_code >= 500` needs an integer, and a test must see what it sees.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    String(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Array(Vec<Value>),
+    /// OTLP's key-value list, in the order it came.
+    Map(Vec<(String, Value)>),
+    Bytes(Vec<u8>),
+    /// An `AnyValue` with nothing in it.
+    Empty,
+}
+
+impl Value {
+    fn from_otlp(value: Option<&AnyValue>) -> Self {
+        match value.and_then(|value| value.value.as_ref()) {
+            Some(OtlpValue::StringValue(s)) => Self::String(s.clone()),
+            Some(OtlpValue::BoolValue(b)) => Self::Bool(*b),
+            Some(OtlpValue::IntValue(i)) => Self::Int(*i),
+            Some(OtlpValue::DoubleValue(d)) => Self::Double(*d),
+            Some(OtlpValue::ArrayValue(array)) => Self::Array(
+                array
+                    .values
+                    .iter()
+                    .map(|value| Self::from_otlp(Some(value)))
+                    .collect(),
+            ),
+            Some(OtlpValue::KvlistValue(list)) => Self::Map(
+                list.values
+                    .iter()
+                    .map(|kv| (kv.key.clone(), Self::from_otlp(kv.value.as_ref())))
+                    .collect(),
+            ),
+            Some(OtlpValue::BytesValue(bytes)) => Self::Bytes(bytes.clone()),
+            None => Self::Empty,
+        }
+    }
+
+    /// The OTLP type's name, for failure messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::String(_) => "string",
+            Self::Bool(_) => "bool",
+            Self::Int(_) => "int",
+            Self::Double(_) => "double",
+            Self::Array(_) => "array",
+            Self::Map(_) => "kvlist",
+            Self::Bytes(_) => "bytes",
+            Self::Empty => "empty",
+        }
+    }
+}
+
+/// Strings as they are, the rest as a user's tool would print them (`201`, `true`, `[a, b]`).
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::String(s) => f.write_str(s),
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Double(d) => write!(f, "{d}"),
+            Self::Array(values) => {
+                let values: Vec<String> = values.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]", values.join(", "))
+            }
+            Self::Map(entries) => {
+                let entries: Vec<String> =
+                    entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "{{{}}}", entries.join(", "))
+            }
+            Self::Bytes(bytes) => f.write_str(&hex(bytes)),
+            Self::Empty => Ok(()),
+        }
+    }
+}
+
+/// Attributes by key, each with its type.
+pub type Attributes = HashMap<String, Value>;
+
+/// One received span, flattened: its resource's `service.name`, ids as hex, typed attributes.
 #[derive(Debug, Clone)]
 pub struct ExportedSpan {
     pub service: String,
@@ -42,18 +124,53 @@ pub struct ExportedSpan {
     pub span_id: String,
     /// Empty for a root span.
     pub parent_span_id: String,
-    pub attributes: HashMap<String, String>,
+    pub attributes: Attributes,
     /// Each event's name and attributes.
-    pub events: Vec<(String, HashMap<String, String>)>,
+    pub events: Vec<(String, Attributes)>,
     pub status_error: bool,
     pub status_message: String,
     pub start_unix_nano: u64,
-    pub resource: HashMap<String, String>,
+    pub end_unix_nano: u64,
+    pub resource: Attributes,
 }
 
 impl ExportedSpan {
+    /// A string attribute's text; `None` when it is missing or of another type.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes.get(key).map(String::as_str)
+        match self.attributes.get(key) {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// An integer attribute; `None` when it is missing or of another type (a `"201"` string
+    /// included).
+    pub fn int(&self, key: &str) -> Option<i64> {
+        match self.attributes.get(key) {
+            Some(Value::Int(value)) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// A string attribute of the resource the span came with.
+    pub fn resource_attribute(&self, key: &str) -> Option<&str> {
+        match self.resource.get(key) {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The events named `name`, with their attributes.
+    pub fn events_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Attributes> {
+        self.events
+            .iter()
+            .filter(move |(event, _)| event == name)
+            .map(|(_, attributes)| attributes)
+    }
+
+    /// How long the span lasted.
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.end_unix_nano.saturating_sub(self.start_unix_nano))
     }
 
     /// Every string this span carries, for searching for leaked secrets.
@@ -204,7 +321,8 @@ impl Collector {
         }
     }
 
-    /// Waits until the trace holds spans for which `complete` is true, and returns them.
+    /// Waits until the trace holds spans for which `complete` is true, checks that every one of
+    /// them follows the semantic conventions, and returns them.
     pub async fn wait_for_trace(
         &self,
         trace_id: &str,
@@ -214,6 +332,7 @@ impl Collector {
         loop {
             let spans = self.trace(trace_id);
             if complete(&spans) {
+                crate::conventions::assert_conventions(&spans);
                 return spans;
             }
             if started.elapsed() > Duration::from_secs(15) {
@@ -294,7 +413,10 @@ impl Store {
                     .map(|r| r.attributes)
                     .unwrap_or_default(),
             );
-            let service = resource.get("service.name").cloned().unwrap_or_default();
+            let service = match resource.get("service.name") {
+                Some(Value::String(name)) => name.clone(),
+                _ => String::new(),
+            };
             for span in resource_spans
                 .scope_spans
                 .into_iter()
@@ -324,6 +446,7 @@ impl Store {
                     status_error: status.code == StatusCode::Error as i32,
                     status_message: status.message,
                     start_unix_nano: span.start_time_unix_nano,
+                    end_unix_nano: span.end_time_unix_nano,
                     resource: resource.clone(),
                 });
             }
@@ -344,8 +467,7 @@ impl Store {
                         .iter()
                         .find(|kv| kv.key == "service.name")
                 })
-                .and_then(|kv| kv.value.as_ref())
-                .map(value_text)
+                .map(|kv| Value::from_otlp(kv.value.as_ref()).to_string())
                 .unwrap_or_default();
             let spans: u64 = resource_spans
                 .scope_spans
@@ -386,43 +508,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn attributes(key_values: &[KeyValue]) -> HashMap<String, String> {
+fn attributes(key_values: &[KeyValue]) -> Attributes {
     key_values
         .iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value.as_ref().map(value_text).unwrap_or_default(),
-            )
-        })
+        .map(|kv| (kv.key.clone(), Value::from_otlp(kv.value.as_ref())))
         .collect()
-}
-
-fn value_text(value: &AnyValue) -> String {
-    match &value.value {
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        Some(Value::ArrayValue(array)) => array
-            .values
-            .iter()
-            .map(value_text)
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(Value::KvlistValue(list)) => list
-            .values
-            .iter()
-            .map(|kv| {
-                format!(
-                    "{}={}",
-                    kv.key,
-                    kv.value.as_ref().map(value_text).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(Value::BytesValue(bytes)) => hex(bytes),
-        None => String::new(),
-    }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`MongoServer`]: an nx-27017 process (a MongoDB wire-protocol server) on a free port with its
 //!   own data directory, which a test can stop and start again.
-//! - [`Collector`]: an in-process OTLP/gRPC trace collector the services export to.
+//! - [`Collector`]: an in-process OTLP/gRPC trace collector the services export to, keeping every
+//!   attribute's type; [`conventions`] checks each span it hands a test against the semantic
+//!   conventions.
 //! - [`Platform`]: the four release binaries, started on free ports against both, with a
 //!   bootstrap admin, and an HTTP client with helpers for the API.
 //! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
@@ -13,13 +15,16 @@
 
 mod api;
 mod collector;
+pub mod conventions;
 pub mod load;
 mod mongo_server;
 mod platform;
 mod process;
 
 pub use api::{Api, Exchange, Reply, read};
-pub use collector::{Collector, ExportedSpan, SpanCounts, SpanKind, descends_from, describe, find};
+pub use collector::{
+    Attributes, Collector, ExportedSpan, SpanCounts, SpanKind, Value, descends_from, describe, find,
+};
 pub use mongo_server::MongoServer;
 pub use platform::{
     ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions, SERVICES, generate_keys,

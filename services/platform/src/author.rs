@@ -13,7 +13,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_tracing::{OtelName, TracingMiddleware};
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, Permission};
+use crate::{ApiError, Permission, http_spans::ClientSpan};
 
 /// Body of `POST /authorize`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,7 +59,7 @@ impl AuthorClient {
             .build()
             .expect("a client with these settings always builds");
         let http = ClientBuilder::new(http)
-            .with(TracingMiddleware::default())
+            .with(TracingMiddleware::<ClientSpan>::new())
             .build();
         Self {
             http,

@@ -5,6 +5,7 @@
 
 pub mod author;
 pub mod extract;
+pub mod http_spans;
 pub mod mongo;
 pub mod openapi;
 pub mod password;

@@ -22,7 +22,6 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use axum_tracing_opentelemetry::middleware::OtelAxumLayer;
 use futures_util::{
     FutureExt,
     future::{BoxFuture, join_all},
@@ -31,7 +30,7 @@ use mongodb::Database;
 use opentelemetry::trace::TraceContextExt;
 use tokio::{net::TcpListener, time::Instant};
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use utoipa_axum::{
     router::{OpenApiRouter, UtoipaMethodRouterExt},
@@ -41,6 +40,7 @@ use utoipa_axum::{
 use crate::{
     ApiError, AuthorClient,
     extract::MAX_BODY_BYTES,
+    http_spans,
     openapi::{self, Unavailable},
     problem::{problem_response, retry_after},
     settings::{HttpSettings, SettingsError},
@@ -173,7 +173,15 @@ pub fn router(service: &ServiceInfo, app: App) -> Router {
         })
         .layer(
             ServiceBuilder::new()
-                .layer(OtelAxumLayer::default())
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(http_spans::server_span)
+                        .on_request(())
+                        .on_response(http_spans::record_response)
+                        .on_body_chunk(())
+                        .on_eos(())
+                        .on_failure(()),
+                )
                 .layer(middleware::from_fn(traceresponse))
                 .layer(CatchPanicLayer::custom(|_| {
                     problem_response(

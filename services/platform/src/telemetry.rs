@@ -17,7 +17,7 @@ use std::{fmt, io::IsTerminal, time::Duration};
 use opentelemetry::{
     KeyValue, global,
     propagation::TextMapCompositePropagator,
-    trace::{TraceContextExt, TracerProvider as _},
+    trace::{Status, TraceContextExt, TracerProvider as _},
 };
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
@@ -67,12 +67,13 @@ impl Telemetry {
     /// runtime (the gRPC exporter needs it).
     pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
         let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
-        let service_provider = tracer_provider(enabled, service_resource(service), scrub_queries)?;
+        let service_provider =
+            tracer_provider(enabled, service_resource(service), drop_event_targets)?;
         let database_name = var("MONGODB_SERVICE_NAME").unwrap_or_else(|| "mongodb".to_owned());
         let database_provider = tracer_provider(
             enabled,
             Resource::builder().with_service_name(database_name).build(),
-            name_the_database_operation,
+            follow_the_database_conventions,
         )?;
 
         global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -86,8 +87,17 @@ impl Telemetry {
         let log_filter = EnvFilter::try_from_default_env()
             .or_else(|_| EnvFilter::try_new("info"))
             .map_err(|error| SettingsError::new("RUST_LOG", error.to_string()))?;
+        // Spans carry what the semantic conventions name and nothing of the libraries' own
+        // bookkeeping: no source locations (paths of the machine that built the binary), thread
+        // ids, `target`s or busy/idle timings. A log line with an `error` field does not decide a
+        // span's status either: the conventions do (see `http_spans`).
         let otel_layer = tracing_opentelemetry::layer()
             .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_error_events_to_status(false)
             .with_filter(LevelFilter::INFO)
             .with_filter(filter_fn(|metadata| {
                 !is_exporter_internal(metadata.target())
@@ -233,45 +243,45 @@ impl SpanProcessor for RewriteOnEnd {
     }
 }
 
-/// The driver names a command span's command `db.command.name`; the semantic conventions (and
-/// the contract) also want it as `db.operation.name`, which the driver sets only on the
-/// operation span around it. Copies it over.
-fn name_the_database_operation(span: &mut SpanData) {
-    let has = |key: &str| span.attributes.iter().any(|kv| kv.key.as_str() == key);
-    if !has("db.operation.name")
-        && let Some(command) = span
-            .attributes
+/// Completes the driver's MongoDB spans where they fall short of the semantic conventions:
+/// - a command span names its command `db.command.name`; the conventions want it as
+///   `db.operation.name` too, which the driver sets only on the operation span around it;
+/// - a failed span carries `exception.type` but not the `error.type` the conventions require.
+fn follow_the_database_conventions(span: &mut SpanData) {
+    let value_of = |span: &SpanData, key: &str| {
+        span.attributes
             .iter()
-            .find(|kv| kv.key.as_str() == "db.command.name")
+            .find(|kv| kv.key.as_str() == key)
             .map(|kv| kv.value.clone())
+    };
+    if value_of(span, "db.operation.name").is_none()
+        && let Some(command) = value_of(span, "db.command.name")
     {
         span.attributes
             .push(KeyValue::new("db.operation.name", command));
     }
-}
-
-/// A query string is the client's to fill, and clients do put tokens there (RFC 6750 §2.3's
-/// `access_token`), which no span may hold. The query in a span's `url.query` (and in a full URL)
-/// keeps each parameter's value only when it is a number, as paging values are; any other value,
-/// and any parameter not of the plain `name=value` form, shows as `REDACTED`.
-fn scrub_queries(span: &mut SpanData) {
-    for attribute in &mut span.attributes {
-        let scrubbed = match (attribute.key.as_str(), &attribute.value) {
-            ("url.query", opentelemetry::Value::String(query)) => scrub_query(query.as_str()),
-            ("url.full" | "http.url" | "http.target", opentelemetry::Value::String(url)) => {
-                match url.as_str().split_once('?') {
-                    Some((before, query)) => format!("{before}?{}", scrub_query(query)),
-                    None => continue,
-                }
-            }
-            _ => continue,
-        };
-        attribute.value = scrubbed.into();
+    if matches!(span.status, Status::Error { .. }) && value_of(span, "error.type").is_none() {
+        let kind = value_of(span, "exception.type").unwrap_or_else(|| "_OTHER".into());
+        span.attributes.push(KeyValue::new("error.type", kind));
     }
 }
 
+/// A log line written inside a span becomes one of its events, and `tracing-opentelemetry` gives
+/// every such event a `target` (the module that logged it) with no option to leave it out. Few
+/// spans have events, so on most this is one check of an empty list.
+fn drop_event_targets(span: &mut SpanData) {
+    for event in &mut span.events.events {
+        event.attributes.retain(|kv| kv.key.as_str() != "target");
+    }
+}
+
+/// A query string is the client's to fill, and clients do put tokens there (RFC 6750 §2.3's
+/// `access_token`), which no span may hold. The SERVER span's `url.query` keeps each parameter's
+/// value only when it is a number, as paging values are; any other value, and any parameter not of
+/// the plain `name=value` form, shows as `REDACTED`.
+///
 /// `limit=20&offset=40` stays as it is; `access_token=eyJ...` becomes `access_token=REDACTED`.
-fn scrub_query(query: &str) -> String {
+pub(crate) fn scrub_query(query: &str) -> String {
     let plain_name = |name: &str| {
         (1..=32).contains(&name.len())
             && name
