@@ -8,10 +8,10 @@
 //! the port in it, empty strings for absent values, and extras such as `span.type`. Here every
 //! attribute has the convention's type, and an attribute without a value is not recorded at all.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, MatchedPath};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Version, header, uri::Authority};
+use axum::extract::MatchedPath;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header, uri::Authority};
 use opentelemetry_http::HeaderExtractor;
 use reqwest_tracing::{ReqwestOtelSpanBackend, default_span_name};
 use tracing::{Span, field::Empty};
@@ -51,11 +51,6 @@ pub fn server_span<B>(request: &Request<B>) -> Span {
         url.scheme = "http",
         server.address = address,
         server.port = port,
-        network.protocol.version = protocol_version(request.version()),
-        client.address = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip().to_string()),
         user_agent.original = header_text(request.headers(), header::USER_AGENT),
         error.type = Empty,
     );
@@ -100,7 +95,6 @@ impl ReqwestOtelSpanBackend for ClientSpan {
             server.port = url.port_or_known_default().map(i64::from),
             url.full = without_credentials(url).as_deref().unwrap_or(url.as_str()),
             url.scheme = url.scheme(),
-            network.protocol.version = Empty,
             error.type = Empty,
         )
     }
@@ -116,10 +110,6 @@ impl ReqwestOtelSpanBackend for ClientSpan {
             Ok(response) => {
                 let status = response.status();
                 span.record("http.response.status_code", i64::from(status.as_u16()));
-                span.record(
-                    "network.protocol.version",
-                    protocol_version(response.version()),
-                );
                 if status.is_client_error() || status.is_server_error() {
                     mark_failed(span, status);
                 }
@@ -223,16 +213,6 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
         .get(name)
         .and_then(|value| value.to_str().ok())
         .filter(|text| !text.is_empty())
-}
-
-fn protocol_version(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
-    }
 }
 
 /// The URL with any user name and password taken out (`url.full` must never hold credentials),
