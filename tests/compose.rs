@@ -670,6 +670,16 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
         .get("volumes")
         .and_then(Value::as_mapping)
         .expect("top-level named volumes");
+    let named_volume_at = |service: &Value, target: &str| {
+        let (source, _, _) = mounts(service)
+            .into_iter()
+            .find(|(_, mounted_at, _)| mounted_at == target)
+            .unwrap_or_else(|| panic!("{target} is not a volume: {service:?}"));
+        assert!(
+            volumes.contains_key(source.as_str()),
+            "{source} at {target} is a named volume"
+        );
+    };
     let mounted = |service: &Value, source: &Path, target: &str| {
         mounts(service)
             .iter()
@@ -742,14 +752,8 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
         &shared_config("jaeger.yaml"),
         "/etc/jaeger/config.yaml"
     ));
-    let data = mounts(jaeger)
-        .into_iter()
-        .find(|(_, target, _)| target == "/tmp")
-        .expect("Jaeger's /tmp, where Badger writes, is a volume");
-    assert!(
-        volumes.contains_key(data.0.as_str()),
-        "{data:?} is a named volume"
-    );
+    // Badger writes under /tmp.
+    named_volume_at(jaeger, "/tmp");
     assert!(depends_on(jaeger, "prometheus").is_some());
 
     // Prometheus: pinned, the shared configuration, its data kept, its UI on loopback only.
@@ -762,14 +766,7 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
         &shared_config("prometheus.yml"),
         "/etc/prometheus/prometheus.yml"
     ));
-    let data = mounts(prometheus)
-        .into_iter()
-        .find(|(_, target, _)| target == "/prometheus")
-        .expect("Prometheus keeps its data in a volume");
-    assert!(
-        volumes.contains_key(data.0.as_str()),
-        "{data:?} is a named volume"
-    );
+    named_volume_at(prometheus, "/prometheus");
     assert_eq!(
         published(prometheus),
         [("127.0.0.1".to_owned(), 9090, 9090)]

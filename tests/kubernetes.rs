@@ -351,6 +351,19 @@ impl Manifests {
             .unwrap_or_else(|| panic!("the kustomization generates no Secret {name:?}"))
     }
 
+    /// The names of the generated ConfigMaps or Secrets.
+    fn generated(&self, kind: &str) -> BTreeSet<&str> {
+        let generators = match kind {
+            "ConfigMap" => &self.kustomization.config_maps,
+            "Secret" => &self.kustomization.secrets,
+            other => panic!("nothing generates a {other}"),
+        };
+        generators
+            .iter()
+            .map(|generator| generator.name.as_str())
+            .collect()
+    }
+
     /// The four services' shared environment (the ConfigMap platform-env's env file).
     fn platform_env(&self) -> BTreeMap<String, String> {
         let generator = self.config_map_generator("platform-env");
@@ -728,18 +741,14 @@ fn kubectl_renders_the_kustomization_into_valid_objects_with_generated_names_res
             name.to_owned(),
         );
     }
-    let generators: BTreeSet<(String, String)> = manifests
-        .kustomization
-        .config_maps
-        .iter()
-        .map(|generator| ("ConfigMap".to_owned(), generator.name.clone()))
-        .chain(
+    let generators: BTreeSet<(String, String)> = ["ConfigMap", "Secret"]
+        .into_iter()
+        .flat_map(|kind| {
             manifests
-                .kustomization
-                .secrets
-                .iter()
-                .map(|generator| ("Secret".to_owned(), generator.name.clone())),
-        )
+                .generated(kind)
+                .into_iter()
+                .map(move |name| (kind.to_owned(), name.to_owned()))
+        })
         .collect();
     assert_eq!(
         generated.keys().cloned().collect::<BTreeSet<_>>(),
@@ -1355,31 +1364,14 @@ fn every_pod_runs_hardened_and_every_image_is_pinned() {
 #[test]
 fn every_reference_between_the_manifests_resolves() {
     let manifests = Manifests::load();
-    let config_maps: BTreeSet<&str> = manifests
-        .kustomization
-        .config_maps
-        .iter()
-        .map(|generator| generator.name.as_str())
-        .collect();
-    let secrets: BTreeSet<&str> = manifests
-        .kustomization
-        .secrets
-        .iter()
-        .map(|generator| generator.name.as_str())
-        .collect();
     let templates: Vec<&Value> = manifests
         .workloads()
         .map(|(_, _, template)| template)
         .collect();
     for (kind, name, template) in manifests.workloads() {
         for (referenced_kind, referenced) in pod_references(template) {
-            let generated = if referenced_kind == "ConfigMap" {
-                &config_maps
-            } else {
-                &secrets
-            };
             assert!(
-                generated.contains(referenced),
+                manifests.generated(referenced_kind).contains(referenced),
                 "{kind} {name} refers to {referenced_kind} {referenced}, which is not generated"
             );
         }
