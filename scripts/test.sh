@@ -10,8 +10,9 @@
 #
 # The end-to-end tests start their own nx-27017 (the embedded MongoDB-compatible server) on
 # random ports, from the binary named by NX_27017_BIN, and fuzz the services with the
-# schemathesis named by SCHEMATHESIS_BIN; this script installs both into .tools/venv and exports
-# their paths. Exits non-zero on the first failure.
+# schemathesis named by SCHEMATHESIS_BIN, and validate the Kubernetes manifests with the
+# kubernetes-validate named by KUBERNETES_VALIDATE_BIN; this script installs all three into
+# .tools/venv and exports their paths. Exits non-zero on the first failure.
 #
 # --soak runs tests/soak.rs, which the default run skips (it is #[ignore]d): it measures the
 # platform's capacity with a short burst, then drives about 70% of it for SOAK_SECONDS (default
@@ -66,6 +67,12 @@ step "Preparing pm2 $PM2_VERSION in .tools/npm"
 ensure_pm2
 export PM2_BIN
 info "PM2_BIN=$PM2_BIN"
+
+# tests/kubernetes.rs validates deploy/kubernetes with kubernetes-validate (no cluster needed).
+step "Preparing kubernetes-validate $KUBERNETES_VALIDATE_VERSION in .tools/venv"
+ensure_kubernetes_validate
+export KUBERNETES_VALIDATE_BIN
+info "KUBERNETES_VALIDATE_BIN=$KUBERNETES_VALIDATE_BIN"
 
 # tests/compose.rs checks docker-compose.yml with `docker-compose config` (no Docker engine needed).
 step "Preparing docker-compose"

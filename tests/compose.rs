@@ -1,5 +1,5 @@
-//! The docker compose setup (Dockerfile, docker-compose.yml, .env.example, .dockerignore), checked
-//! statically.
+//! The docker compose setup (Dockerfile, docker-compose.yml, docker-compose.production.yml,
+//! .env.example, .dockerignore), checked statically.
 //!
 //! No Docker engine runs where this suite runs, so nothing here builds an image or starts a
 //! container. Instead `docker-compose config` (Debian's docker-compose package, which
@@ -8,46 +8,33 @@
 //! .dockerignore, and check what the platform needs from them.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
+use e2e_tests::{DEPLOYED_SERVICES, assert_image_pinned, read_repository_file, repository_root};
 use serde_norway::Value;
-
-/// (compose service, binary, port), as the contract lists them.
-const SERVICES: [(&str, &str, u16); 4] = [
-    ("authen", "authen-service", 3001),
-    ("user", "user-service", 3002),
-    ("blog", "blog-service", 3003),
-    ("author", "author-service", 3004),
-];
 
 /// The services that use MongoDB, and those that call author-service.
 const USE_MONGO: [&str; 4] = ["authen", "user", "blog", "author"];
 const CALL_AUTHOR: [&str; 3] = ["authen", "user", "blog"];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
+/// The compose files of `docker compose up`: the platform as it runs by default.
+const DEFAULT_FILES: &[&str] = &["docker-compose.yml"];
 
-fn read(file: &str) -> String {
-    std::fs::read_to_string(root().join(file)).unwrap_or_else(|error| panic!("{file}: {error}"))
-}
+/// With docker-compose.production.yml: the collector, Prometheus and Jaeger on a volume.
+const PRODUCTION_FILES: &[&str] = &["docker-compose.yml", "docker-compose.production.yml"];
 
-/// `docker-compose config` with .env.example as the env file (what `cp .env.example .env` gives a
-/// user) plus `env`, and nothing from this process's environment that compose would interpolate.
-fn compose_config(env: &[(&str, &str)]) -> Output {
+/// `docker-compose config` of `files` with .env.example as the env file (what `cp .env.example
+/// .env` gives a user) plus `env`, and nothing from this process's environment that compose would
+/// interpolate.
+fn compose_config(files: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new("docker-compose");
-    command.current_dir(root()).args([
-        "--file",
-        "docker-compose.yml",
-        "--env-file",
-        ".env.example",
-        "config",
-    ]);
+    command.current_dir(repository_root());
+    for file in files {
+        command.args(["--file", file]);
+    }
+    command.args(["--env-file", ".env.example", "config"]);
     for variable in [
         "ADMIN_USERNAME",
         "ADMIN_PASSWORD",
@@ -74,10 +61,15 @@ fn compose_config(env: &[(&str, &str)]) -> Output {
 
 /// The normalized compose file, with the administrator's password set as a user would.
 fn config() -> Value {
-    let output = compose_config(&[("ADMIN_PASSWORD", "a-password-for-the-test")]);
+    config_of(DEFAULT_FILES)
+}
+
+/// The normalized merge of `files`, with the administrator's password set as a user would.
+fn config_of(files: &[&str]) -> Value {
+    let output = compose_config(files, &[("ADMIN_PASSWORD", "a-password-for-the-test")]);
     assert!(
         output.status.success(),
-        "docker-compose config failed ({}):\n{}",
+        "docker-compose config of {files:?} failed ({}):\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
@@ -233,34 +225,11 @@ fn depends_on(service: &Value, dependency: &str) -> Option<String> {
     }
 }
 
-/// An image reference names a fixed version: a digest, or a tag that is not `latest` and carries
-/// a version number (`mongo:8.0`) or a Debian release's codename (`debian:bookworm-slim`, which
-/// pins Debian 12; `stable` or `latest` would move to the next release).
-fn assert_pinned(image: &str) {
-    const DEBIAN_RELEASES: [&str; 3] = ["bullseye", "bookworm", "trixie"];
-    if image.contains("@sha256:") {
-        return;
-    }
-    let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
-    let tag = image[name_start..]
-        .split_once(':')
-        .map(|(_, tag)| tag)
-        .unwrap_or_else(|| panic!("{image}: no tag, which means `latest`"));
-    let versioned = tag.chars().any(|c| c.is_ascii_digit())
-        || DEBIAN_RELEASES
-            .iter()
-            .any(|release| tag.split('-').any(|part| part == *release));
-    assert!(
-        !tag.contains("latest") && versioned,
-        "{image}: the tag {tag:?} does not pin a version"
-    );
-}
-
 #[test]
 fn compose_refuses_to_start_until_env_sets_the_admin_password() {
     // .env.example ships no password: `cp .env.example .env` alone must not start a platform
     // whose administrator has a password everybody can read in the repository.
-    let output = compose_config(&[]);
+    let output = compose_config(DEFAULT_FILES, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success(),
@@ -271,8 +240,10 @@ fn compose_refuses_to_start_until_env_sets_the_admin_password() {
         "the refusal should say what to do:\n{stderr}"
     );
 
-    let without_username =
-        compose_config(&[("ADMIN_PASSWORD", "a-password"), ("ADMIN_USERNAME", "")]);
+    let without_username = compose_config(
+        DEFAULT_FILES,
+        &[("ADMIN_PASSWORD", "a-password"), ("ADMIN_USERNAME", "")],
+    );
     assert!(
         !without_username.status.success(),
         "compose accepted an empty ADMIN_USERNAME"
@@ -284,7 +255,7 @@ fn mongo_is_pinned_keeps_its_data_in_a_named_volume_and_has_a_healthcheck() {
     let config = config();
     let mongo = service(&config, "mongo");
     let image = field(mongo, "image");
-    assert_pinned(&image);
+    assert_image_pinned(&image);
     let tag = image
         .strip_prefix("mongo:")
         .expect("the official mongo image");
@@ -326,7 +297,7 @@ fn jaeger_is_v2_pinned_and_publishes_otlp_and_its_ui() {
     let config = config();
     let jaeger = service(&config, "jaeger");
     let image = field(jaeger, "image");
-    assert_pinned(&image);
+    assert_image_pinned(&image);
     assert!(
         image.starts_with("jaegertracing/jaeger:2."),
         "{image}: Jaeger v2 (jaegertracing/jaeger:2.x.y)"
@@ -345,7 +316,7 @@ fn jaeger_is_v2_pinned_and_publishes_otlp_and_its_ui() {
 #[test]
 fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
     let config = config();
-    for (name, binary, port) in SERVICES {
+    for (name, binary, port) in DEPLOYED_SERVICES {
         let service = service(&config, name);
         let context = |what: &str| format!("service {name}: {what}");
 
@@ -362,7 +333,7 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
         };
         assert_eq!(
             Path::new(&build_context),
-            root(),
+            repository_root(),
             "{}",
             context("built from the repository's Dockerfile")
         );
@@ -422,7 +393,7 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
             );
         }
 
-        let keys = root().join("keys");
+        let keys = repository_root().join("keys");
         assert!(
             mounts(service)
                 .iter()
@@ -476,11 +447,11 @@ fn no_image_is_unpinned() {
             .map(string)
             .unwrap_or_else(|| panic!("service {name:?} names no image"));
         if service.get("build").is_none() {
-            assert_pinned(&image);
+            assert_image_pinned(&image);
         }
     }
     for image in dockerfile_stages().iter().map(|stage| stage.image.clone()) {
-        assert_pinned(&image);
+        assert_image_pinned(&image);
     }
 }
 
@@ -493,7 +464,7 @@ struct Stage {
 }
 
 fn dockerfile_stages() -> Vec<Stage> {
-    let text = read("Dockerfile");
+    let text = read_repository_file("Dockerfile");
     let mut logical = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
@@ -560,8 +531,8 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
             .any(|i| i.contains("cargo build --profile production --locked")),
         "the builder builds the production binaries from Cargo.lock (--locked)"
     );
-    let workspace_manifest =
-        std::fs::read_to_string(root().join("Cargo.toml")).expect("the workspace's Cargo.toml");
+    let workspace_manifest = std::fs::read_to_string(repository_root().join("Cargo.toml"))
+        .expect("the workspace's Cargo.toml");
     assert!(
         workspace_manifest
             .lines()
@@ -579,7 +550,7 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
             "1",
             "--offline",
         ])
-        .current_dir(root())
+        .current_dir(repository_root())
         .output()
         .expect("cargo metadata");
     assert!(metadata.status.success(), "cargo metadata failed");
@@ -624,7 +595,7 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
     let uid = user.trim().split(':').next().unwrap();
     assert!(uid != "0" && uid != "root", "USER {user} is root");
 
-    for (_, binary, _) in SERVICES {
+    for (_, binary, _) in DEPLOYED_SERVICES {
         assert!(
             runtime
                 .instructions
@@ -647,7 +618,7 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
 
 #[test]
 fn the_build_context_leaves_out_build_output_and_secrets() {
-    let ignored = read(".dockerignore");
+    let ignored = read_repository_file(".dockerignore");
     let patterns: Vec<&str> = ignored
         .lines()
         .map(str::trim)
@@ -659,4 +630,145 @@ fn the_build_context_leaves_out_build_output_and_secrets() {
             ".dockerignore should list {pattern}"
         );
     }
+}
+
+/// Compose's network aliases of a service on its default network.
+fn aliases(service: &Value) -> Vec<String> {
+    service
+        .get("networks")
+        .and_then(|networks| networks.get("default"))
+        .and_then(|default| default.get("aliases"))
+        .map(strings)
+        .unwrap_or_default()
+}
+
+#[test]
+fn plain_compose_up_keeps_the_services_exporting_straight_to_jaeger_in_memory() {
+    let config = config();
+    for extra in ["otel-gateway", "otel-sampler", "prometheus"] {
+        assert!(
+            config["services"].get(extra).is_none(),
+            "`docker compose up` alone should not run {extra}"
+        );
+    }
+    let jaeger = service(&config, "jaeger");
+    assert!(
+        jaeger.get("command").is_none() && mounts(jaeger).is_empty(),
+        "Jaeger runs its built-in in-memory configuration"
+    );
+}
+
+#[test]
+fn the_production_override_puts_both_collector_tiers_between_the_services_and_jaeger() {
+    let config = config_of(PRODUCTION_FILES);
+    let shared_config = |file: &str| {
+        repository_root()
+            .join("deploy/kubernetes/config")
+            .join(file)
+    };
+    let volumes = config
+        .get("volumes")
+        .and_then(Value::as_mapping)
+        .expect("top-level named volumes");
+    let named_volume_at = |service: &Value, target: &str| {
+        let (source, _, _) = mounts(service)
+            .into_iter()
+            .find(|(_, mounted_at, _)| mounted_at == target)
+            .unwrap_or_else(|| panic!("{target} is not a volume: {service:?}"));
+        assert!(
+            volumes.contains_key(source.as_str()),
+            "{source} at {target} is a named volume"
+        );
+    };
+    let mounted = |service: &Value, source: &Path, target: &str| {
+        mounts(service)
+            .iter()
+            .any(|(from, to, read_only)| Path::new(from) == source && to == target && *read_only)
+    };
+
+    for (name, _, _) in DEPLOYED_SERVICES {
+        let service = service(&config, name);
+        assert_eq!(
+            env_var(service, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+            "http://otel-gateway:4317",
+            "service {name} exports to the collector's first tier"
+        );
+        assert!(
+            depends_on(service, "otel-gateway").is_some(),
+            "service {name} starts after the collector"
+        );
+        // Everything else is the default setup's, which the tests above check.
+        assert_eq!(env_var(service, "MONGODB_URI"), "mongodb://mongo:27017");
+    }
+
+    // The two tiers: the same pinned collector, each with the configuration Kubernetes runs, and
+    // reachable only from the other containers.
+    for (tier, file, next) in [
+        ("otel-gateway", "otel-gateway.yaml", "otel-sampler"),
+        ("otel-sampler", "otel-sampler.yaml", "jaeger"),
+    ] {
+        let collector = service(&config, tier);
+        let image = field(collector, "image");
+        assert_image_pinned(&image);
+        assert!(
+            image.starts_with("otel/opentelemetry-collector-contrib:"),
+            "{tier}: the contrib distribution, {image}"
+        );
+        assert_eq!(
+            strings(&collector["command"]),
+            ["--config=/etc/otelcol-contrib/config.yaml"]
+        );
+        assert!(
+            mounted(
+                collector,
+                &shared_config(file),
+                "/etc/otelcol-contrib/config.yaml"
+            ),
+            "{tier} runs deploy/kubernetes/config/{file}: {:?}",
+            mounts(collector)
+        );
+        assert!(
+            depends_on(collector, next).is_some(),
+            "{tier} starts after {next}"
+        );
+        assert!(published(collector).is_empty(), "{tier} publishes nothing");
+    }
+    // Prometheus finds the gateway by the name its configuration scrapes.
+    let prometheus_config: Value = serde_norway::from_str(&read_repository_file(
+        "deploy/kubernetes/config/prometheus.yml",
+    ))
+    .expect("prometheus.yml");
+    let scraped = strings(&prometheus_config["scrape_configs"][0]["dns_sd_configs"][0]["names"]);
+    assert_eq!(aliases(service(&config, "otel-gateway")), scraped);
+
+    // Jaeger: the configuration Kubernetes runs, Badger on a named volume under /tmp.
+    let jaeger = service(&config, "jaeger");
+    assert_eq!(
+        strings(&jaeger["command"]),
+        ["--config=/etc/jaeger/config.yaml"]
+    );
+    assert!(mounted(
+        jaeger,
+        &shared_config("jaeger.yaml"),
+        "/etc/jaeger/config.yaml"
+    ));
+    // Badger writes under /tmp.
+    named_volume_at(jaeger, "/tmp");
+    assert!(depends_on(jaeger, "prometheus").is_some());
+
+    // Prometheus: pinned, the shared configuration, its data kept, its UI on loopback only.
+    let prometheus = service(&config, "prometheus");
+    let image = field(prometheus, "image");
+    assert_image_pinned(&image);
+    assert!(image.starts_with("prom/prometheus:v"), "{image}");
+    assert!(mounted(
+        prometheus,
+        &shared_config("prometheus.yml"),
+        "/etc/prometheus/prometheus.yml"
+    ));
+    named_volume_at(prometheus, "/prometheus");
+    assert_eq!(
+        published(prometheus),
+        [("127.0.0.1".to_owned(), 9090, 9090)]
+    );
 }

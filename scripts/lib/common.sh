@@ -29,6 +29,12 @@ readonly NX_BIN="$NX_VENV/bin/nx-27017"
 readonly SCHEMATHESIS_VERSION=4.32.5
 readonly SCHEMATHESIS_BIN="$NX_VENV/bin/schemathesis"
 
+# kubernetes-validate, which tests/kubernetes.rs runs on every manifest in deploy/kubernetes
+# against the Kubernetes API schemas it bundles (no cluster needed), pinned and installed into the
+# same venv.
+readonly KUBERNETES_VALIDATE_VERSION=1.37.0
+readonly KUBERNETES_VALIDATE_BIN="$NX_VENV/bin/kubernetes-validate"
+
 # pm2, the process manager ecosystem.config.js is written for, pinned like nx-27017 and installed
 # from npm into a local prefix under .tools/ (never globally). The pm2 test runs it from here.
 readonly PM2_VERSION=7.0.4
@@ -147,6 +153,16 @@ ensure_schemathesis() {
     _venv_install schemathesis "$SCHEMATHESIS_VERSION"
     if [[ ! -x "$SCHEMATHESIS_BIN" ]]; then
         die "schemathesis $SCHEMATHESIS_VERSION is installed but $SCHEMATHESIS_BIN is missing or not executable; delete $NX_VENV and run again"
+    fi
+}
+
+# ensure_kubernetes_validate: make sure $KUBERNETES_VALIDATE_BIN (kubernetes-validate
+# $KUBERNETES_VALIDATE_VERSION) is installed in $NX_VENV. Quiet when it is already in place.
+ensure_kubernetes_validate() {
+    ensure_nx_venv
+    _venv_install kubernetes-validate "$KUBERNETES_VALIDATE_VERSION"
+    if [[ ! -x "$KUBERNETES_VALIDATE_BIN" ]]; then
+        die "kubernetes-validate $KUBERNETES_VALIDATE_VERSION is installed but $KUBERNETES_VALIDATE_BIN is missing or not executable; delete $NX_VENV and run again"
     fi
 }
 

@@ -9,6 +9,7 @@
 //!   bootstrap admin, and an HTTP client with helpers for the API.
 //! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
 //!   (start, latency, status), for the fault tests and the soak.
+//! - the repository's deployment files, for the tests that check them statically.
 //!
 //! Binaries are taken from the cargo target directory of the profile the tests were built with;
 //! `scripts/test.sh` builds them first.
@@ -20,6 +21,7 @@ pub mod load;
 mod mongo_server;
 mod platform;
 mod process;
+mod repository;
 
 pub use api::{Api, Exchange, Reply, read};
 pub use collector::{
@@ -28,6 +30,9 @@ pub use collector::{
 pub use mongo_server::MongoServer;
 pub use platform::{
     ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions, SERVICES, generate_keys,
+};
+pub use repository::{
+    DEPLOYED_SERVICES, assert_image_pinned, read_repository_file, repository_root,
 };
 
 /// A port nothing listens on right now.
