@@ -1,0 +1,212 @@
+//! `/dependencies`: the service graph of the recent traces as an SVG, callers left of the
+//! services they call, each edge labelled with its number of calls; and the same as a table.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::{Section, colour, layout, service_chip};
+use crate::{
+    store::{Dependency, Store},
+    units::parse_go,
+};
+
+const LOOKBACKS: [(&str, &str); 5] = [
+    ("1h", "Last hour"),
+    ("6h", "Last 6 hours"),
+    ("24h", "Last day"),
+    ("168h", "Last week"),
+    ("all", "Everything kept"),
+];
+
+/// Geometry of the drawing, in SVG user units.
+const NODE_WIDTH: f64 = 180.0;
+const NODE_HEIGHT: f64 = 40.0;
+const COLUMN_GAP: f64 = 130.0;
+const ROW_GAP: f64 = 36.0;
+const MARGIN: f64 = 24.0;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Filters {
+    lookback: String,
+}
+
+pub async fn page(
+    State(store): State<Arc<Store>>,
+    filters: Result<Query<Filters>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(filters) = filters.unwrap_or_default();
+    let lookback = if filters.lookback.is_empty() {
+        "24h"
+    } else {
+        filters.lookback.as_str()
+    };
+    let now = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or_default();
+    let from = match lookback {
+        "all" => Ok(0),
+        text => parse_go(text)
+            .map(|d| now.saturating_sub(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))),
+    };
+    let (status, content) = match from {
+        Ok(from) => (StatusCode::OK, graph(&store.dependencies(from, u64::MAX))),
+        Err(problem) => (
+            StatusCode::BAD_REQUEST,
+            html! { p.problem { "lookback: " (problem) } },
+        ),
+    };
+    let body = html! {
+        h1 { "Service dependencies" }
+        form.filters method="get" action="/dependencies" {
+            label { "Lookback"
+                select name="lookback" {
+                    @for (value, text) in LOOKBACKS { option value=(value) selected[value == lookback] { (text) } }
+                }
+            }
+            button type="submit" { "Show" }
+        }
+        (content)
+    };
+    (status, layout("Dependencies", Section::Dependencies, body)).into_response()
+}
+
+fn graph(links: &[Dependency]) -> Markup {
+    if links.is_empty() {
+        return html! { p.empty { "No calls between services in this window yet." } };
+    }
+    let layout = Layout::new(links);
+    html! {
+        (layout.svg(links))
+        h2 { "Calls" }
+        table.list #calls {
+            thead { tr { th { "Caller" } th { "Callee" } th.num { "Calls" } } }
+            tbody {
+                @for link in links {
+                    tr.link {
+                        td { (service_chip(&link.parent, None)) }
+                        td { (service_chip(&link.child, None)) }
+                        td.num { (link.call_count) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where each service goes: its column is the length of the longest chain of callers above it
+/// (so callers sit left of what they call), its row its place in that column by name.
+struct Layout {
+    positions: BTreeMap<String, (f64, f64)>,
+    width: f64,
+    height: f64,
+}
+
+impl Layout {
+    fn new(links: &[Dependency]) -> Self {
+        let mut column: BTreeMap<&str, usize> = BTreeMap::new();
+        for link in links {
+            column.entry(&link.parent).or_default();
+            column.entry(&link.child).or_default();
+        }
+        // Longest path by relaxation; a cycle stops growing at the number of services.
+        let limit = column.len().saturating_sub(1);
+        for _ in 0..column.len() {
+            let mut changed = false;
+            for link in links {
+                let next = (column[link.parent.as_str()] + 1).min(limit);
+                if next > column[link.child.as_str()] {
+                    column.insert(&link.child, next);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut positions = BTreeMap::new();
+        for (service, column) in &column {
+            let row = rows.entry(*column).or_default();
+            let x = MARGIN + *column as f64 * (NODE_WIDTH + COLUMN_GAP);
+            let y = MARGIN + *row as f64 * (NODE_HEIGHT + ROW_GAP);
+            *row += 1;
+            positions.insert(service.to_string(), (x, y));
+        }
+        let columns = rows.len().max(1) as f64;
+        let tallest = rows.values().copied().max().unwrap_or(1) as f64;
+        Self {
+            positions,
+            width: 2.0 * MARGIN + columns * NODE_WIDTH + (columns - 1.0) * COLUMN_GAP,
+            height: 2.0 * MARGIN + tallest * NODE_HEIGHT + (tallest - 1.0) * ROW_GAP,
+        }
+    }
+
+    fn svg(&self, links: &[Dependency]) -> Markup {
+        html! {
+            svg.graph #graph xmlns="http://www.w3.org/2000/svg" role="img"
+                aria-label="Service dependency graph"
+                width=(self.width) height=(self.height)
+                viewBox={"0 0 " (self.width) " " (self.height)} {
+                defs {
+                    marker #arrow viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7"
+                        markerHeight="7" orient="auto-start-reverse" {
+                        path d="M 0 0 L 10 5 L 0 10 z" fill="#8c959f" {}
+                    }
+                }
+                @for link in links { (self.edge(link)) }
+                @for (service, (x, y)) in &self.positions {
+                    g class={"node c" (colour(service))} {
+                        title { (service) }
+                        rect x=(x) y=(y) width=(NODE_WIDTH) height=(NODE_HEIGHT) rx="8" {}
+                        text x=(x + NODE_WIDTH / 2.0) y=(y + NODE_HEIGHT / 2.0 + 4.5)
+                            text-anchor="middle" { (shorten(service, 22)) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A curve from the caller's right side to the callee's left side, labelled with the count.
+    fn edge(&self, link: &Dependency) -> Markup {
+        let (px, py) = self.positions[&link.parent];
+        let (cx, cy) = self.positions[&link.child];
+        let (x1, y1) = (px + NODE_WIDTH, py + NODE_HEIGHT / 2.0);
+        let (x2, y2) = (cx, cy + NODE_HEIGHT / 2.0);
+        let bend = ((x2 - x1).abs() / 2.0).max(60.0);
+        let path = format!(
+            "M {x1} {y1} C {} {y1}, {} {y2}, {x2} {y2}",
+            x1 + bend,
+            x2 - bend
+        );
+        let calls = if link.call_count == 1 {
+            "call"
+        } else {
+            "calls"
+        };
+        html! {
+            g.edge {
+                path d=(path) marker-end="url(#arrow)" {}
+                text x=((x1 + x2) / 2.0) y=((y1 + y2) / 2.0 - 6.0) text-anchor="middle" {
+                    (link.call_count) " " (calls)
+                }
+            }
+        }
+    }
+}
+
+/// At most `max` characters, with an ellipsis when cut (the full name is the node's title).
+fn shorten(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        name.to_owned()
+    } else {
+        let kept: String = name.chars().take(max - 1).collect();
+        format!("{kept}…")
+    }
+}
