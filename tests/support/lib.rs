@@ -5,6 +5,8 @@
 //! - [`Collector`]: an in-process OTLP/gRPC trace collector the services export to.
 //! - [`Platform`]: the four release binaries, started on free ports against both, with a
 //!   bootstrap admin, and an HTTP client with helpers for the API.
+//! - [`Viewer`]: the trace viewer (`traces serve`) the services can export to instead, its
+//!   terminal commands, and [`Browser`], headless Chromium to render its pages.
 //! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
 //!   (start, latency, status), for the fault tests and the soak.
 //!
@@ -17,6 +19,7 @@ pub mod load;
 mod mongo_server;
 mod platform;
 mod process;
+mod viewer;
 
 pub use api::{Api, Exchange, Reply, read};
 pub use collector::{Collector, ExportedSpan, SpanCounts, SpanKind, descends_from, describe, find};
@@ -24,6 +27,7 @@ pub use mongo_server::MongoServer;
 pub use platform::{
     ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions, SERVICES, generate_keys,
 };
+pub use viewer::{Browser, CliRun, ViewedSpan, Viewer, run_cli, spans_of};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {

@@ -12,7 +12,7 @@ use anstyle::{AnsiColor, Effects, Style};
 use crate::{
     store::Dependency,
     units::{human, utc},
-    waterfall::{PALETTE_SIZE, Waterfall, service_colour},
+    waterfall::{PALETTE_SIZE, Palette, Waterfall},
 };
 
 /// Columns of the bars' time axis.
@@ -36,8 +36,8 @@ const PALETTE: [AnsiColor; PALETTE_SIZE] = [
     AnsiColor::BrightBlack,
 ];
 
-fn service_style(service: &str) -> Style {
-    PALETTE[service_colour(service)].on_default()
+fn service_style(palette: &Palette, service: &str) -> Style {
+    PALETTE[palette.colour(service)].on_default()
 }
 
 fn paint(style: Style, text: &str) -> String {
@@ -49,6 +49,7 @@ fn paint(style: Style, text: &str) -> String {
 /// `✗ ERROR` with the status message when it failed.
 pub fn waterfall(trace: &Waterfall, link: &str) -> String {
     let mut out = String::new();
+    let palette = Palette::new(trace.services());
     let title = trace
         .root()
         .map(|root| format!("{}: {}", clean(&root.service), clean(&root.name)))
@@ -106,7 +107,7 @@ pub fn waterfall(trace: &Waterfall, link: &str) -> String {
         )
     );
     for (row, operation) in trace.rows.iter().zip(&operations) {
-        let style = service_style(&row.service);
+        let style = service_style(&palette, &row.service);
         let service = clean(&row.service);
         let bar = bar(trace, row.start, row.end);
         let mut line = format!(
@@ -122,7 +123,8 @@ pub fn waterfall(trace: &Waterfall, link: &str) -> String {
             let message = cut(&clean(&row.status_message), 60);
             let padding = width(&bar) - width(bar.trim_end());
             line.push_str(&" ".repeat(padding));
-            line.push_str(&paint(ERROR, &format!("  ✗ ERROR {message}")));
+            let mark = format!("  ✗ ERROR {message}");
+            line.push_str(&paint(ERROR, mark.trim_end()));
         }
         let _ = writeln!(out, "{line}");
     }
@@ -148,7 +150,12 @@ pub fn search_line(trace: &Waterfall, link: &str) -> String {
         .root()
         .map(|root| (clean(&root.service), clean(&root.name)))
         .unwrap_or_default();
-    let root = format!("{}: {name}", paint(service_style(&service), &service));
+    let palette = Palette::new(trace.services());
+    let style = trace
+        .root()
+        .map(|root| service_style(&palette, &root.service))
+        .unwrap_or_default();
+    let root = format!("{}: {name}", paint(style, &service));
     let root_width = width(&service) + 2 + width(&name);
     let errors = match trace.errors() {
         0 => String::new(),
@@ -181,15 +188,20 @@ pub fn graph(links: &[Dependency]) -> String {
         .map(|l| width(&clean(&l.child)))
         .max()
         .unwrap_or(0);
+    let palette = Palette::new(
+        links
+            .iter()
+            .flat_map(|l| [l.parent.as_str(), l.child.as_str()]),
+    );
     let mut out = String::new();
     for link in links {
         let (parent, child) = (clean(&link.parent), clean(&link.child));
         let _ = writeln!(
             out,
             "{}{} → {}{}  {:>7}",
-            paint(service_style(&link.parent), &parent),
+            paint(service_style(&palette, &link.parent), &parent),
             " ".repeat(parent_width - width(&parent)),
-            paint(service_style(&link.child), &child),
+            paint(service_style(&palette, &link.child), &child),
             " ".repeat(child_width - width(&child)),
             plural_count(link.call_count, "call"),
         );

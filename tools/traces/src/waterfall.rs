@@ -267,16 +267,39 @@ pub fn display(value: &AnyValue) -> String {
 /// How many colours services are drawn in, on the web and in the terminal.
 pub const PALETTE_SIZE: usize = 9;
 
-/// The palette index of a service's colour: stable for a name, so a service has the same colour
-/// on every page and every run. Red is in no palette: it marks errors.
-pub fn service_colour(service: &str) -> usize {
-    // FNV-1a: tiny, and good enough to spread a handful of names.
-    let hash = service
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    (hash % PALETTE_SIZE as u64) as usize
+/// Colours for a set of services, given out in the order of their names: each service its own
+/// colour while there are no more services than colours, and the same set of services the same
+/// colours on every page and in every run.
+pub struct Palette {
+    services: Vec<String>,
+}
+
+impl Palette {
+    pub fn new<'a>(services: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut services: Vec<String> = services.into_iter().map(str::to_owned).collect();
+        services.sort();
+        services.dedup();
+        Self { services }
+    }
+
+    /// The palette index of a service's colour.
+    pub fn colour(&self, service: &str) -> usize {
+        match self
+            .services
+            .binary_search_by(|known| known.as_str().cmp(service))
+        {
+            Ok(rank) => rank % PALETTE_SIZE,
+            // Not in the set: FNV-1a of the name, stable at least.
+            Err(_) => {
+                let hash = service
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+                    });
+                (hash % PALETTE_SIZE as u64) as usize
+            }
+        }
+    }
 }
 
 /// A value inside an array or map: strings quoted, so `["a, b"]` and `["a", "b"]` differ.

@@ -12,10 +12,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Section, colour, layout, service_chip};
+use super::{Section, layout, palette, service_chip};
 use crate::{
     store::{Dependency, Store},
     units::parse_go,
+    waterfall::Palette,
 };
 
 const LOOKBACKS: [(&str, &str); 5] = [
@@ -29,7 +30,7 @@ const LOOKBACKS: [(&str, &str); 5] = [
 /// Geometry of the drawing, in SVG user units.
 const NODE_WIDTH: f64 = 180.0;
 const NODE_HEIGHT: f64 = 40.0;
-const COLUMN_GAP: f64 = 130.0;
+const COLUMN_GAP: f64 = 190.0;
 const ROW_GAP: f64 = 36.0;
 const MARGIN: f64 = 24.0;
 
@@ -56,7 +57,10 @@ pub async fn page(
             .map(|d| now.saturating_sub(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))),
     };
     let (status, content) = match from {
-        Ok(from) => (StatusCode::OK, graph(&store.dependencies(from, u64::MAX))),
+        Ok(from) => (
+            StatusCode::OK,
+            graph(&store.dependencies(from, u64::MAX), &palette(&store)),
+        ),
         Err(problem) => (
             StatusCode::BAD_REQUEST,
             html! { p.problem { "lookback: " (problem) } },
@@ -77,21 +81,21 @@ pub async fn page(
     (status, layout("Dependencies", Section::Dependencies, body)).into_response()
 }
 
-fn graph(links: &[Dependency]) -> Markup {
+fn graph(links: &[Dependency], palette: &Palette) -> Markup {
     if links.is_empty() {
         return html! { p.empty { "No calls between services in this window yet." } };
     }
     let layout = Layout::new(links);
     html! {
-        (layout.svg(links))
+        (layout.svg(links, palette))
         h2 { "Calls" }
         table.list #calls {
             thead { tr { th { "Caller" } th { "Callee" } th.num { "Calls" } } }
             tbody {
                 @for link in links {
                     tr.link {
-                        td { (service_chip(&link.parent, None)) }
-                        td { (service_chip(&link.child, None)) }
+                        td { (service_chip(palette, &link.parent, None)) }
+                        td { (service_chip(palette, &link.child, None)) }
                         td.num { (link.call_count) }
                     }
                 }
@@ -101,7 +105,8 @@ fn graph(links: &[Dependency]) -> Markup {
 }
 
 /// Where each service goes: its column is the length of the longest chain of callers above it
-/// (so callers sit left of what they call), its row its place in that column by name.
+/// (so callers sit left of what they call); within a column, services are ordered by where their
+/// callers are (so edges cross less), and each column is centred on the tallest.
 struct Layout {
     positions: BTreeMap<String, (f64, f64)>,
     width: f64,
@@ -130,25 +135,44 @@ impl Layout {
                 break;
             }
         }
-        let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
-        let mut positions = BTreeMap::new();
-        for (service, column) in &column {
-            let row = rows.entry(*column).or_default();
-            let x = MARGIN + *column as f64 * (NODE_WIDTH + COLUMN_GAP);
-            let y = MARGIN + *row as f64 * (NODE_HEIGHT + ROW_GAP);
-            *row += 1;
-            positions.insert(service.to_string(), (x, y));
+        let count = column.values().max().map_or(1, |last| last + 1);
+        let mut columns: Vec<Vec<&str>> = vec![Vec::new(); count];
+        for (service, index) in &column {
+            columns[*index].push(service);
         }
-        let columns = rows.len().max(1) as f64;
-        let tallest = rows.values().copied().max().unwrap_or(1) as f64;
+        let tallest = columns.iter().map(Vec::len).max().unwrap_or(1);
+        let mut positions: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for (index, services) in columns.iter_mut().enumerate() {
+            // The mean height of a service's callers placed so far; the callers come first.
+            let callers_at = |service: &str| {
+                let heights: Vec<f64> = links
+                    .iter()
+                    .filter(|link| link.child == service)
+                    .filter_map(|link| positions.get(&link.parent).map(|(_, y)| *y))
+                    .collect();
+                (!heights.is_empty()).then(|| heights.iter().sum::<f64>() / heights.len() as f64)
+            };
+            let mut ordered: Vec<(f64, &str)> = services
+                .iter()
+                .map(|service| (callers_at(service).unwrap_or(f64::MAX), *service))
+                .collect();
+            ordered.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+            let offset = (tallest - ordered.len()) as f64 * (NODE_HEIGHT + ROW_GAP) / 2.0;
+            for (row, (_, service)) in ordered.into_iter().enumerate() {
+                let x = MARGIN + index as f64 * (NODE_WIDTH + COLUMN_GAP);
+                let y = MARGIN + offset + row as f64 * (NODE_HEIGHT + ROW_GAP);
+                positions.insert(service.to_owned(), (x, y));
+            }
+        }
+        let (columns, rows) = (count as f64, tallest as f64);
         Self {
             positions,
             width: 2.0 * MARGIN + columns * NODE_WIDTH + (columns - 1.0) * COLUMN_GAP,
-            height: 2.0 * MARGIN + tallest * NODE_HEIGHT + (tallest - 1.0) * ROW_GAP,
+            height: 2.0 * MARGIN + rows * NODE_HEIGHT + (rows - 1.0) * ROW_GAP,
         }
     }
 
-    fn svg(&self, links: &[Dependency]) -> Markup {
+    fn svg(&self, links: &[Dependency], palette: &Palette) -> Markup {
         html! {
             svg.graph #graph xmlns="http://www.w3.org/2000/svg" role="img"
                 aria-label="Service dependency graph"
@@ -162,7 +186,7 @@ impl Layout {
                 }
                 @for link in links { (self.edge(link)) }
                 @for (service, (x, y)) in &self.positions {
-                    g class={"node c" (colour(service))} {
+                    g class={"node c" (palette.colour(service))} {
                         title { (service) }
                         rect x=(x) y=(y) width=(NODE_WIDTH) height=(NODE_HEIGHT) rx="8" {}
                         text x=(x + NODE_WIDTH / 2.0) y=(y + NODE_HEIGHT / 2.0 + 4.5)

@@ -17,7 +17,7 @@ use axum::{
 };
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::{store::Store, waterfall::service_colour as colour};
+use crate::{store::Store, waterfall::Palette};
 
 pub fn router(store: Arc<Store>) -> Router {
     Router::new()
@@ -94,10 +94,16 @@ fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
     (status, page).into_response()
 }
 
+/// The colours of the services the store holds: the same on every page.
+fn palette(store: &Store) -> Palette {
+    let services = store.services();
+    Palette::new(services.iter().map(String::as_str))
+}
+
 /// A service's name with its colour.
-fn service_chip(service: &str, count: Option<usize>) -> Markup {
+fn service_chip(palette: &Palette, service: &str, count: Option<usize>) -> Markup {
     html! {
-        span class={"chip c" (colour(service))} {
+        span class={"chip c" (palette.colour(service))} {
             (display_service(service))
             @if let Some(count) = count { " " span.count { (count) } }
         }
@@ -152,6 +158,7 @@ table.list th { text-align: left; font-size: 12px; color: var(--muted); font-wei
 table.list td { border-bottom: 1px solid var(--line); padding: 7px 8px; vertical-align: top; }
 table.list tr.failed td:first-child { box-shadow: inset 3px 0 var(--error); }
 .durbar { height: 6px; background: #afb8c1; border-radius: 3px; margin-top: 4px; min-width: 2px; }
+.nowrap { white-space: nowrap; }
 .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .empty { color: var(--muted); padding: 20px 0; }
 .legend { margin: 0 0 10px; }
@@ -176,7 +183,8 @@ table.list tr.failed td:first-child { box-shadow: inset 3px 0 var(--error); }
   background: linear-gradient(to right, #eaeef2 1px, transparent 1px) 0 0 / 25% 100%; }
 .bar { position: absolute; top: 7px; height: 12px; min-width: 2px; border-radius: 2px; background: var(--c); }
 .bar.failed { outline: 2px solid var(--error); outline-offset: 1px; }
-.took { position: absolute; top: 5px; font-size: 11.5px; color: var(--muted); white-space: nowrap; }
+.took { position: absolute; top: 5px; font-size: 11.5px; color: #3d444d; white-space: nowrap;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }
 .detail { padding: 8px 14px 14px; background: #fbfcfd; border-top: 1px dashed var(--line); }
 .detail h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 10px 0 4px; }
 table.kv { border-collapse: collapse; font-size: 12.5px; }

@@ -13,7 +13,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Section, display_service, layout, service_chip};
+use super::{Section, display_service, layout, palette, service_chip};
+use crate::waterfall::Palette;
 use crate::{
     store::{Query as StoreQuery, Store, Summary},
     units::{self, human, parse_go},
@@ -69,7 +70,7 @@ pub async fn page(
     let body = html! {
         (form(&filters, &services, &operations))
         @match &results {
-            Ok(summaries) => (list(summaries)),
+            Ok(summaries) => (list(summaries, &palette(&store))),
             Err(problem) => p.problem { (problem) },
         }
     };
@@ -159,7 +160,7 @@ fn form(filters: &Filters, services: &[String], operations: &[String]) -> Markup
     }
 }
 
-fn list(summaries: &[Summary]) -> Markup {
+fn list(summaries: &[Summary], palette: &Palette) -> Markup {
     let longest = summaries
         .iter()
         .map(|s| s.duration)
@@ -185,13 +186,13 @@ fn list(summaries: &[Summary]) -> Markup {
                                 }
                                 br; span.mono { (summary.trace_id) }
                             }
-                            td.mono { (units::utc(summary.start)) }
+                            td.mono.nowrap { (units::utc(summary.start)) }
                             td.num {
                                 (human(summary.duration))
                                 div.durbar style={"width:" (format!("{:.1}", summary.duration as f64 * 100.0 / longest as f64)) "%"} {}
                             }
                             td.num { (summary.spans) }
-                            td { @for (service, spans) in &summary.services { (service_chip(service, Some(*spans))) } }
+                            td { @for (service, spans) in &summary.services { (service_chip(palette, service, Some(*spans))) } }
                             td {
                                 @if summary.errors > 0 {
                                     span.error-badge { (summary.errors) " error" @if summary.errors != 1 { "s" } }

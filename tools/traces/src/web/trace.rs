@@ -11,12 +11,12 @@ use axum::{
 };
 use maud::{Markup, html};
 
-use super::{Section, colour, display_service, layout, problem, service_chip};
+use super::{Section, display_service, layout, palette, problem, service_chip};
 use crate::{
     ids::TraceId,
     store::{SPAN_KINDS, Store},
     units::{human, utc},
-    waterfall::{Row, Waterfall},
+    waterfall::{Palette, Row, Waterfall},
 };
 
 /// Indentation per level of nesting, in pixels.
@@ -54,14 +54,11 @@ pub async fn page(State(store): State<Arc<Store>>, Path(trace_id): Path<String>)
         .root()
         .map(|root| format!("{}: {}", display_service(&root.service), root.name))
         .unwrap_or_default();
-    (
-        StatusCode::OK,
-        layout(&title, Section::Trace, view(&waterfall, &title)),
-    )
-        .into_response()
+    let body = view(&waterfall, &title, &palette(&store));
+    (StatusCode::OK, layout(&title, Section::Trace, body)).into_response()
 }
 
-fn view(waterfall: &Waterfall, title: &str) -> Markup {
+fn view(waterfall: &Waterfall, title: &str, palette: &Palette) -> Markup {
     let depth = waterfall
         .rows
         .iter()
@@ -80,33 +77,36 @@ fn view(waterfall: &Waterfall, title: &str) -> Markup {
             span { "Depth " b { (depth) } }
             @if errors > 0 { span.error-badge { (errors) " error" @if errors != 1 { "s" } } }
         }
-        p.legend { @for service in waterfall.services() { (service_chip(service, None)) } }
+        p.legend { @for service in waterfall.services() { (service_chip(palette, service, None)) } }
         div.waterfall {
             div.axis {
                 div.name { "Service and operation" }
                 div.ticks {
                     @for quarter in 0..=4u64 {
-                        span { (human(waterfall.duration() * quarter / 4)) }
+                        span style={"left:" (quarter * 25) "%"} { (human(waterfall.duration() * quarter / 4)) }
                     }
                 }
             }
-            @for row in &waterfall.rows { (span_row(waterfall, row)) }
+            @for row in &waterfall.rows { (span_row(waterfall, row, palette)) }
         }
     }
 }
 
-fn span_row(waterfall: &Waterfall, row: &Row) -> Markup {
+fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette) -> Markup {
     let left = waterfall.position(row.start) * 100.0;
     let width = (waterfall.position(row.end) * 100.0 - left).max(0.0);
     let duration = human(row.end - row.start);
-    // The duration label goes after the bar, or before it when the bar reaches the right edge.
-    let label_style = if left + width > 75.0 {
-        format!("right:calc({:.3}% + 6px)", 100.0 - left)
-    } else {
+    // The duration label goes after the bar; inside its end when the bar reaches the right
+    // edge from near the start; before it otherwise.
+    let label_style = if left + width <= 75.0 {
         format!("left:calc({:.3}% + 6px)", left + width)
+    } else if left < 20.0 {
+        format!("right:calc({:.3}% + 6px)", 100.0 - left - width)
+    } else {
+        format!("right:calc({:.3}% + 6px)", 100.0 - left)
     };
     html! {
-        details class={"span c" (colour(&row.service))} data-span-id=(row.span_id) {
+        details class={"span c" (palette.colour(&row.service))} data-span-id=(row.span_id) {
             summary {
                 span.label style={"padding-left:" (10 + row.depth * INDENT) "px"} title=(row.name) {
                     span.dot {}
