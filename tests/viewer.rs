@@ -815,12 +815,29 @@ async fn a_browser_renders_the_trace_the_search_and_the_dependencies() {
             spans.iter().filter(|s| s.service == "mongodb").count() >= 4
         })
         .await;
-    let spans = spans_of(&trace).len();
+    let spans = spans_of(&trace);
+    let command = spans
+        .iter()
+        .find(|s| s.service == "mongodb" && s.name == "find")
+        .expect("the find command")
+        .span_id
+        .clone();
+    let spans = spans.len();
     viewer
         .wait_for_trace(&refused.trace_id(), |spans| spans.iter().any(|s| s.error))
         .await;
 
-    let dom = browser.dom(&format!("{}/trace/{trace_id}", viewer.ui));
+    // As in Jaeger UI, uiFind marks a span; here it also opens it onto its attributes.
+    let trace_page = format!("/trace/{trace_id}?uiFind={command}");
+    let dom = browser.dom(&format!("{}{trace_page}", viewer.ui));
+    assert!(
+        dom.contains(&format!("data-span-id=\"{command}\" open=\"\"")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("db.query.text"),
+        "the find command's attributes:\n{dom}"
+    );
     assert!(
         dom.contains(&format!("<code id=\"trace-id\">{trace_id}</code>")),
         "{dom}"
@@ -883,12 +900,12 @@ async fn a_browser_renders_the_trace_the_search_and_the_dependencies() {
 
     let dir = screenshots_dir();
     for (name, path) in [
-        ("trace", format!("/trace/{trace_id}")),
+        ("trace", trace_page),
         ("search", "/search".to_owned()),
         ("dependencies", "/dependencies".to_owned()),
     ] {
         let file = dir.join(format!("viewer-{name}.png"));
-        browser.screenshot(&format!("{}{path}", viewer.ui), &file, (1280, 720));
+        browser.screenshot(&format!("{}{path}", viewer.ui), &file, (1280, 800));
         assert!(
             std::fs::metadata(&file).unwrap().len() > 10_000,
             "{} looks empty",

@@ -173,6 +173,7 @@ table.list tr.failed td:first-child { box-shadow: inset 3px 0 var(--error); }
 .span > summary { list-style: none; cursor: pointer; }
 .span > summary::-webkit-details-marker { display: none; }
 .span > summary:hover, .span[open] > summary { background: #f3f6fa; }
+.span.found > summary { background: #fff8c5; }
 .label { padding: 4px 10px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; border-right: 1px solid #eaeef2; }
 .label .svc { font-weight: 600; margin-right: 6px; }
 .label::before { content: "▸"; display: inline-block; width: 12px; color: var(--muted); }
@@ -186,6 +187,7 @@ table.list tr.failed td:first-child { box-shadow: inset 3px 0 var(--error); }
 .took { position: absolute; top: 5px; font-size: 11.5px; color: #3d444d; white-space: nowrap;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }
 .detail { padding: 8px 14px 14px; background: #fbfcfd; border-top: 1px dashed var(--line); }
+.detail p { margin: 6px 0 2px; }
 .detail h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 10px 0 4px; }
 table.kv { border-collapse: collapse; font-size: 12.5px; }
 table.kv td { padding: 2px 12px 2px 0; vertical-align: top; }

@@ -114,3 +114,19 @@ async fn the_dependencies_page_draws_the_calls() {
     assert!(html.contains("<svg"), "{html}");
     assert!(html.contains("1 call<"), "{html}");
 }
+
+#[tokio::test]
+async fn ui_find_opens_and_marks_the_spans_it_names() {
+    let store = store_with_hostile_spans();
+    let trace = "/trace/01010101010101010101010101010101";
+    let (_, html, _) = get(&store, trace).await;
+    assert!(!html.contains(" open"), "every span starts closed:\n{html}");
+    for find in ["0202020202020202", "CHILD"] {
+        let (_, html, _) = get(&store, &format!("{trace}?uiFind={find}")).await;
+        assert_eq!(html.matches(" open>").count(), 1, "{find}:\n{html}");
+        assert!(
+            html.contains(r#"found" data-span-id="0202020202020202" open>"#),
+            "{find}:\n{html}"
+        );
+    }
+}

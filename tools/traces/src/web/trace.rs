@@ -1,15 +1,18 @@
 //! `/trace/{trace_id}`: the waterfall. Every span is a bar on the trace's time axis, nested
 //! under its parent and coloured by service; a failed span is marked. Each span opens (HTML's
-//! `<details>`, no script) onto its attributes, events, links and resource.
+//! `<details>`, no script) onto its attributes, events, links and resource. As in Jaeger UI,
+//! `?uiFind=TEXT` marks the spans whose id is TEXT or whose service or name contains it; here
+//! they are also opened.
 
 use std::sync::Arc;
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use maud::{Markup, html};
+use serde::Deserialize;
 
 use super::{Section, display_service, layout, palette, problem, service_chip};
 use crate::{
@@ -22,7 +25,28 @@ use crate::{
 /// Indentation per level of nesting, in pixels.
 const INDENT: usize = 16;
 
-pub async fn page(State(store): State<Arc<Store>>, Path(trace_id): Path<String>) -> Response {
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Find {
+    ui_find: String,
+}
+
+impl Find {
+    fn matches(&self, row: &Row) -> bool {
+        let text = self.ui_find.trim().to_lowercase();
+        !text.is_empty()
+            && (row.span_id == text
+                || row.service.to_lowercase().contains(&text)
+                || row.name.to_lowercase().contains(&text))
+    }
+}
+
+pub async fn page(
+    State(store): State<Arc<Store>>,
+    Path(trace_id): Path<String>,
+    find: Result<Query<Find>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(find) = find.unwrap_or_default();
     let id = match TraceId::parse(&trace_id) {
         Ok(id) => id,
         Err(detail) => {
@@ -54,11 +78,11 @@ pub async fn page(State(store): State<Arc<Store>>, Path(trace_id): Path<String>)
         .root()
         .map(|root| format!("{}: {}", display_service(&root.service), root.name))
         .unwrap_or_default();
-    let body = view(&waterfall, &title, &palette(&store));
+    let body = view(&waterfall, &title, &palette(&store), &find);
     (StatusCode::OK, layout(&title, Section::Trace, body)).into_response()
 }
 
-fn view(waterfall: &Waterfall, title: &str, palette: &Palette) -> Markup {
+fn view(waterfall: &Waterfall, title: &str, palette: &Palette, find: &Find) -> Markup {
     let depth = waterfall
         .rows
         .iter()
@@ -87,12 +111,12 @@ fn view(waterfall: &Waterfall, title: &str, palette: &Palette) -> Markup {
                     }
                 }
             }
-            @for row in &waterfall.rows { (span_row(waterfall, row, palette)) }
+            @for row in &waterfall.rows { (span_row(waterfall, row, palette, find.matches(row))) }
         }
     }
 }
 
-fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette) -> Markup {
+fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette, found: bool) -> Markup {
     let left = waterfall.position(row.start) * 100.0;
     let width = (waterfall.position(row.end) * 100.0 - left).max(0.0);
     let duration = human(row.end - row.start);
@@ -106,7 +130,8 @@ fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette) -> Markup {
         format!("right:calc({:.3}% + 6px)", 100.0 - left)
     };
     html! {
-        details class={"span c" (palette.colour(&row.service))} data-span-id=(row.span_id) {
+        details class={"span c" (palette.colour(&row.service)) @if found { " found" }}
+            data-span-id=(row.span_id) open[found] {
             summary {
                 span.label style={"padding-left:" (10 + row.depth * INDENT) "px"} title=(row.name) {
                     span.dot {}
