@@ -173,6 +173,11 @@ impl Layout {
     }
 
     fn svg(&self, links: &[Dependency], palette: &Palette) -> Markup {
+        let mut labels: Vec<Label> = Vec::new();
+        let edges: Vec<Markup> = links
+            .iter()
+            .map(|link| self.edge(link, &mut labels))
+            .collect();
         html! {
             svg.graph #graph xmlns="http://www.w3.org/2000/svg" role="img"
                 aria-label="Service dependency graph"
@@ -184,7 +189,7 @@ impl Layout {
                         path d="M 0 0 L 10 5 L 0 10 z" fill="#8c959f" {}
                     }
                 }
-                @for link in links { (self.edge(link)) }
+                @for edge in &edges { (edge) }
                 @for (service, (x, y)) in &self.positions {
                     g class={"node c" (palette.colour(service))} {
                         title { (service) }
@@ -197,32 +202,85 @@ impl Layout {
         }
     }
 
-    /// A curve from the caller's right side to the callee's left side, labelled with the count.
-    fn edge(&self, link: &Dependency) -> Markup {
+    /// A curve from the caller's right side to the callee's left side, labelled with the count
+    /// on the curve: at its middle, or as near it as no other label is.
+    fn edge(&self, link: &Dependency, labels: &mut Vec<Label>) -> Markup {
         let (px, py) = self.positions[&link.parent];
         let (cx, cy) = self.positions[&link.child];
-        let (x1, y1) = (px + NODE_WIDTH, py + NODE_HEIGHT / 2.0);
-        let (x2, y2) = (cx, cy + NODE_HEIGHT / 2.0);
-        let bend = ((x2 - x1).abs() / 2.0).max(60.0);
+        let start = (px + NODE_WIDTH, py + NODE_HEIGHT / 2.0);
+        let end = (cx, cy + NODE_HEIGHT / 2.0);
+        let bend = ((end.0 - start.0).abs() / 2.0).max(60.0);
+        let (control1, control2) = ((start.0 + bend, start.1), (end.0 - bend, end.1));
         let path = format!(
-            "M {x1} {y1} C {} {y1}, {} {y2}, {x2} {y2}",
-            x1 + bend,
-            x2 - bend
+            "M {} {} C {} {}, {} {}, {} {}",
+            start.0, start.1, control1.0, control1.1, control2.0, control2.1, end.0, end.1
         );
-        let calls = if link.call_count == 1 {
-            "call"
-        } else {
-            "calls"
-        };
+        let text = format!(
+            "{} {}",
+            link.call_count,
+            if link.call_count == 1 {
+                "call"
+            } else {
+                "calls"
+            }
+        );
+        let width = text.chars().count() as f64 * LABEL_CHAR_WIDTH;
+        // From the middle outwards: 0.5, 0.45, 0.55, 0.4, ... 0.2, 0.8.
+        let label = (0..13)
+            .map(|i| 0.5 + f64::from((i + 1) / 2) * 0.05 * if i % 2 == 0 { 1.0 } else { -1.0 })
+            .map(|t| {
+                let (x, y) = cubic(start, control1, control2, end, t);
+                Label {
+                    x,
+                    y: y - 6.0,
+                    width,
+                }
+            })
+            .find(|candidate| !labels.iter().any(|placed| placed.overlaps(candidate)))
+            .unwrap_or_else(|| {
+                let (x, y) = cubic(start, control1, control2, end, 0.5);
+                Label {
+                    x,
+                    y: y - 6.0,
+                    width,
+                }
+            });
+        labels.push(label);
         html! {
             g.edge {
                 path d=(path) marker-end="url(#arrow)" {}
-                text x=((x1 + x2) / 2.0) y=((y1 + y2) / 2.0 - 6.0) text-anchor="middle" {
-                    (link.call_count) " " (calls)
-                }
+                text x=(label.x) y=(label.y) text-anchor="middle" { (text) }
             }
         }
     }
+}
+
+/// About how wide a character of an edge's label is, in SVG user units.
+const LABEL_CHAR_WIDTH: f64 = 7.0;
+const LABEL_HEIGHT: f64 = 14.0;
+
+/// Where an edge's label is: its text's anchor (centre, baseline) and its width.
+#[derive(Clone, Copy)]
+struct Label {
+    x: f64,
+    y: f64,
+    width: f64,
+}
+
+impl Label {
+    fn overlaps(&self, other: &Label) -> bool {
+        (self.x - other.x).abs() * 2.0 < self.width + other.width
+            && (self.y - other.y).abs() < LABEL_HEIGHT
+    }
+}
+
+/// The point at `t` (0 to 1) of a cubic Bézier curve.
+fn cubic(p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64), t: f64) -> (f64, f64) {
+    let u = 1.0 - t;
+    let at = |a: f64, b: f64, c: f64, d: f64| {
+        u * u * u * a + 3.0 * u * u * t * b + 3.0 * u * t * t * c + t * t * t * d
+    };
+    (at(p0.0, p1.0, p2.0, p3.0), at(p0.1, p1.1, p2.1, p3.1))
 }
 
 /// At most `max` characters, with an ellipsis when cut (the full name is the node's title).
@@ -232,5 +290,49 @@ fn shorten(name: &str, max: usize) -> String {
     } else {
         let kept: String = name.chars().take(max - 1).collect();
         format!("{kept}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(parent: &str, child: &str, call_count: u64) -> Dependency {
+        Dependency {
+            parent: parent.into(),
+            child: child.into(),
+            call_count,
+        }
+    }
+
+    #[test]
+    fn callers_sit_left_of_what_they_call_and_labels_do_not_overlap() {
+        let links = [
+            link("authen-service", "mongodb", 6),
+            link("blog-service", "author-service", 4),
+            link("blog-service", "mongodb", 4),
+            link("user-service", "author-service", 3),
+            link("user-service", "mongodb", 3),
+        ];
+        let layout = Layout::new(&links);
+        let x = |service: &str| layout.positions[service].0;
+        assert!(x("blog-service") < x("author-service") && x("user-service") < x("mongodb"));
+        assert_eq!(x("author-service"), x("mongodb"));
+        let mut labels = Vec::new();
+        for link in &links {
+            layout.edge(link, &mut labels);
+        }
+        for (i, a) in labels.iter().enumerate() {
+            for b in &labels[i + 1..] {
+                assert!(
+                    !a.overlaps(b),
+                    "labels at ({}, {}) and ({}, {})",
+                    a.x,
+                    a.y,
+                    b.x,
+                    b.y
+                );
+            }
+        }
     }
 }
