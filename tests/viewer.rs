@@ -539,29 +539,11 @@ async fn malformed_exports_over_http_are_refused_and_change_nothing() {
         message.contains("spans[0].trace_id has 15 bytes"),
         "{message}"
     );
-    let mut long_span_id = export(
-        "shop",
-        vec![span(
-            &"ab".repeat(16),
-            "00f067aa0ba902b7",
-            "",
-            "good",
-            1,
-            (1, 2),
-            None,
-        )],
-    );
-    long_span_id.resource_spans[0].scope_spans[0]
-        .spans
-        .push(span(
-            &"ab".repeat(16),
-            "00f067aa0ba902b7aa",
-            "",
-            "bad",
-            1,
-            (1, 2),
-            None,
-        ));
+    // A good span, and the same with a span id of 9 bytes.
+    let mut long_span_id = shop_export(&"ab".repeat(16));
+    let spans = &mut long_span_id.resource_spans[0].scope_spans[0].spans;
+    spans.push(spans[0].clone());
+    spans[1].span_id.push(0xaa);
     let (status, _, _) = viewer
         .export_http(&protobuf, long_span_id.encode_to_vec())
         .await;
@@ -585,25 +567,9 @@ async fn malformed_exports_over_http_are_refused_and_change_nothing() {
         .await;
     assert_eq!(status, 400);
 
-    assert_eq!(
-        viewer.get("/api/v3/services").await.1,
-        json!({"services": []}),
-        "nothing was stored"
-    );
-    assert!(viewer.is_running());
+    assert_nothing_stored(&mut viewer).await;
     // A valid gzip export still goes through.
-    let good = export(
-        "shop",
-        vec![span(
-            &"cd".repeat(16),
-            "00f067aa0ba902b7",
-            "",
-            "ok",
-            1,
-            (1, 2),
-            None,
-        )],
-    );
+    let good = shop_export(&"cd".repeat(16));
     let (status, _, _) = viewer
         .export_http(
             &[protobuf[0], ("content-encoding", "gzip")],
@@ -644,18 +610,7 @@ async fn malformed_exports_over_grpc_are_invalid_arguments_and_change_nothing() 
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
 
     let mut client = TraceServiceClient::new(channel).max_encoding_message_size(usize::MAX);
-    let bad_id = export(
-        "shop",
-        vec![span(
-            &"ab".repeat(15),
-            "00f067aa0ba902b7",
-            "",
-            "x",
-            1,
-            (1, 2),
-            None,
-        )],
-    );
+    let bad_id = shop_export(&"ab".repeat(15));
     let status = client.export(bad_id).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(
@@ -663,42 +618,15 @@ async fn malformed_exports_over_grpc_are_invalid_arguments_and_change_nothing() 
         "{}",
         status.message()
     );
-    let mut huge = export(
-        "shop",
-        vec![span(
-            &"ab".repeat(16),
-            "00f067aa0ba902b7",
-            "",
-            "x",
-            1,
-            (1, 2),
-            None,
-        )],
-    );
+    let mut huge = shop_export(&"ab".repeat(16));
     huge.resource_spans[0].scope_spans[0].spans[0]
         .attributes
         .push(string_attribute("blob", &"x".repeat(9 << 20)));
     let status = client.export(huge).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
 
-    assert_eq!(
-        viewer.get("/api/v3/services").await.1,
-        json!({"services": []}),
-        "nothing was stored"
-    );
-    assert!(viewer.is_running());
-    let good = export(
-        "shop",
-        vec![span(
-            &"ab".repeat(16),
-            "00f067aa0ba902b7",
-            "",
-            "x",
-            1,
-            (1, 2),
-            None,
-        )],
-    );
+    assert_nothing_stored(&mut viewer).await;
+    let good = shop_export(&"ab".repeat(16));
     client
         .export(good)
         .await
@@ -1106,6 +1034,29 @@ fn string_attribute(key: &str, value: &str) -> KeyValue {
             value: Some(Any::StringValue(value.to_owned())),
         }),
     }
+}
+
+/// An export of one span of `shop` in this trace.
+fn shop_export(trace_id: &str) -> ExportTraceServiceRequest {
+    export(
+        "shop",
+        vec![span(
+            trace_id,
+            "00f067aa0ba902b7",
+            "",
+            "checkout",
+            1,
+            (1, 2),
+            None,
+        )],
+    )
+}
+
+/// The viewer still runs and holds no span: what it refused changed nothing.
+async fn assert_nothing_stored(viewer: &mut Viewer) {
+    assert!(viewer.is_running());
+    let (_, services) = viewer.get("/api/v3/services").await;
+    assert_eq!(services, json!({"services": []}), "nothing was stored");
 }
 
 /// An export from one process of `service` (no `service.name` when empty).

@@ -676,114 +676,126 @@ mod tests {
             code: StatusCode::Error as i32,
         });
         store.ingest(export("b", vec![failed])).unwrap();
-        let found = |query: Query| -> Vec<u8> {
-            let query = Query { limit: 10, ..query };
-            store.find(&query).iter().map(|(id, _)| id.0[0]).collect()
+        let any = || Query {
+            limit: 10,
+            ..Query::default()
         };
-        assert_eq!(found(Query::default()), [2, 1], "most recent first");
-        assert_eq!(
-            found(Query {
-                service: Some("a".into()),
-                ..Query::default()
-            }),
-            [1]
-        );
-        assert_eq!(
-            found(Query {
-                operation: Some("fast".into()),
-                ..Query::default()
-            }),
-            [2]
-        );
-        assert_eq!(
-            found(Query {
-                duration_min: Some(50 * MS),
-                ..Query::default()
-            }),
-            [1]
-        );
-        assert_eq!(
-            found(Query {
-                duration_max: Some(MS),
-                ..Query::default()
-            }),
-            [2]
-        );
-        assert_eq!(
-            found(Query {
-                start_min: Some(5 * MS),
-                ..Query::default()
-            }),
-            [2]
-        );
-        assert_eq!(
-            found(Query {
-                start_max: Some(5 * MS),
-                ..Query::default()
-            }),
-            [1]
-        );
-        assert_eq!(
-            found(Query {
-                error: Some(true),
-                ..Query::default()
-            }),
-            [2]
-        );
-        assert_eq!(
-            found(Query {
-                error: Some(false),
-                ..Query::default()
-            }),
-            [1]
-        );
-        assert_eq!(
-            found(Query {
-                service: Some("a".into()),
-                operation: Some("fast".into()),
-                ..Query::default()
-            }),
-            [0u8; 0],
-            "service and operation must hold for the same span"
-        );
-        assert_eq!(
-            store
-                .find(&Query {
-                    limit: 1,
-                    ..Query::default()
-                })
-                .len(),
-            1
-        );
+        let cases: [(Query, &[u8], &str); 11] = [
+            (any(), &[2, 1], "the most recent first"),
+            (
+                Query {
+                    service: Some("a".into()),
+                    ..any()
+                },
+                &[1],
+                "service",
+            ),
+            (
+                Query {
+                    operation: Some("fast".into()),
+                    ..any()
+                },
+                &[2],
+                "operation",
+            ),
+            (
+                Query {
+                    duration_min: Some(50 * MS),
+                    ..any()
+                },
+                &[1],
+                "duration_min",
+            ),
+            (
+                Query {
+                    duration_max: Some(MS),
+                    ..any()
+                },
+                &[2],
+                "duration_max",
+            ),
+            (
+                Query {
+                    start_min: Some(5 * MS),
+                    ..any()
+                },
+                &[2],
+                "start_min",
+            ),
+            (
+                Query {
+                    start_max: Some(5 * MS),
+                    ..any()
+                },
+                &[1],
+                "start_max",
+            ),
+            (
+                Query {
+                    error: Some(true),
+                    ..any()
+                },
+                &[2],
+                "failed",
+            ),
+            (
+                Query {
+                    error: Some(false),
+                    ..any()
+                },
+                &[1],
+                "not failed",
+            ),
+            (
+                Query {
+                    service: Some("a".into()),
+                    operation: Some("fast".into()),
+                    ..any()
+                },
+                &[],
+                "service and operation must hold for the same span",
+            ),
+            (Query { limit: 1, ..any() }, &[2], "limit"),
+        ];
+        for (query, expected, what) in cases {
+            let found: Vec<u8> = store.find(&query).iter().map(|(id, _)| id.0[0]).collect();
+            assert_eq!(found, expected, "{what}");
+        }
     }
 
-    #[test]
-    fn dependencies_are_calls_across_services() {
+    /// A `GET /blogs` trace: blog calls author and MongoDB; author's span arrives first, before
+    /// its parent, as it often does.
+    fn get_blogs() -> Store {
         let store = Store::new(10);
-        store
-            .ingest(export(
+        let exports = [
+            (
+                "author",
+                vec![span(1, 3, Some(2), "POST /authorize", MS, 2 * MS)],
+            ),
+            (
                 "blog",
                 vec![
                     span(1, 1, None, "GET /blogs", 0, 10 * MS),
                     span(1, 2, Some(1), "POST /authorize", MS, 3 * MS),
                 ],
-            ))
-            .unwrap();
-        store
-            .ingest(export(
-                "author",
-                vec![span(1, 3, Some(2), "POST /authorize", MS, 2 * MS)],
-            ))
-            .unwrap();
-        store
-            .ingest(export(
+            ),
+            (
                 "mongodb",
                 vec![
                     span(1, 4, Some(1), "find", 4 * MS, 5 * MS),
                     span(1, 5, Some(4), "find", 4 * MS, 5 * MS),
                 ],
-            ))
-            .unwrap();
+            ),
+        ];
+        for (service, spans) in exports {
+            store.ingest(export(service, spans)).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn dependencies_are_calls_across_services() {
+        let store = get_blogs();
         let links: Vec<(String, String, u64)> = store
             .dependencies(0, 10 * MS)
             .into_iter()
@@ -804,22 +816,7 @@ mod tests {
 
     #[test]
     fn a_summary_names_the_root_and_counts_services_and_errors() {
-        let store = Store::new(10);
-        store
-            .ingest(export(
-                "author",
-                vec![span(1, 3, Some(2), "POST /authorize", MS, 2 * MS)],
-            ))
-            .unwrap();
-        store
-            .ingest(export(
-                "blog",
-                vec![
-                    span(1, 1, None, "GET /blogs", 0, 10 * MS),
-                    span(1, 2, Some(1), "POST /authorize", MS, 3 * MS),
-                ],
-            ))
-            .unwrap();
+        let store = get_blogs();
         let summaries = store.summaries(&Query {
             limit: 10,
             ..Query::default()
@@ -838,12 +835,10 @@ mod tests {
                 summary.spans,
                 summary.errors
             ),
-            (0, 10 * MS, 3, 0)
+            (0, 10 * MS, 5, 0)
         );
-        assert_eq!(
-            summary.services,
-            [("author".to_owned(), 1), ("blog".to_owned(), 2)]
-        );
+        let services = [("author", 1), ("blog", 2), ("mongodb", 2)].map(|(s, n)| (s.to_owned(), n));
+        assert_eq!(summary.services, services);
     }
 
     #[test]
