@@ -52,8 +52,28 @@ async fn services_export_over_grpc_and_every_api_path_answers_like_jaeger() {
 
     assert_shape(&trace, &snapshot("GetTrace"), "GET /api/v3/traces/{id}");
     assert_otlp_json_types(&trace);
+    assert_services_are_the_platforms(&viewer).await;
+    assert_operations_have_their_kinds(&viewer).await;
+    let found = find(
+        &viewer,
+        "query.service_name=blog-service&query.operation_name=POST%20/blogs",
+    )
+    .await;
+    assert_shape(&found, &snapshot("FindTraces"), "GET /api/v3/traces?...");
+    let only_ours = spans_of(&found)
+        .iter()
+        .all(|span| trace_of(&found, span) == trace_id);
+    assert!(only_ours, "the only POST /blogs is ours: {found}");
+    assert_no_traces(&viewer, "/api/v3/traces/0123456789abcdef0123456789abcdef").await;
+    let nobody = format!("/api/v3/traces?query.service_name=nobody&{}", window(3600));
+    assert_no_traces(&viewer, &nobody).await;
+    assert_blog_service_calls_author_and_mongodb(&viewer).await;
+}
+
+async fn assert_services_are_the_platforms(viewer: &Viewer) {
     let (_, services) = viewer.get("/api/v3/services").await;
     assert_shape(&services, &snapshot("GetServices"), "GET /api/v3/services");
+    let listed = services["services"].as_array().unwrap();
     for service in [
         "author-service",
         "authen-service",
@@ -61,60 +81,38 @@ async fn services_export_over_grpc_and_every_api_path_answers_like_jaeger() {
         "blog-service",
         "mongodb",
     ] {
-        assert!(
-            services["services"]
-                .as_array()
-                .unwrap()
-                .contains(&json!(service)),
-            "{services}"
-        );
+        assert!(listed.contains(&json!(service)), "{service} in {services}");
     }
+}
+
+async fn assert_operations_have_their_kinds(viewer: &Viewer) {
     let (_, operations) = viewer.get("/api/v3/operations?service=blog-service").await;
-    assert_shape(
-        &operations,
-        &snapshot("GetOperations"),
-        "GET /api/v3/operations",
-    );
+    let what = "GET /api/v3/operations";
+    assert_shape(&operations, &snapshot("GetOperations"), what);
     let listed = operations["operations"].as_array().unwrap();
-    assert!(
-        listed.contains(&json!({"name": "POST /blogs", "spanKind": "server"})),
-        "{operations}"
-    );
-    assert!(
-        listed.contains(&json!({"name": "POST /authorize", "spanKind": "client"})),
-        "{operations}"
-    );
+    for operation in [
+        json!({"name": "POST /blogs", "spanKind": "server"}),
+        json!({"name": "POST /authorize", "spanKind": "client"}),
+    ] {
+        assert!(listed.contains(&operation), "{operation} in {operations}");
+    }
     let (_, clients) = viewer
         .get("/api/v3/operations?service=blog-service&span_kind=client")
         .await;
+    let kinds: Vec<&Value> = clients["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| &op["spanKind"])
+        .collect();
     assert!(
-        clients["operations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|op| op["spanKind"] == "client"),
+        !kinds.is_empty() && kinds.iter().all(|kind| *kind == "client"),
         "{clients}"
     );
+}
 
-    let found = find(
-        &viewer,
-        "query.service_name=blog-service&query.operation_name=POST%20/blogs",
-    )
-    .await;
-    assert_shape(&found, &snapshot("FindTraces"), "GET /api/v3/traces?...");
-    assert!(
-        spans_of(&found)
-            .iter()
-            .all(|span| trace_of(&found, span) == trace_id),
-        "only our POST"
-    );
-    assert_no_traces(&viewer, "/api/v3/traces/0123456789abcdef0123456789abcdef").await;
-    assert_no_traces(
-        &viewer,
-        &format!("/api/v3/traces?query.service_name=nobody&{}", window(3600)),
-    )
-    .await;
-
+/// The service graph of the last hour holds blog-service → author-service and → mongodb.
+async fn assert_blog_service_calls_author_and_mongodb(viewer: &Viewer) {
     let (status, dependencies) = viewer.get("/api/dependencies?lookback=3600000").await;
     assert_eq!(status, 200, "{dependencies}");
     for (parent, child) in [
@@ -370,10 +368,7 @@ async fn searches_filter_by_service_operation_duration_time_and_limit() {
 async fn the_terminal_prints_a_known_trace_line_by_line() {
     let viewer = Viewer::start().await;
     let (status, _, body) = viewer
-        .export_http(
-            &[("content-type", "application/json")],
-            checkout_trace_json().to_string().into_bytes(),
-        )
+        .export_http(&[JSON], checkout_trace_json().to_string().into_bytes())
         .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 
@@ -493,14 +488,16 @@ async fn a_missing_trace_or_an_unreachable_server_is_one_line_and_a_failure() {
 
 // Hostile input.
 
+const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
+const JSON: (&str, &str) = ("content-type", "application/json");
+const GZIP: (&str, &str) = ("content-encoding", "gzip");
+
 #[tokio::test(flavor = "multi_thread")]
-async fn malformed_exports_over_http_are_refused_and_change_nothing() {
+async fn exports_that_do_not_decode_are_refused_in_their_own_encoding() {
     let mut viewer = Viewer::start().await;
-    let protobuf = [("content-type", "application/x-protobuf")];
-    let json_type = [("content-type", "application/json")];
-    let (status, content_type, body) = viewer
-        .export_http(&protobuf, vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1])
-        .await;
+    // Field 1 claims more bytes than there are.
+    let truncated = vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1];
+    let (status, content_type, body) = viewer.export_http(&[PROTOBUF], truncated).await;
     assert_eq!(
         (status, content_type.as_str()),
         (400, "application/x-protobuf")
@@ -511,33 +508,29 @@ async fn malformed_exports_over_http_are_refused_and_change_nothing() {
         "INVALID_ARGUMENT: {}",
         rpc_status.message
     );
-    let (status, _, body) = viewer
-        .export_http(
-            &json_type,
-            br#"{"resourceSpans": [{"scopeSpans": "#.to_vec(),
-        )
-        .await;
-    assert_eq!(status, 400);
+    let cut_short = br#"{"resourceSpans": [{"scopeSpans": "#.to_vec();
+    let (status, content_type, body) = viewer.export_http(&[JSON], cut_short).await;
+    assert_eq!((status, content_type.as_str()), (400, "application/json"));
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["code"], 3);
-    let (status, _, _) = viewer
-        .export_http(&[("content-type", "text/plain")], b"hello".to_vec())
-        .await;
-    assert_eq!(status, 415);
+    let text = [("content-type", "text/plain")];
+    assert_eq!(viewer.export_http(&text, b"hello".to_vec()).await.0, 415);
+    assert_nothing_stored(&mut viewer).await;
+}
 
-    // Ids of the wrong length: the whole export is refused, the message says which span.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_with_an_id_of_the_wrong_length_is_refused_whole() {
+    let mut viewer = Viewer::start().await;
     let short_trace_id = json!({"resourceSpans": [{"scopeSpans": [{"spans": [
         {"traceId": "4bf92f3577b34da6a3ce929d0e0e47", "spanId": "00f067aa0ba902b7", "name": "x"}]}]}]});
     let (status, _, body) = viewer
-        .export_http(&json_type, short_trace_id.to_string().into_bytes())
+        .export_http(&[JSON], short_trace_id.to_string().into_bytes())
         .await;
     assert_eq!(status, 400);
-    let message = serde_json::from_slice::<Value>(&body).unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    let message = answer["message"].as_str().unwrap();
     assert!(
         message.contains("spans[0].trace_id has 15 bytes"),
-        "{message}"
+        "says which span: {message}"
     );
     // A good span, and the same with a span id of 9 bytes.
     let mut long_span_id = shop_export(&"ab".repeat(16));
@@ -545,41 +538,36 @@ async fn malformed_exports_over_http_are_refused_and_change_nothing() {
     spans.push(spans[0].clone());
     spans[1].span_id.push(0xaa);
     let (status, _, _) = viewer
-        .export_http(&protobuf, long_span_id.encode_to_vec())
+        .export_http(&[PROTOBUF], long_span_id.encode_to_vec())
         .await;
     assert_eq!(status, 400);
+    assert_nothing_stored(&mut viewer).await;
+}
 
-    // Too big: over 8 MiB on the wire, or once decompressed (a gzip bomb), or corrupt gzip.
-    assert_eq!(viewer.export_raw(&protobuf, &vec![0; 9 << 20]).await, 413);
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_over_8_mib_on_the_wire_or_decompressed_are_refused() {
+    let mut viewer = Viewer::start().await;
+    assert_eq!(viewer.export_raw(&[PROTOBUF], &vec![0; 9 << 20]).await, 413);
     let bomb = gzip(&vec![0; 64 << 20]);
     assert!(
         bomb.len() < 200 << 10,
-        "the bomb is small on the wire: {} bytes",
+        "a gzip bomb is small on the wire: {} bytes",
         bomb.len()
     );
-    let gzipped = [protobuf[0], ("content-encoding", "gzip")];
-    assert_eq!(viewer.export_raw(&gzipped, &bomb).await, 413);
+    assert_eq!(viewer.export_raw(&[PROTOBUF, GZIP], &bomb).await, 413);
     let (status, _, _) = viewer
-        .export_http(
-            &[protobuf[0], ("content-encoding", "gzip")],
-            b"not gzip".to_vec(),
-        )
+        .export_http(&[PROTOBUF, GZIP], b"not gzip".to_vec())
         .await;
     assert_eq!(status, 400);
-
     assert_nothing_stored(&mut viewer).await;
-    // A valid gzip export still goes through.
-    let good = shop_export(&"cd".repeat(16));
-    let (status, _, _) = viewer
-        .export_http(
-            &[protobuf[0], ("content-encoding", "gzip")],
-            gzip(&good.encode_to_vec()),
-        )
-        .await;
-    assert_eq!(status, 200);
+
+    let good = gzip(&shop_export(&"cd".repeat(16)).encode_to_vec());
+    assert_eq!(viewer.export_http(&[PROTOBUF, GZIP], good).await.0, 200);
+    let (_, services) = viewer.get("/api/v3/services").await;
     assert_eq!(
-        viewer.get("/api/v3/services").await.1,
-        json!({"services": ["shop"]})
+        services,
+        json!({"services": ["shop"]}),
+        "a good gzip export is stored"
     );
 }
 
@@ -736,95 +724,24 @@ async fn a_browser_renders_the_trace_the_search_and_the_dependencies() {
         .post_blog(Some(&reader), "Nope", "readers cannot write")
         .await;
     assert_eq!(refused.status, 403);
-    let listed = platform.api.list_blogs(Some(&reader), "").await;
-    let trace_id = listed.trace_id();
-    let trace = viewer
-        .wait_for_trace(&trace_id, |spans| {
-            spans.iter().filter(|s| s.service == "mongodb").count() >= 4
-        })
-        .await;
-    let spans = spans_of(&trace);
-    let command = spans
-        .iter()
-        .find(|s| s.service == "mongodb" && s.name == "find")
-        .expect("the find command")
-        .span_id
-        .clone();
-    let spans = spans.len();
     viewer
         .wait_for_trace(&refused.trace_id(), |spans| spans.iter().any(|s| s.error))
         .await;
+    let listed = platform.api.list_blogs(Some(&reader), "").await;
+    let trace = viewer
+        .wait_for_trace(&listed.trace_id(), |spans| {
+            spans.iter().filter(|s| s.service == "mongodb").count() >= 4
+        })
+        .await;
 
-    // As in Jaeger UI, uiFind marks a span; here it also opens it onto its attributes.
-    let trace_page = format!("/trace/{trace_id}?uiFind={command}");
-    let dom = browser.dom(&format!("{}{trace_page}", viewer.ui));
-    assert!(
-        dom.contains(&format!("data-span-id=\"{command}\" open=\"\"")),
-        "{dom}"
+    let trace_page = assert_trace_page_shows_every_span(&viewer, &browser, &trace);
+    assert_search_page_lists_and_marks_failures(
+        &viewer,
+        &browser,
+        &listed.trace_id(),
+        &refused.trace_id(),
     );
-    assert!(
-        dom.contains("db.query.text"),
-        "the find command's attributes:\n{dom}"
-    );
-    assert!(
-        dom.contains(&format!("<code id=\"trace-id\">{trace_id}</code>")),
-        "{dom}"
-    );
-    assert_eq!(
-        dom.matches("<details class=\"span ").count(),
-        spans,
-        "a row per span:\n{dom}"
-    );
-    assert!(dom.contains("<h1>blog-service: GET /blogs</h1>"), "{dom}");
-    for text in [
-        "author-service",
-        "POST /authorize",
-        "mongodb",
-        "token.verify",
-        "http.response.status_code",
-    ] {
-        assert!(dom.contains(text), "the trace page shows {text}:\n{dom}");
-    }
-    let dom = browser.dom(&format!("{}/search?lookback=1h&limit=50", viewer.ui));
-    assert!(
-        dom.contains(&format!("href=\"/trace/{trace_id}\"")),
-        "the search links the trace:\n{dom}"
-    );
-    assert!(
-        dom.contains(&format!("href=\"/trace/{}\"", refused.trace_id())),
-        "{dom}"
-    );
-    assert!(
-        dom.contains("class=\"error-badge\""),
-        "the refused write is marked:\n{dom}"
-    );
-    let dom = browser.dom(&format!(
-        "{}/search?service=blog-service&errors=true",
-        viewer.ui
-    ));
-    assert_eq!(
-        dom.matches("<tr class=\"trace").count(),
-        1,
-        "only the refused write failed:\n{dom}"
-    );
-    let dom = browser.dom(&format!("{}/dependencies", viewer.ui));
-    assert!(dom.contains("<svg class=\"graph\""), "{dom}");
-    for service in [
-        "blog-service",
-        "author-service",
-        "user-service",
-        "authen-service",
-        "mongodb",
-    ] {
-        assert!(
-            dom.contains(&format!(">{service}</text>")),
-            "the graph has a {service} node:\n{dom}"
-        );
-    }
-    assert!(
-        dom.contains("calls</text>") || dom.contains("call</text>"),
-        "edges carry their counts:\n{dom}"
-    );
+    assert_dependencies_page_draws_the_platform(&viewer, &browser);
 
     let dir = screenshots_dir();
     for (name, path) in [
@@ -834,12 +751,83 @@ async fn a_browser_renders_the_trace_the_search_and_the_dependencies() {
     ] {
         let file = dir.join(format!("viewer-{name}.png"));
         browser.screenshot(&format!("{}{path}", viewer.ui), &file, (1280, 800));
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(size > 10_000, "{} looks empty", file.display());
+    }
+}
+
+/// The trace of `GET /blogs`, with MongoDB's find command opened (as in Jaeger UI, `uiFind`
+/// marks a span; here it also opens it onto its attributes). Returns the page's path.
+fn assert_trace_page_shows_every_span(viewer: &Viewer, browser: &Browser, trace: &Value) -> String {
+    let spans = spans_of(trace);
+    let trace_id = trace_of(trace, &spans[0]);
+    let command = spans
+        .iter()
+        .find(|s| s.service == "mongodb" && s.name == "find")
+        .expect("the find command");
+    let page = format!("/trace/{trace_id}?uiFind={}", command.span_id);
+    let dom = browser.dom(&format!("{}{page}", viewer.ui));
+    assert!(
+        dom.contains(&format!("<code id=\"trace-id\">{trace_id}</code>")),
+        "{dom}"
+    );
+    assert!(dom.contains("<h1>blog-service: GET /blogs</h1>"), "{dom}");
+    let rows = dom.matches("<details class=\"span ").count();
+    assert_eq!(rows, spans.len(), "a row per span:\n{dom}");
+    let opened = format!("data-span-id=\"{}\" open=\"\"", command.span_id);
+    assert!(dom.contains(&opened), "the find command is open:\n{dom}");
+    for text in [
+        "author-service",
+        "POST /authorize",
+        "token.verify",
+        "db.query.text",
+    ] {
+        assert!(dom.contains(text), "the trace page shows {text}:\n{dom}");
+    }
+    page
+}
+
+fn assert_search_page_lists_and_marks_failures(
+    viewer: &Viewer,
+    browser: &Browser,
+    listed: &str,
+    refused: &str,
+) {
+    let dom = browser.dom(&format!("{}/search?lookback=1h&limit=50", viewer.ui));
+    for trace_id in [listed, refused] {
+        let link = format!("href=\"/trace/{trace_id}\"");
+        assert!(dom.contains(&link), "the search links {trace_id}:\n{dom}");
+    }
+    assert!(
+        dom.contains("class=\"error-badge\""),
+        "the refused write is marked:\n{dom}"
+    );
+    let dom = browser.dom(&format!(
+        "{}/search?service=blog-service&errors=true",
+        viewer.ui
+    ));
+    let rows = dom.matches("<tr class=\"trace").count();
+    assert_eq!(rows, 1, "only the refused write failed:\n{dom}");
+}
+
+fn assert_dependencies_page_draws_the_platform(viewer: &Viewer, browser: &Browser) {
+    let dom = browser.dom(&format!("{}/dependencies", viewer.ui));
+    assert!(dom.contains("<svg class=\"graph\""), "{dom}");
+    for service in [
+        "blog-service",
+        "author-service",
+        "user-service",
+        "authen-service",
+        "mongodb",
+    ] {
+        let node = format!(">{service}</text>");
         assert!(
-            std::fs::metadata(&file).unwrap().len() > 10_000,
-            "{} looks empty",
-            file.display()
+            dom.contains(&node),
+            "the graph has a {service} node:\n{dom}"
         );
     }
+    let counted = dom.contains("calls</text>") || dom.contains("call</text>");
+    assert!(counted, "edges carry their counts:\n{dom}");
 }
 
 /// Where the screenshots go: `VIEWER_SCREENSHOTS` (relative to the project; `docs/images`
@@ -1019,10 +1007,7 @@ async fn found_traces(viewer: &Viewer, query: String) -> Vec<String> {
 
 async fn post_protobuf(viewer: &Viewer, request: &ExportTraceServiceRequest) {
     let (status, _, body) = viewer
-        .export_http(
-            &[("content-type", "application/x-protobuf")],
-            request.encode_to_vec(),
-        )
+        .export_http(&[PROTOBUF], request.encode_to_vec())
         .await;
     assert_eq!(status, 200, "{:?}", RpcStatus::decode(&body[..]));
 }
