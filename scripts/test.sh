@@ -12,7 +12,9 @@
 # random ports, from the binary named by NX_27017_BIN, and fuzz the services with the
 # schemathesis named by SCHEMATHESIS_BIN, and validate the Kubernetes manifests with the
 # kubernetes-validate named by KUBERNETES_VALIDATE_BIN; this script installs all three into
-# .tools/venv and exports their paths. Exits non-zero on the first failure.
+# .tools/venv and exports their paths. tests/viewer.rs renders the trace viewer's pages in the
+# headless Chromium named by CHROMIUM_BIN, which this script installs with apt-get (as root, or
+# through sudo) when it is missing. Exits non-zero on the first failure.
 #
 # --soak runs tests/soak.rs, which the default run skips (it is #[ignore]d): it measures the
 # platform's capacity with a short burst, then drives about 70% of it for SOAK_SECONDS (default
@@ -78,6 +80,12 @@ info "KUBERNETES_VALIDATE_BIN=$KUBERNETES_VALIDATE_BIN"
 step "Preparing docker-compose"
 ensure_docker_compose
 info "$(docker-compose version --short 2>/dev/null || docker-compose --version)"
+
+# tests/viewer.rs renders the trace viewer's pages in headless Chromium, from CHROMIUM_BIN.
+step "Preparing Chromium"
+ensure_chromium
+export CHROMIUM_BIN
+info "CHROMIUM_BIN=$CHROMIUM_BIN ($("$CHROMIUM_BIN" --version 2>/dev/null || echo 'version unknown'))"
 
 step "Building the release binaries (cargo build --release --workspace --bins)"
 cargo_build_release

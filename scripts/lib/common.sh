@@ -233,6 +233,14 @@ ensure_docker_compose() {
     ensure_apt_cmd docker-compose docker-compose "client only"
 }
 
+# ensure_chromium: make sure Debian's `chromium` is on PATH, and set CHROMIUM_BIN to its path
+# (tests/viewer.rs renders the trace viewer's pages in it, headless). Debian's own build runs
+# without a download of its own, which test tools' bundled browsers need and cannot do offline.
+ensure_chromium() {
+    ensure_apt_cmd chromium chromium "a headless browser for the trace viewer's tests"
+    CHROMIUM_BIN=$(command -v chromium)
+}
+
 # cargo_build_release: build every binary of the workspace in release mode (target/release/).
 cargo_build_release() {
     cargo build --release --workspace --bins

@@ -7,6 +7,8 @@
 //!   conventions.
 //! - [`Platform`]: the four release binaries, started on free ports against both, with a
 //!   bootstrap admin, and an HTTP client with helpers for the API.
+//! - [`Viewer`]: the trace viewer (`traces serve`) the services can export to instead, its
+//!   terminal commands, and [`Browser`], headless Chromium to render its pages.
 //! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
 //!   (start, latency, status), for the fault tests and the soak.
 //! - the repository's deployment files, for the tests that check them statically.
@@ -22,6 +24,7 @@ mod mongo_server;
 mod platform;
 mod process;
 mod repository;
+mod viewer;
 
 pub use api::{Api, Exchange, Reply, read};
 pub use collector::{
@@ -34,6 +37,7 @@ pub use platform::{
 pub use repository::{
     DEPLOYED_SERVICES, assert_image_pinned, read_repository_file, repository_root,
 };
+pub use viewer::{Browser, CliRun, ViewedSpan, Viewer, run_cli, spans_of};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {

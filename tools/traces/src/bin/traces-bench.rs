@@ -1,0 +1,571 @@
+//! `traces-bench`: measures `traces serve` (the release binary beside this one) as a user runs
+//! it, and prints the figures as a Markdown section for a benchmark report:
+//!
+//! - spans ingested per second: OTLP/gRPC exports of 512 spans (the SDKs' batch size), four in
+//!   flight, of traces shaped like the platform's (`GET /blogs`: 8 spans over blog-service,
+//!   author-service and mongodb, with their attributes); counted per second of the server's own
+//!   CPU time (one core fully busy), and per second of wall-clock time;
+//! - memory per stored span: the server's resident memory once it holds `--max-traces` traces,
+//!   less what it had empty, divided by the spans it holds;
+//! - latency of `GET /api/v3/traces/{id}` with that many traces stored: one request at a time
+//!   over a kept-alive connection, for random stored traces.
+//!
+//! `traces-bench [--traces N] [--requests N]`; Linux only (it reads /proc).
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{ExportTraceServiceRequest, trace_service_client::TraceServiceClient},
+    common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value::Value},
+    resource::v1::Resource,
+    trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind},
+};
+use tokio::task::JoinSet;
+
+/// Traces per export: 64 traces of 8 spans are 512 spans.
+const TRACES_PER_EXPORT: usize = 64;
+const SPANS_PER_TRACE: usize = 8;
+const IN_FLIGHT: usize = 4;
+
+struct Options {
+    /// Traces the server keeps (its `--max-traces`), and so the traces stored when measuring.
+    traces: usize,
+    /// How many traces to send after the store is full (the steady state, with evictions).
+    more_traces: usize,
+    /// How many `GET /api/v3/traces/{id}` to time.
+    requests: usize,
+}
+
+fn main() {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("traces-bench: {message}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    if let Err(message) = runtime.block_on(run(options)) {
+        eprintln!("traces-bench: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        traces: 10_000,
+        more_traces: 30_000,
+        requests: 2_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut number = || -> Result<usize, String> {
+            args.next()
+                .and_then(|value| value.parse().ok())
+                .filter(|value| *value > 0)
+                .ok_or_else(|| format!("{flag} takes a positive number"))
+        };
+        match flag.as_str() {
+            "--traces" => options.traces = number()?,
+            "--more-traces" => options.more_traces = number()?,
+            "--requests" => options.requests = number()?,
+            _ => {
+                return Err(format!(
+                    "unknown argument {flag:?}; usage: traces-bench [--traces N] \
+                     [--more-traces N] [--requests N]"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// The `traces serve` process, killed when the bench ends however it ends.
+struct Server {
+    child: Child,
+    grpc: String,
+    ui: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(max_traces: usize) -> Result<Self, String> {
+        let binary = std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("traces");
+        let ports = [free_port()?, free_port()?, free_port()?];
+        let address = |port: u16| format!("127.0.0.1:{port}");
+        let child = Command::new(&binary)
+            .args(["serve", "--otlp-grpc", &address(ports[0])])
+            .args([
+                "--otlp-http",
+                &address(ports[1]),
+                "--ui",
+                &address(ports[2]),
+            ])
+            .args(["--max-traces", &max_traces.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start {}: {e} (build it: cargo build --release -p traces)",
+                    binary.display()
+                )
+            })?;
+        Ok(Self {
+            child,
+            grpc: format!("http://{}", address(ports[0])),
+            ui: format!("http://{}", address(ports[2])),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| e.to_string())
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let server = Server::start(options.traces)?;
+    let http = reqwest::Client::new();
+    wait_until_ready(&http, &server.ui).await?;
+    let mut client = connect(&server.grpc).await?;
+    // Let the freshly started process settle before its baseline is read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let empty_rss = rss_bytes(server.pid())?;
+
+    let mut ids = TraceIds::new(0x5eed);
+    send(&mut client, &mut ids, options.traces).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let full_rss = rss_bytes(server.pid())?;
+    let stored_spans = options.traces * SPANS_PER_TRACE;
+
+    let cpu_before = cpu_time(server.pid())?;
+    let started = Instant::now();
+    send(&mut client, &mut ids, options.more_traces).await?;
+    let wall = started.elapsed();
+    let cpu = cpu_time(server.pid())? - cpu_before;
+    let sent_spans = options.more_traces * SPANS_PER_TRACE;
+    let steady_rss = rss_bytes(server.pid())?;
+
+    let latencies = time_gets(&http, &server.ui, &ids, options.traces, options.requests).await?;
+    let report = Report {
+        options: &options,
+        per_cpu_second: sent_spans as f64 / cpu.as_secs_f64(),
+        per_wall_second: sent_spans as f64 / wall.as_secs_f64(),
+        bytes_per_span: full_rss.saturating_sub(empty_rss) as f64 / stored_spans as f64,
+        steady_bytes_per_span: steady_rss.saturating_sub(empty_rss) as f64 / stored_spans as f64,
+        full_rss,
+        latencies,
+    };
+    println!("{}", report.markdown());
+    Ok(())
+}
+
+async fn wait_until_ready(http: &reqwest::Client, ui: &str) -> Result<(), String> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Ok(response) = http.get(format!("{ui}/api/v3/services")).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("traces serve did not answer at {ui} within 10 s"))
+}
+
+async fn connect(grpc: &str) -> Result<TraceServiceClient<tonic::transport::Channel>, String> {
+    let channel = tonic::transport::Endpoint::from_shared(grpc.to_owned())
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {grpc}: {e}"))?;
+    Ok(TraceServiceClient::new(channel))
+}
+
+/// Sends `traces` new traces, `IN_FLIGHT` exports at a time. The exports are built before the
+/// clock matters: only the sending is timed by the caller, but building is cheap besides.
+async fn send(
+    client: &mut TraceServiceClient<tonic::transport::Channel>,
+    ids: &mut TraceIds,
+    traces: usize,
+) -> Result<(), String> {
+    let exports: Vec<ExportTraceServiceRequest> = (0..traces.div_ceil(TRACES_PER_EXPORT))
+        .map(|i| {
+            let count = TRACES_PER_EXPORT.min(traces - i * TRACES_PER_EXPORT);
+            export(ids, count)
+        })
+        .collect();
+    let mut in_flight = JoinSet::new();
+    for request in exports {
+        if in_flight.len() >= IN_FLIGHT
+            && let Some(result) = in_flight.join_next().await
+        {
+            result.map_err(|e| e.to_string())??;
+        }
+        let mut client = client.clone();
+        in_flight.spawn(async move {
+            client
+                .export(request)
+                .await
+                .map(drop)
+                .map_err(|status| format!("an export was refused: {status}"))
+        });
+    }
+    while let Some(result) = in_flight.join_next().await {
+        result.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// Times `requests` reads of random traces among the last `stored` sent.
+async fn time_gets(
+    http: &reqwest::Client,
+    ui: &str,
+    ids: &TraceIds,
+    stored: usize,
+    requests: usize,
+) -> Result<Vec<Duration>, String> {
+    let mut pick = TraceIds::new(0xbe7c);
+    let mut latencies = Vec::with_capacity(requests);
+    // Exports in flight arrive in any order, so the oldest of the last `stored` may be gone.
+    let surely_stored = stored.saturating_sub(IN_FLIGHT * TRACES_PER_EXPORT).max(1);
+    for _ in 0..requests {
+        let back = (pick.next_u64() % surely_stored as u64) as usize + 1;
+        let id = hex::encode(ids.issued(ids.count - back));
+        let started = Instant::now();
+        let response = http
+            .get(format!("{ui}/api/v3/traces/{id}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        latencies.push(started.elapsed());
+        if !status.is_success() || body.is_empty() {
+            return Err(format!("GET /api/v3/traces/{id} answered {status}"));
+        }
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
+/// Trace ids from a seeded generator (xorshift64*), replayable by index.
+struct TraceIds {
+    seed: u64,
+    state: u64,
+    count: usize,
+}
+
+impl TraceIds {
+    fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            state: seed,
+            count: 0,
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn next_trace(&mut self) -> [u8; 16] {
+        self.count += 1;
+        self.issued(self.count - 1)
+    }
+
+    /// The id of the `index`-th trace issued: a function of the seed and the index alone.
+    fn issued(&self, index: usize) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.seed.to_be_bytes());
+        id[8..].copy_from_slice(&(index as u64 + 1).to_be_bytes());
+        id
+    }
+}
+
+/// One export: `traces` traces of the platform's `GET /blogs`, grouped by service as three
+/// processes' SDKs would each batch them.
+fn export(ids: &mut TraceIds, traces: usize) -> ExportTraceServiceRequest {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let mut blog = Vec::new();
+    let mut author = Vec::new();
+    let mut mongodb = Vec::new();
+    for _ in 0..traces {
+        let trace_id = ids.next_trace();
+        let span_id = |n: u8| [n; 8];
+        let span = |n: u8,
+                    parent: Option<u8>,
+                    name: &str,
+                    kind: SpanKind,
+                    from: u64,
+                    to: u64,
+                    attributes: Vec<KeyValue>| Span {
+            trace_id: trace_id.to_vec(),
+            span_id: span_id(n).to_vec(),
+            parent_span_id: parent.map(|p| span_id(p).to_vec()).unwrap_or_default(),
+            flags: 0x301,
+            name: name.to_owned(),
+            kind: kind as i32,
+            start_time_unix_nano: now + from * 1_000,
+            end_time_unix_nano: now + to * 1_000,
+            attributes,
+            ..Span::default()
+        };
+        blog.push(span(
+            1,
+            None,
+            "GET /blogs",
+            SpanKind::Server,
+            0,
+            4170,
+            vec![
+                text("http.request.method", "GET"),
+                text("http.route", "/blogs"),
+                text("url.path", "/blogs"),
+                text("url.query", "limit=20&offset=0"),
+                text("url.scheme", "http"),
+                text("network.protocol.version", "1.1"),
+                text("server.address", "127.0.0.1"),
+                integer("server.port", 3003),
+                text("client.address", "127.0.0.1"),
+                text("user_agent.original", "traffic/0.1"),
+                integer("http.response.status_code", 200),
+            ],
+        ));
+        blog.push(span(
+            2,
+            Some(1),
+            "POST /authorize",
+            SpanKind::Client,
+            10,
+            466,
+            vec![
+                text("http.request.method", "POST"),
+                text("url.full", "http://127.0.0.1:3004/authorize"),
+                text("server.address", "127.0.0.1"),
+                integer("server.port", 3004),
+                integer("http.response.status_code", 200),
+            ],
+        ));
+        author.push(span(
+            3,
+            Some(2),
+            "POST /authorize",
+            SpanKind::Server,
+            60,
+            180,
+            vec![
+                text("http.request.method", "POST"),
+                text("http.route", "/authorize"),
+                text("url.path", "/authorize"),
+                text("url.scheme", "http"),
+                text("server.address", "127.0.0.1"),
+                integer("server.port", 3004),
+                integer("http.response.status_code", 200),
+            ],
+        ));
+        author.push(span(
+            4,
+            Some(3),
+            "token.verify",
+            SpanKind::Internal,
+            80,
+            135,
+            vec![text("token.kid", "q1Zr0nW8v7yRSPp3")],
+        ));
+        for (n, parent, name, from, to) in [
+            (5, 1, "find blog.blogs", 500, 2630),
+            (6, 5, "find", 700, 2610),
+            (7, 1, "count blog.blogs", 520, 4020),
+            (8, 7, "count", 3590, 4010),
+        ] {
+            let command = name.split(' ').next().unwrap_or(name);
+            let mut attributes = vec![
+                text("db.system.name", "mongodb"),
+                text("db.system", "mongodb"),
+                text("db.namespace", "blog"),
+                text("db.collection.name", "blogs"),
+                text("db.operation.name", command),
+            ];
+            if parent != 1 {
+                attributes.extend([
+                    text("server.address", "127.0.0.1"),
+                    integer("server.port", 27017),
+                    text(
+                        "db.query.text",
+                        r#"{"find":"blogs","filter":{},"sort":{"created_at":-1},"limit":20}"#,
+                    ),
+                ]);
+            }
+            mongodb.push(span(
+                n,
+                Some(parent),
+                name,
+                SpanKind::Client,
+                from,
+                to,
+                attributes,
+            ));
+        }
+    }
+    ExportTraceServiceRequest {
+        resource_spans: vec![
+            process("blog-service", "axum-tracing-opentelemetry", blog),
+            process("author-service", "axum-tracing-opentelemetry", author),
+            process("mongodb", "mongodb", mongodb),
+        ],
+    }
+}
+
+fn process(service: &str, scope: &str, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![
+                text("service.name", service),
+                text("service.version", "0.1.0"),
+                text("telemetry.sdk.language", "rust"),
+                text("telemetry.sdk.name", "opentelemetry"),
+                text("telemetry.sdk.version", "0.31.0"),
+            ],
+            ..Resource::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            scope: Some(InstrumentationScope {
+                name: scope.to_owned(),
+                version: "0.33.0".to_owned(),
+                ..InstrumentationScope::default()
+            }),
+            spans,
+            schema_url: String::new(),
+        }],
+        schema_url: String::new(),
+    }
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    attribute(key, Value::StringValue(value.to_owned()))
+}
+
+fn integer(key: &str, value: i64) -> KeyValue {
+    attribute(key, Value::IntValue(value))
+}
+
+fn attribute(key: &str, value: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+    }
+}
+
+/// Resident memory, from /proc/PID/status.
+fn rss_bytes(pid: u32) -> Result<u64, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| format!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// CPU time of all the process's threads so far (the first field of each thread's schedstat, in
+/// nanoseconds).
+fn cpu_time(pid: u32) -> Result<Duration, String> {
+    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
+    let mut nanos = 0u64;
+    for task in std::fs::read_dir(&tasks).map_err(|e| format!("{}: {e}", tasks.display()))? {
+        let path = task.map_err(|e| e.to_string())?.path().join("schedstat");
+        if let Ok(schedstat) = std::fs::read_to_string(&path) {
+            nanos += schedstat
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(Duration::from_nanos(nanos))
+}
+
+struct Report<'a> {
+    options: &'a Options,
+    per_cpu_second: f64,
+    per_wall_second: f64,
+    bytes_per_span: f64,
+    steady_bytes_per_span: f64,
+    full_rss: u64,
+    latencies: Vec<Duration>,
+}
+
+impl Report<'_> {
+    fn markdown(&self) -> String {
+        let percentile = |p: f64| {
+            let index = ((self.latencies.len() as f64 * p).ceil() as usize)
+                .clamp(1, self.latencies.len())
+                - 1;
+            self.latencies[index].as_secs_f64() * 1e3
+        };
+        let spans = self.options.traces * SPANS_PER_TRACE;
+        format!(
+            "### The trace viewer (`traces serve`)\n\
+             \n\
+             Measured by `target/release/traces-bench` on {date} against the release build; \
+             {cores} cores, shared with other work while it ran, so these are lower bounds.\n\
+             \n\
+             | measure | result | target |\n\
+             |---|---|---|\n\
+             | spans ingested per second of the server's CPU time (OTLP/gRPC, 512-span exports, {more} traces into a full store) | {cpu:.0} | ≥ 50 000 on one core |\n\
+             | the same per second of wall-clock time (2 cores, the bench's client on the same machine) | {wall:.0} | |\n\
+             | resident memory per stored span ({stored} traces, {spans} spans, {rss:.0} MiB in all) | {bytes:.0} B ({steady:.0} B after the evictions) | |\n\
+             | `GET /api/v3/traces/{{id}}` with {stored} traces stored, {requests} requests: p50 / p99 / max | {p50:.2} / {p99:.2} / {max:.2} ms | p99 < 5 ms |\n",
+            date = time::OffsetDateTime::now_utc().date(),
+            cores = std::thread::available_parallelism().map_or(1, |n| n.get()),
+            more = self.options.more_traces,
+            cpu = self.per_cpu_second,
+            wall = self.per_wall_second,
+            stored = self.options.traces,
+            rss = self.full_rss as f64 / (1 << 20) as f64,
+            bytes = self.bytes_per_span,
+            steady = self.steady_bytes_per_span,
+            requests = self.options.requests,
+            p50 = percentile(0.50),
+            p99 = percentile(0.99),
+            max = percentile(1.0),
+        )
+    }
+}

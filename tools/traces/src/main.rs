@@ -1,0 +1,208 @@
+//! `traces`: receive and view traces on one machine (`traces serve`), and read them in the
+//! terminal from this viewer or a real Jaeger (`traces show | search | graph`). See
+//! docs/viewer.md.
+
+use std::{io::Write as _, net::SocketAddr, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use traces::{
+    client::{Client, Search},
+    ids::TraceId,
+    server::{self, Settings},
+    terminal,
+    units::parse_go,
+    waterfall::Waterfall,
+};
+
+/// Receive OpenTelemetry traces and view them, with no Jaeger needed; or read any Jaeger v2.
+#[derive(Parser)]
+#[command(name = "traces", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive OTLP traces and serve Jaeger's query API and a web UI for them.
+    Serve {
+        /// Where OTLP/gRPC exporters send (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+        otlp_grpc: SocketAddr,
+        /// Where OTLP/HTTP exporters send (`POST /v1/traces`, protobuf or JSON).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+        otlp_http: SocketAddr,
+        /// The web UI and Jaeger's query API, on Jaeger's port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:16686")]
+        ui: SocketAddr,
+        /// How many traces to keep in memory; the oldest go first.
+        #[arg(long, value_name = "N", default_value_t = 10_000,
+              value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        max_traces: u32,
+    },
+    /// Print a trace as a waterfall.
+    Show {
+        /// 32 hex digits, as in a `traceresponse` header or a trace link.
+        trace_id: String,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// List recent traces, one a line with its link, newest first.
+    Search {
+        /// Only traces with a span of this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only traces with a span of this name (of --service, when given).
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only traces with a failed span.
+        #[arg(long)]
+        errors: bool,
+        /// Only traces with a span at least this long: 100ms, 1.5s, ...
+        #[arg(long, value_name = "D", value_parser = go_duration)]
+        min_duration: Option<Duration>,
+        /// How far back to look: 15m, 1h, 24h, ...
+        #[arg(long, value_name = "D", default_value = "1h", value_parser = go_duration)]
+        since: Duration,
+        /// At most this many traces.
+        #[arg(long, value_name = "N", default_value_t = 20,
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Print which services call which, and how often.
+    Graph {
+        /// How far back to look: 15m, 1h, 24h, ...
+        #[arg(long, value_name = "D", default_value = "24h", value_parser = go_duration)]
+        since: Duration,
+        #[command(flatten)]
+        source: Source,
+    },
+}
+
+#[derive(Args)]
+struct Source {
+    /// The server to read: this viewer or a Jaeger v2 (its query port).
+    #[arg(long, value_name = "URL", default_value = "http://localhost:16686")]
+    from: String,
+}
+
+fn go_duration(text: &str) -> Result<Duration, String> {
+    parse_go(text)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("traces: {message}");
+    ExitCode::FAILURE
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve {
+            otlp_grpc,
+            otlp_http,
+            ui,
+            max_traces,
+        } => {
+            let settings = Settings {
+                otlp_grpc,
+                otlp_http,
+                ui,
+                max_traces: max_traces as usize,
+            };
+            server::serve(settings, server::stop_signal()).await
+        }
+        Command::Show { trace_id, source } => {
+            let id = TraceId::parse(&trace_id)
+                .map_err(|problem| format!("{trace_id:?} is not a trace id: {problem}"))?
+                .to_string();
+            let client = Client::new(&source.from);
+            let resource_spans = client
+                .trace(&id)
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| format!("trace {id} not found at {}", source.from))?;
+            let trace = Waterfall::all(&resource_spans)
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("trace {id} at {} has no spans", source.from))?;
+            print(&terminal::waterfall(&trace, &client.trace_link(&id)))
+        }
+        Command::Search {
+            service,
+            operation,
+            errors,
+            min_duration,
+            since,
+            limit,
+            source,
+        } => {
+            let client = Client::new(&source.from);
+            let search = Search {
+                service,
+                operation,
+                errors,
+                min_duration,
+                since,
+                limit: limit as usize,
+            };
+            let resource_spans = client
+                .search(&search)
+                .await
+                .map_err(|error| error.to_string())?;
+            let traces = Waterfall::all(&resource_spans);
+            if traces.is_empty() {
+                eprintln!("traces: no traces match at {}", source.from);
+            }
+            let lines: String = traces
+                .iter()
+                .map(|trace| {
+                    terminal::search_line(trace, &client.trace_link(&trace.trace_id)) + "\n"
+                })
+                .collect();
+            print(&lines)
+        }
+        Command::Graph { since, source } => {
+            let client = Client::new(&source.from);
+            let links = client
+                .dependencies(since)
+                .await
+                .map_err(|error| error.to_string())?;
+            if links.is_empty() {
+                eprintln!("traces: no calls between services at {}", source.from);
+            }
+            print(&terminal::graph(&links))
+        }
+    }
+}
+
+/// Prints through `anstream`, which keeps the colours only on a terminal.
+fn print(text: &str) -> Result<(), String> {
+    let mut stdout = anstream::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`traces search | head`) is the reader's choice, not an error.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {error}"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,106 @@
+//! `traces serve`: the receivers, the query API and the web pages on their three addresses, until
+//! SIGINT or SIGTERM.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{api, receiver, store::Store, web};
+
+/// Where `traces serve` listens, and how much it keeps.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub ui: SocketAddr,
+    pub max_traces: usize,
+}
+
+/// How long a stop waits for open connections (a browser's, an exporter's) to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The query API and the web pages, on one router: what Jaeger serves on its port 16686.
+pub fn ui_router(store: Arc<Store>) -> axum::Router {
+    api::router(Arc::clone(&store)).merge(web::router(store))
+}
+
+/// Binds all three addresses (or says which one it cannot), prints where everything is, and
+/// serves until `stop` completes.
+pub async fn serve(settings: Settings, stop: impl Future<Output = ()>) -> Result<(), String> {
+    let bind = |address: SocketAddr, what: &'static str, flag: &'static str| async move {
+        TcpListener::bind(address).await.map_err(|error| {
+            format!("cannot listen on {address} for {what} ({error}); is another collector or Jaeger running? Choose another address with {flag}")
+        })
+    };
+    let grpc = bind(settings.otlp_grpc, "OTLP/gRPC", "--otlp-grpc").await?;
+    let http = bind(settings.otlp_http, "OTLP/HTTP", "--otlp-http").await?;
+    let ui = bind(settings.ui, "the web UI and query API", "--ui").await?;
+    let address = |listener: &TcpListener| listener.local_addr().map_err(|e| e.to_string());
+    let (grpc_address, http_address, ui_address) =
+        (address(&grpc)?, address(&http)?, address(&ui)?);
+
+    let store = Arc::new(Store::new(settings.max_traces));
+    let (stopping, stopped) = watch::channel(false);
+    let signal = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+
+    let receiver = receiver::Receiver::new(Arc::clone(&store)).into_service();
+    let grpc_server = tonic::transport::Server::builder()
+        .layer(receiver::grpc_status_layer())
+        .add_service(receiver)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc),
+            signal(stopped.clone()),
+        );
+    let http_server = axum::serve(http, receiver::http_router(Arc::clone(&store)))
+        .with_graceful_shutdown(signal(stopped.clone()));
+    let ui_server =
+        axum::serve(ui, ui_router(Arc::clone(&store))).with_graceful_shutdown(signal(stopped));
+
+    println!(
+        "traces: OTLP/gRPC on http://{grpc_address}, OTLP/HTTP on http://{http_address}/v1/traces; \
+         traces and Jaeger's query API on http://{ui_address}/search (keeps the {} most recent \
+         traces)",
+        settings.max_traces
+    );
+    let servers = async {
+        let (grpc, http, ui) = tokio::join!(grpc_server, http_server, ui_server);
+        grpc.map_err(|e| format!("OTLP/gRPC: {e}"))?;
+        http.map_err(|e| format!("OTLP/HTTP: {e}"))?;
+        ui.map_err(|e| format!("web UI: {e}"))
+    };
+    tokio::pin!(servers);
+    tokio::select! {
+        result = &mut servers => return result,
+        () = stop => {}
+    }
+    let _ = stopping.send(true);
+    // A browser may keep a connection open; do not wait for it for long.
+    match tokio::time::timeout(SHUTDOWN_GRACE, servers).await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,349 @@
+//! What the terminal commands print: the waterfall of one trace, a line per found trace, the
+//! service graph. Colours are ANSI styles; the caller prints through `anstream`, which drops them
+//! unless stdout is a terminal (and always under `NO_COLOR`).
+//!
+//! Everything from spans goes through [`clean`] first: a span name is data from any process that
+//! can reach the receiver, and must not move the cursor or rewrite the screen.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Effects, Style};
+
+use crate::{
+    store::Dependency,
+    units::{human, utc},
+    waterfall::{PALETTE_SIZE, Palette, Waterfall},
+};
+
+/// Columns of the bars' time axis.
+const BAR_WIDTH: usize = 40;
+/// The operation column (indentation included) is cut to this many characters.
+const MAX_OPERATION_WIDTH: usize = 56;
+
+const ERROR: Style = AnsiColor::Red.on_default().effects(Effects::BOLD);
+const DIM: Style = Style::new().effects(Effects::DIMMED);
+const BOLD: Style = Style::new().effects(Effects::BOLD);
+
+const PALETTE: [AnsiColor; PALETTE_SIZE] = [
+    AnsiColor::Blue,
+    AnsiColor::Yellow,
+    AnsiColor::Green,
+    AnsiColor::Magenta,
+    AnsiColor::Cyan,
+    AnsiColor::BrightYellow,
+    AnsiColor::BrightBlue,
+    AnsiColor::BrightMagenta,
+    AnsiColor::BrightBlack,
+];
+
+fn service_style(palette: &Palette, service: &str) -> Style {
+    PALETTE[palette.colour(service)].on_default()
+}
+
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// The trace as a waterfall: a header, then one line per span in tree order with its service,
+/// its operation indented under its parent, its duration, its bar on the trace's time axis, and
+/// `✗ ERROR` with the status message when it failed.
+pub fn waterfall(trace: &Waterfall, link: &str) -> String {
+    let mut out = String::new();
+    let palette = Palette::new(trace.services());
+    let title = trace
+        .root()
+        .map(|root| format!("{}: {}", clean(&root.service), clean(&root.name)))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{}", paint(BOLD, &title));
+    let errors = trace.errors();
+    let mut facts = vec![
+        format!("trace {}", trace.trace_id),
+        utc(trace.start),
+        human(trace.duration()),
+        plural(trace.rows.len(), "span"),
+        plural(trace.services().len(), "service"),
+    ];
+    if errors > 0 {
+        facts.push(paint(ERROR, &plural(errors, "error")));
+    }
+    let _ = writeln!(out, "{}", facts.join(" · "));
+    let _ = writeln!(out, "{}", paint(DIM, link));
+    let _ = writeln!(out);
+
+    let service_width = trace
+        .rows
+        .iter()
+        .map(|row| width(&clean(&row.service)))
+        .chain([width("SERVICE")])
+        .max()
+        .unwrap_or(0);
+    let operations: Vec<String> = trace
+        .rows
+        .iter()
+        .map(|row| {
+            cut(
+                &format!("{}{}", "  ".repeat(row.depth), clean(&row.name)),
+                MAX_OPERATION_WIDTH,
+            )
+        })
+        .collect();
+    let operation_width = operations
+        .iter()
+        .map(|operation| width(operation))
+        .chain([width("OPERATION")])
+        .max()
+        .unwrap_or(0);
+    let total = human(trace.duration());
+    let axis = format!("0{total:>width$}", width = BAR_WIDTH - 1);
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(
+            DIM,
+            &format!(
+                "{:<service_width$}  {:<operation_width$}  {:>8}  {axis}",
+                "SERVICE", "OPERATION", "DURATION"
+            )
+        )
+    );
+    for (row, operation) in trace.rows.iter().zip(&operations) {
+        let style = service_style(&palette, &row.service);
+        let service = clean(&row.service);
+        let bar = bar(trace, row.start, row.end);
+        let mut line = format!(
+            "{}{}  {}{}  {:>8}  {}",
+            paint(style, &service),
+            " ".repeat(service_width - width(&service)),
+            operation,
+            " ".repeat(operation_width - width(operation)),
+            human(row.end - row.start),
+            paint(style, bar.trim_end()),
+        );
+        if row.error {
+            let message = cut(&clean(&row.status_message), 60);
+            let padding = width(&bar) - width(bar.trim_end());
+            line.push_str(&" ".repeat(padding));
+            let mark = format!("  ✗ ERROR {message}");
+            line.push_str(&paint(ERROR, mark.trim_end()));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+/// The span's bar: blocks from its start to its end on the trace's axis, at least one.
+fn bar(trace: &Waterfall, start: u64, end: u64) -> String {
+    let from = ((trace.position(start) * BAR_WIDTH as f64).floor() as usize).min(BAR_WIDTH - 1);
+    let to = ((trace.position(end) * BAR_WIDTH as f64).ceil() as usize).clamp(from + 1, BAR_WIDTH);
+    format!(
+        "{}{}{}",
+        " ".repeat(from),
+        "█".repeat(to - from),
+        " ".repeat(BAR_WIDTH - to)
+    )
+}
+
+/// One found trace on one line: when it started, how long it took, its spans, its root span, its
+/// errors, and where it opens.
+pub fn search_line(trace: &Waterfall, link: &str) -> String {
+    let (service, name) = trace
+        .root()
+        .map(|root| (clean(&root.service), clean(&root.name)))
+        .unwrap_or_default();
+    let palette = Palette::new(trace.services());
+    let style = trace
+        .root()
+        .map(|root| service_style(&palette, &root.service))
+        .unwrap_or_default();
+    let root = format!("{}: {name}", paint(style, &service));
+    let root_width = width(&service) + 2 + width(&name);
+    let errors = match trace.errors() {
+        0 => String::new(),
+        n => paint(ERROR, &format!("✗ {}", plural(n, "error"))),
+    };
+    let errors_width = match trace.errors() {
+        0 => 0,
+        n => width(&plural(n, "error")) + 2,
+    };
+    format!(
+        "{}  {:>8}  {:>9}  {root}{}  {errors}{}  {}",
+        utc(trace.start),
+        human(trace.duration()),
+        plural(trace.rows.len(), "span"),
+        " ".repeat(40usize.saturating_sub(root_width)),
+        " ".repeat(10usize.saturating_sub(errors_width)),
+        link,
+    )
+}
+
+/// The service graph as text: each caller, the services it calls, and how often.
+pub fn graph(links: &[Dependency]) -> String {
+    let parent_width = links
+        .iter()
+        .map(|l| width(&clean(&l.parent)))
+        .max()
+        .unwrap_or(0);
+    let child_width = links
+        .iter()
+        .map(|l| width(&clean(&l.child)))
+        .max()
+        .unwrap_or(0);
+    let palette = Palette::new(
+        links
+            .iter()
+            .flat_map(|l| [l.parent.as_str(), l.child.as_str()]),
+    );
+    let mut out = String::new();
+    for link in links {
+        let (parent, child) = (clean(&link.parent), clean(&link.child));
+        let _ = writeln!(
+            out,
+            "{}{} → {}{}  {:>7}",
+            paint(service_style(&palette, &link.parent), &parent),
+            " ".repeat(parent_width - width(&parent)),
+            paint(service_style(&palette, &link.child), &child),
+            " ".repeat(child_width - width(&child)),
+            plural_count(link.call_count, "call"),
+        );
+    }
+    out
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    plural_count(count as u64, noun)
+}
+
+fn plural_count(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+fn width(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    if width(text) <= max {
+        text.to_owned()
+    } else {
+        let kept: String = text.chars().take(max - 1).collect();
+        format!("{kept}…")
+    }
+}
+
+/// Text from a span, safe to print: control characters (escape sequences, carriage returns,
+/// newlines) and the invisible characters that reorder text are shown as `\u{..}` escapes.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || invisible {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{attribute, export, span};
+    use opentelemetry_proto::tonic::trace::v1::{Status, status::StatusCode};
+
+    const MS: u64 = 1_000_000;
+    const START: u64 = 1_795_946_400_000_000_000;
+
+    fn plain(text: &str) -> String {
+        anstream::adapter::strip_str(text).to_string()
+    }
+
+    fn sample() -> Waterfall {
+        let mut failed = span(
+            1,
+            3,
+            Some(2),
+            "POST /authorize",
+            START + 2 * MS,
+            START + 7 * MS,
+        );
+        failed.status = Some(Status {
+            message: "permission denied".into(),
+            code: StatusCode::Error as i32,
+        });
+        failed.attributes = vec![attribute("http.route", "/authorize")];
+        let mut request = export(
+            "blog-service",
+            vec![
+                span(1, 1, None, "POST /blogs", START, START + 20 * MS),
+                span(1, 2, Some(1), "POST /authorize", START + MS, START + 8 * MS),
+            ],
+        );
+        request
+            .resource_spans
+            .extend(export("author-service", vec![failed]).resource_spans);
+        Waterfall::all(&request.resource_spans).remove(0)
+    }
+
+    #[test]
+    fn the_waterfall_reads_line_by_line() {
+        let text = plain(&waterfall(&sample(), "http://localhost:16686/trace/0101"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "blog-service: POST /blogs",
+                "trace 01010101010101010101010101010101 · 2026-11-29 10:00:00.000 UTC · 20.0ms · 3 spans · 2 services · 1 error",
+                "http://localhost:16686/trace/0101",
+                "",
+                "SERVICE         OPERATION            DURATION  0                                 20.0ms",
+                "blog-service    POST /blogs            20.0ms  ████████████████████████████████████████",
+                "blog-service      POST /authorize      7.00ms    ██████████████",
+                "author-service      POST /authorize    5.00ms      ██████████                            ✗ ERROR permission denied",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_found_trace_is_one_line_with_its_link() {
+        let line = plain(&search_line(&sample(), "http://localhost:16686/trace/0101"));
+        assert_eq!(
+            line,
+            "2026-11-29 10:00:00.000 UTC    20.0ms    3 spans  blog-service: POST /blogs                 ✗ 1 error   http://localhost:16686/trace/0101"
+        );
+    }
+
+    #[test]
+    fn the_graph_reads_as_calls() {
+        let links = [
+            Dependency {
+                parent: "blog-service".into(),
+                child: "author-service".into(),
+                call_count: 12,
+            },
+            Dependency {
+                parent: "blog-service".into(),
+                child: "mongodb".into(),
+                call_count: 1,
+            },
+        ];
+        assert_eq!(
+            plain(&graph(&links)),
+            "blog-service → author-service  12 calls\nblog-service → mongodb          1 call\n"
+        );
+    }
+
+    #[test]
+    fn text_from_spans_cannot_drive_the_terminal() {
+        assert_eq!(
+            clean("a\x1b[2Jb\r\nc\u{202e}d"),
+            "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{202e}d"
+        );
+        assert_eq!(clean("<script>é</script>"), "<script>é</script>");
+    }
+}

@@ -1,0 +1,132 @@
+use std::sync::Arc;
+
+use axum::{body::Body, http::Request};
+use tower::ServiceExt as _;
+
+use crate::{
+    server::ui_router,
+    store::Store,
+    testing::{attribute, export, span},
+};
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+
+/// Nanoseconds since the epoch a minute ago: inside every page's default window.
+fn recent() -> u64 {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    u64::try_from(now).unwrap() - 60_000_000_000
+}
+
+fn store_with_hostile_spans() -> Arc<Store> {
+    let store = Arc::new(Store::new(10));
+    let start = recent();
+    let mut root = span(1, 1, None, HOSTILE, start, start + 5_000_000);
+    root.attributes = vec![attribute("note", "\"><img src=x onerror=alert(2)>")];
+    store.ingest(export("blog-service", vec![root])).unwrap();
+    store
+        .ingest(export(
+            HOSTILE,
+            vec![span(
+                1,
+                2,
+                Some(1),
+                "child",
+                start + 1_000_000,
+                start + 2_000_000,
+            )],
+        ))
+        .unwrap();
+    store
+}
+
+async fn get(store: &Arc<Store>, path: &str) -> (u16, String, axum::http::HeaderMap) {
+    let response = ui_router(Arc::clone(store))
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap(), headers)
+}
+
+#[tokio::test]
+async fn span_data_is_text_on_every_page() {
+    let store = store_with_hostile_spans();
+    for path in [
+        "/trace/01010101010101010101010101010101",
+        "/search",
+        "/dependencies",
+    ] {
+        let (status, html, headers) = get(&store, path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(
+            !html.contains("<script"),
+            "{path} carries a script element:\n{html}"
+        );
+        assert!(
+            !html.contains("<img"),
+            "{path} carries an injected element:\n{html}"
+        );
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path} lost the name:\n{html}"
+        );
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+    }
+    let (_, trace, _) = get(&store, "/trace/01010101010101010101010101010101").await;
+    assert!(
+        trace.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"),
+        "{trace}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_trace_ids_get_pages_that_say_so() {
+    let store = store_with_hostile_spans();
+    let (status, html, _) = get(&store, "/trace/02020202020202020202020202020202").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("Trace not found"), "{html}");
+    let (status, html, _) = get(&store, &format!("/trace/{}", "a".repeat(33))).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("Not a trace id"), "{html}");
+}
+
+#[tokio::test]
+async fn the_search_page_filters_and_reports_bad_filters() {
+    let store = store_with_hostile_spans();
+    let (_, html, _) = get(&store, "/search?service=blog-service&minDuration=1ms").await;
+    assert!(html.contains("1 trace<"), "{html}");
+    let (_, html, _) = get(&store, "/search?minDuration=1h").await;
+    assert!(html.contains("No traces match"), "{html}");
+    let (status, html, _) = get(&store, "/search?minDuration=soon").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("min duration"), "{html}");
+}
+
+#[tokio::test]
+async fn the_dependencies_page_draws_the_calls() {
+    let store = store_with_hostile_spans();
+    let (_, html, _) = get(&store, "/dependencies").await;
+    assert!(html.contains("<svg"), "{html}");
+    assert!(html.contains("1 call<"), "{html}");
+}
+
+#[tokio::test]
+async fn ui_find_opens_and_marks_the_spans_it_names() {
+    let store = store_with_hostile_spans();
+    let trace = "/trace/01010101010101010101010101010101";
+    let (_, html, _) = get(&store, trace).await;
+    assert!(!html.contains(" open"), "every span starts closed:\n{html}");
+    for find in ["0202020202020202", "CHILD"] {
+        let (_, html, _) = get(&store, &format!("{trace}?uiFind={find}")).await;
+        assert_eq!(html.matches(" open>").count(), 1, "{find}:\n{html}");
+        assert!(
+            html.contains(r#"found" data-span-id="0202020202020202" open>"#),
+            "{find}:\n{html}"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! `/trace/{trace_id}`: the waterfall. Every span is a bar on the trace's time axis, nested
+//! under its parent and coloured by service; a failed span is marked. Each span opens (HTML's
+//! `<details>`, no script) onto its attributes, events, links and resource. As in Jaeger UI,
+//! `?uiFind=TEXT` marks the spans whose id is TEXT or whose service or name contains it; here
+//! they are also opened.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{Section, display_service, layout, palette, problem, service_chip};
+use crate::{
+    ids::TraceId,
+    store::{SPAN_KINDS, Store},
+    units::{human, utc},
+    waterfall::{Palette, Row, Waterfall},
+};
+
+/// Indentation per level of nesting, in pixels.
+const INDENT: usize = 16;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Find {
+    ui_find: String,
+}
+
+impl Find {
+    fn matches(&self, row: &Row) -> bool {
+        let text = self.ui_find.trim().to_lowercase();
+        !text.is_empty()
+            && (row.span_id == text
+                || row.service.to_lowercase().contains(&text)
+                || row.name.to_lowercase().contains(&text))
+    }
+}
+
+pub async fn page(
+    State(store): State<Arc<Store>>,
+    Path(trace_id): Path<String>,
+    find: Result<Query<Find>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(find) = find.unwrap_or_default();
+    let id = match TraceId::parse(&trace_id) {
+        Ok(id) => id,
+        Err(detail) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Not a trace id",
+                &format!("{detail}. A trace id is 32 hex digits, as in a traceresponse header."),
+            );
+        }
+    };
+    let Some(resource_spans) = store.trace(id) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Trace not found",
+            &format!(
+                "No trace {id} here: it may not have arrived yet, or it was evicted to make room for \
+             newer ones."
+            ),
+        );
+    };
+    let Some(waterfall) = Waterfall::all(&resource_spans).into_iter().next() else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Trace not found",
+            "The trace has no spans.",
+        );
+    };
+    let title = waterfall
+        .root()
+        .map(|root| format!("{}: {}", display_service(&root.service), root.name))
+        .unwrap_or_default();
+    let body = view(&waterfall, &title, &palette(&store), &find);
+    (StatusCode::OK, layout(&title, Section::Trace, body)).into_response()
+}
+
+fn view(waterfall: &Waterfall, title: &str, palette: &Palette, find: &Find) -> Markup {
+    let depth = waterfall
+        .rows
+        .iter()
+        .map(|row| row.depth + 1)
+        .max()
+        .unwrap_or(0);
+    let errors = waterfall.errors();
+    html! {
+        h1 { (title) }
+        p.meta {
+            span { "Trace " code #trace-id { (waterfall.trace_id) } }
+            span { "Started " b { (utc(waterfall.start)) } }
+            span { "Duration " b #duration { (human(waterfall.duration())) } }
+            span { b { (waterfall.rows.len()) } " spans" }
+            span { b { (waterfall.services().len()) } " services" }
+            span { "Depth " b { (depth) } }
+            @if errors > 0 { span.error-badge { (errors) " error" @if errors != 1 { "s" } } }
+        }
+        p.legend { @for service in waterfall.services() { (service_chip(palette, service, None)) } }
+        div.waterfall {
+            div.axis {
+                div.name { "Service and operation" }
+                div.ticks {
+                    @for quarter in 0..=4u64 {
+                        span style={"left:" (quarter * 25) "%"} { (human(waterfall.duration() * quarter / 4)) }
+                    }
+                }
+            }
+            @for row in &waterfall.rows { (span_row(waterfall, row, palette, find.matches(row))) }
+        }
+    }
+}
+
+fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette, found: bool) -> Markup {
+    let left = waterfall.position(row.start) * 100.0;
+    let width = (waterfall.position(row.end) * 100.0 - left).max(0.0);
+    let duration = human(row.end - row.start);
+    // The duration label goes after the bar; inside its end when the bar reaches the right
+    // edge from near the start; before it otherwise.
+    let label_style = if left + width <= 75.0 {
+        format!("left:calc({:.3}% + 6px)", left + width)
+    } else if left < 20.0 {
+        format!("right:calc({:.3}% + 6px)", 100.0 - left - width)
+    } else {
+        format!("right:calc({:.3}% + 6px)", 100.0 - left)
+    };
+    html! {
+        details class={"span c" (palette.colour(&row.service)) @if found { " found" }}
+            data-span-id=(row.span_id) open[found] {
+            summary {
+                span.label style={"padding-left:" (10 + row.depth * INDENT) "px"} title=(row.name) {
+                    span.dot {}
+                    span.svc { (display_service(&row.service)) }
+                    span.op { (row.name) }
+                    @if row.error { span.failed-mark title="status ERROR" { "⚠ error" } }
+                }
+                span.track {
+                    span.bar.failed[row.error] style={"left:" (format!("{left:.3}")) "%;width:" (format!("{width:.3}")) "%"} {}
+                    span.took style=(label_style) { (duration) }
+                }
+            }
+            (details(waterfall, row))
+        }
+    }
+}
+
+fn details(waterfall: &Waterfall, row: &Row) -> Markup {
+    let kind = SPAN_KINDS
+        .get(row.kind as usize)
+        .copied()
+        .unwrap_or("unspecified");
+    html! {
+        div.detail {
+            table.kv {
+                tr { td { "Span" } td { (row.span_id) } }
+                @if !row.parent_span_id.is_empty() { tr { td { "Parent" } td { (row.parent_span_id) } } }
+                tr { td { "Kind" } td { (kind) } }
+                tr { td { "Start" } td { "+" (human(row.start - waterfall.start)) " (" (utc(row.start)) ")" } }
+                tr { td { "Duration" } td { (human(row.end - row.start)) } }
+                @if row.error || !row.status_message.is_empty() {
+                    tr { td { "Status" } td { @if row.error { "ERROR " } (row.status_message) } }
+                }
+                @if !row.scope.is_empty() { tr { td { "Scope" } td { (row.scope) } } }
+            }
+            @if !row.attributes.is_empty() {
+                h3 { "Attributes" }
+                (pairs(&row.attributes))
+            }
+            @if !row.events.is_empty() {
+                h3 { "Events" }
+                @for event in &row.events {
+                    p { b { (event.name) } " at +" (human(event.time.saturating_sub(waterfall.start))) }
+                    (pairs(&event.attributes))
+                }
+            }
+            @if !row.links.is_empty() {
+                h3 { "Links" }
+                @for link in &row.links { p.mono { (link) } }
+            }
+            h3 { "Resource" }
+            (pairs(&row.resource))
+        }
+    }
+}
+
+fn pairs(pairs: &[(String, String)]) -> Markup {
+    html! {
+        table.kv { @for (key, value) in pairs { tr { td { (key) } td { (value) } } } }
+    }
+}
