@@ -224,13 +224,14 @@ async fn logout_is_one_trace_from_authen_to_author() {
     let spans = platform
         .collector
         .wait_for_trace(&logout.trace_id(), |spans| {
-            find(
-                spans,
-                "author-service",
-                "POST /revocations",
-                SpanKind::Server,
-            )
-            .is_some()
+            find(spans, "authen-service", "POST /logout", SpanKind::Server).is_some()
+                && find(
+                    spans,
+                    "author-service",
+                    "POST /revocations",
+                    SpanKind::Server,
+                )
+                .is_some()
                 && find(spans, "mongodb", "insert", SpanKind::Client).is_some()
         })
         .await;

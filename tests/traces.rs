@@ -215,7 +215,8 @@ async fn login_finds_the_user_verifies_the_password_then_signs() {
     let spans = platform
         .collector
         .wait_for_trace(&reply.trace_id(), |spans| {
-            find(spans, "authen-service", "token.sign", SpanKind::Internal).is_some()
+            find(spans, "authen-service", "POST /login", SpanKind::Server).is_some()
+                && find(spans, "authen-service", "token.sign", SpanKind::Internal).is_some()
                 && spans
                     .iter()
                     .any(|s| s.service == "mongodb" && s.name == "find")
@@ -267,7 +268,8 @@ async fn create_user_is_checked_by_author_then_hashed_and_inserted() {
     let spans = platform
         .collector
         .wait_for_trace(&reply.trace_id(), |spans| {
-            find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
+            find(spans, "user-service", "POST /users", SpanKind::Server).is_some()
+                && find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
                 && spans
                     .iter()
                     .any(|s| s.service == "mongodb" && s.name == "insert")
