@@ -20,8 +20,8 @@ ENV CARGO_PROFILE_PRODUCTION_DEBUG=none
 # 1. The dependencies alone, from the manifests and the lock file, with stub sources for our own
 #    crates: this layer is rebuilt only when a Cargo.toml or Cargo.lock changes, not on every edit.
 #    Every workspace member's manifest must be here (cargo loads the whole workspace; the compose
-#    test checks this against `cargo metadata`); the tests' and the traffic tool's crates are never
-#    built, only their manifests are needed.
+#    test checks this against `cargo metadata`); the tests' and the tools' crates are never built,
+#    only their manifests are needed.
 COPY Cargo.toml Cargo.lock ./
 COPY services/platform/Cargo.toml services/platform/
 COPY services/authen/Cargo.toml services/authen/
@@ -29,14 +29,18 @@ COPY services/user/Cargo.toml services/user/
 COPY services/blog/Cargo.toml services/blog/
 COPY services/author/Cargo.toml services/author/
 COPY tests/Cargo.toml tests/
+COPY tools/launcher/Cargo.toml tools/launcher/
+COPY tools/loadgen/Cargo.toml tools/loadgen/
 COPY tools/traffic/Cargo.toml tools/traffic/
 RUN set -eux; \
-    for binary in services/authen services/user services/blog services/author tools/traffic; do \
+    for binary in services/authen services/user services/blog services/author tools/launcher \
+        tools/traffic; do \
         mkdir -p "$binary/src"; \
         echo 'fn main() {}' > "$binary/src/main.rs"; \
     done; \
-    mkdir -p services/platform/src tests/support; \
-    touch services/platform/src/lib.rs tests/support/lib.rs; \
+    mkdir -p services/platform/src tests/support tools/loadgen/src; \
+    touch services/platform/src/lib.rs tests/support/lib.rs tools/launcher/src/lib.rs \
+        tools/loadgen/src/lib.rs; \
     cargo build --profile production --locked --bins \
         -p authen-service -p user-service -p blog-service -p author-service
 

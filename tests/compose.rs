@@ -5,33 +5,20 @@
 //! container. Instead `docker-compose config` (Debian's docker-compose package, which
 //! scripts/test.sh installs) validates docker-compose.yml against the compose schema, resolves its
 //! anchors and variables, and prints it normalized; the tests read that, the Dockerfile and
-//! .dockerignore, and check what the platform needs from them.
+//! .dockerignore, and check what the platform needs from them, and that docker-compose.yml runs
+//! the services the platform's one definition (the launcher's) names, with its ports and variables.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
+use e2e_tests::{SERVICES, project_root as root};
+use launcher::definition::AUTHOR;
 use serde_norway::Value;
 
-/// (compose service, binary, port), as the contract lists them.
-const SERVICES: [(&str, &str, u16); 4] = [
-    ("authen", "authen-service", 3001),
-    ("user", "user-service", 3002),
-    ("blog", "blog-service", 3003),
-    ("author", "author-service", 3004),
-];
-
-/// The services that use MongoDB, and those that call author-service.
+/// The services that use MongoDB: all of them (author-service reads the revoked tokens there).
 const USE_MONGO: [&str; 4] = ["authen", "user", "blog", "author"];
-const CALL_AUTHOR: [&str; 3] = ["authen", "user", "blog"];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(root().join(file)).unwrap_or_else(|error| panic!("{file}: {error}"))
@@ -54,6 +41,7 @@ fn compose_config(env: &[(&str, &str)]) -> Output {
         "BLOG_UID",
         "BLOG_GID",
         "RUST_LOG",
+        "MONGODB_DB",
         "COMPOSE_FILE",
         "COMPOSE_PROJECT_NAME",
         "COMPOSE_PROFILES",
@@ -345,7 +333,8 @@ fn jaeger_is_v2_pinned_and_publishes_otlp_and_its_ui() {
 #[test]
 fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
     let config = config();
-    for (name, binary, port) in SERVICES {
+    for definition in SERVICES {
+        let (name, binary, port) = (definition.name, definition.binary, definition.port);
         let service = service(&config, name);
         let context = |what: &str| format!("service {name}: {what}");
 
@@ -450,9 +439,9 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
         );
         assert_eq!(
             depends_on(service, "author").as_deref(),
-            CALL_AUTHOR.contains(&name).then_some("service_healthy"),
+            (definition != AUTHOR).then_some("service_healthy"),
             "{}",
-            context("waits for a healthy author-service")
+            context("waits for a healthy author-service, which starts first")
         );
         assert!(
             depends_on(service, "jaeger").is_some(),
@@ -464,6 +453,32 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
     let user = service(&config, "user");
     assert_eq!(env_var(user, "ADMIN_USERNAME"), "admin");
     assert_eq!(env_var(user, "ADMIN_PASSWORD"), "a-password-for-the-test");
+}
+
+#[test]
+fn the_services_and_their_variables_are_the_platform_definitions() {
+    let config = config();
+    let mut names: Vec<String> = config["services"]
+        .as_mapping()
+        .expect("services")
+        .keys()
+        .map(string)
+        .filter(|name| !["mongo", "jaeger"].contains(&name.as_str()))
+        .collect();
+    let mut expected: Vec<&str> = SERVICES.iter().map(|service| service.name).collect();
+    names.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "the platform's services, and no other");
+    for definition in SERVICES {
+        let mut variables: Vec<String> = environment(service(&config, definition.name))
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let mut expected = definition.variables();
+        variables.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(variables, expected, "{}'s variables", definition.binary);
+    }
 }
 
 #[test]
@@ -624,7 +639,7 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
     let uid = user.trim().split(':').next().unwrap();
     assert!(uid != "0" && uid != "root", "USER {user} is root");
 
-    for (_, binary, _) in SERVICES {
+    for binary in SERVICES.map(|service| service.binary) {
         assert!(
             runtime
                 .instructions
