@@ -128,14 +128,6 @@ impl Mix {
         format!("{LOAD_USER}-password")
     }
 
-    /// The same users and blogs in other proportions.
-    pub fn with_weights(&self, weights: &[(Kind, u64)]) -> Self {
-        Self {
-            mix: loadgen::Mix::new(weights),
-            ..self.clone()
-        }
-    }
-
     /// Sends the next request of the mix and records what came back.
     pub async fn send(&self, api: &Api) -> Record {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);

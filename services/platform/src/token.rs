@@ -224,10 +224,6 @@ impl TokenVerifier {
         Self { key, validation }
     }
 
-    pub fn key(&self) -> &PublicKey {
-        &self.key
-    }
-
     /// Verifies a compact JWS and returns its claims. Runs inline: an RS256 check costs tens of
     /// microseconds, cheaper than a hop to the blocking pool.
     #[tracing::instrument(name = "token.verify", skip_all, err(level = "debug"))]

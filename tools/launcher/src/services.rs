@@ -173,10 +173,6 @@ impl Services {
         format!("http://{host}:{}", self.port(name))
     }
 
-    pub fn plan(&self) -> &Plan {
-        &self.plan
-    }
-
     /// The service's process, while the launcher runs it.
     pub fn process(&self, name: &str) -> Option<&Process> {
         self.processes.get(name)

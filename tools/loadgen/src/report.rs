@@ -276,7 +276,7 @@ fn latency_row(label: &str, latencies: &mut [Duration]) -> String {
 }
 
 /// `12.3`: a duration in milliseconds, as the tables show it.
-pub(crate) fn milliseconds(duration: Duration) -> String {
+fn milliseconds(duration: Duration) -> String {
     format!("{:.1}", duration.as_secs_f64() * 1000.0)
 }
 
