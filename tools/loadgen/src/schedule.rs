@@ -45,6 +45,14 @@ pub struct Progress {
     pub skipped: AtomicU64,
 }
 
+impl Progress {
+    fn show(&self, tally: &Tally) {
+        self.sent.store(tally.sent, Ordering::Relaxed);
+        let skipped = tally.skipped_busy + tally.skipped_late;
+        self.skipped.store(skipped, Ordering::Relaxed);
+    }
+}
+
 /// What an open-loop run did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
@@ -148,9 +156,7 @@ impl OpenLoop {
                 }
             }
             next_slot = last + 1;
-            progress.sent.store(tally.sent, Ordering::Relaxed);
-            let skipped = tally.skipped_busy + tally.skipped_late;
-            progress.skipped.store(skipped, Ordering::Relaxed);
+            progress.show(&tally);
             while tasks.try_join_next().is_some() {}
         }
         tally.elapsed = start.elapsed().min(self.duration);

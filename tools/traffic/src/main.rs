@@ -20,10 +20,11 @@ use std::{
 
 use clap::Parser;
 use launcher::signal::stop_requested;
-use loadgen::{OpenLoop, Progress, Rng};
+use loadgen::{OpenLoop, Progress, Rng, Tally};
 
 use crate::{
     cli::{Cli, Command, Settings},
+    platform::Client,
     report::{RunInfo, rate, summary},
 };
 
@@ -102,9 +103,24 @@ async fn run(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tally = send(&settings, seed, &client).await;
+    let info = RunInfo {
+        run_id: &run_id,
+        seed,
+        target_rate: settings.rate,
+        tally: &tally,
+        concurrency: settings.concurrency,
+        users: &[],
+        jaeger_ui: &settings.jaeger_ui,
+    };
+    report(&client, info)
+}
+
+/// The open-loop schedule of the run, with the progress line while it goes on.
+async fn send(settings: &Settings, seed: u64, client: &Arc<Client>) -> Tally {
     let counters = Arc::new(Progress::default());
     let line = progress::start(
-        Arc::clone(&client),
+        Arc::clone(client),
         Arc::clone(&counters),
         settings.concurrency,
     );
@@ -115,7 +131,7 @@ async fn run(settings: Settings) -> ExitCode {
         late_grace: None,
     };
     let (mix, mut run_rng) = (mix::mix(), Rng::new(seed));
-    let sender = Arc::clone(&client);
+    let sender = Arc::clone(client);
     // Every planned send draws its request, sent or skipped: a seed always means the same mix.
     let prepare = move |n| {
         let (kind, rng) = mix.draw(run_rng.next_u64());
@@ -126,35 +142,36 @@ async fn run(settings: Settings) -> ExitCode {
         .run(&counters, stop_requested(), stop_requested(), prepare)
         .await;
     line.finish().await;
+    tally
+}
+
+/// Prints the report; fails when every request failed.
+fn report(client: &Client, info: RunInfo) -> ExitCode {
     let Ok(stats) = client.summary.lock() else {
         eprintln!("traffic: the statistics were lost (a sender panicked)");
         return ExitCode::FAILURE;
     };
-    let users: Vec<String> = client
-        .readers
+    let readers = client.readers.iter().map(|u| format!("{} (READ)", u.name));
+    let writers = client
+        .writers
         .iter()
-        .map(|u| format!("{} (READ)", u.name))
-        .chain(
-            client
-                .writers
-                .iter()
-                .map(|u| format!("{} (READ, WRITE)", u.name)),
+        .map(|u| format!("{} (READ, WRITE)", u.name));
+    let users: Vec<String> = readers.chain(writers).collect();
+    print!(
+        "{}",
+        summary(
+            &stats,
+            &RunInfo {
+                users: &users,
+                ..info
+            }
         )
-        .collect();
-    let info = RunInfo {
-        run_id: &run_id,
-        seed,
-        target_rate: settings.rate,
-        tally: &tally,
-        concurrency: settings.concurrency,
-        users: &users,
-        jaeger_ui: &settings.jaeger_ui,
-    };
-    print!("{}", summary(&stats, &info));
+    );
     let completed = stats.answered() + stats.transport_errors();
     if completed > 0 && stats.failed() == completed {
         eprintln!(
-            "traffic: every request failed ({} without an answer, the rest 5xx): is the platform still running?",
+            "traffic: every request failed ({} without an answer, the rest 5xx): is the platform \
+             still running?",
             stats.transport_errors()
         );
         return ExitCode::FAILURE;
