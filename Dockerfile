@@ -29,16 +29,19 @@ COPY services/user/Cargo.toml services/user/
 COPY services/blog/Cargo.toml services/blog/
 COPY services/author/Cargo.toml services/author/
 COPY tests/Cargo.toml tests/
+COPY tools/launcher/Cargo.toml tools/launcher/
+COPY tools/loadgen/Cargo.toml tools/loadgen/
 COPY tools/traffic/Cargo.toml tools/traffic/
 COPY tools/traces/Cargo.toml tools/traces/
 RUN set -eux; \
-    for binary in services/authen services/user services/blog services/author tools/traffic \
-        tools/traces; do \
+    for binary in services/authen services/user services/blog services/author tools/launcher \
+        tools/traffic tools/traces; do \
         mkdir -p "$binary/src"; \
         echo 'fn main() {}' > "$binary/src/main.rs"; \
     done; \
-    mkdir -p services/platform/src tests/support; \
-    touch services/platform/src/lib.rs tests/support/lib.rs tools/traces/src/lib.rs; \
+    mkdir -p services/platform/src tests/support tools/loadgen/src; \
+    touch services/platform/src/lib.rs tests/support/lib.rs tools/launcher/src/lib.rs \
+        tools/loadgen/src/lib.rs tools/traces/src/lib.rs; \
     cargo build --profile production --locked --bins \
         -p authen-service -p user-service -p blog-service -p author-service
 

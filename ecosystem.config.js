@@ -1,4 +1,5 @@
-// pm2 process file for the four services, run from their release binaries:
+// pm2 process file for the four services, run from their release binaries in cargo's target
+// directory (`target/release/`, or wherever CARGO_TARGET_DIR or build.target-dir puts it):
 //
 //   cargo build --release
 //   ADMIN_USERNAME=admin ADMIN_PASSWORD='a-long-password' pm2 start ecosystem.config.js
@@ -13,24 +14,44 @@
 //   AUTHOR_URL                 http://127.0.0.1:$AUTHOR_PORT
 //   JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   keys/private.pem, keys/public.pem (scripts/gen-keys.sh makes them)
 //   OTEL_EXPORTER_OTLP_ENDPOINT       http://localhost:4317 (Jaeger from docker compose)
+//   RUST_LOG                   info
 //   ADMIN_USERNAME, ADMIN_PASSWORD    user-service's bootstrap administrator; unset: none
 //   PM2_LOG_DIR                .data/logs/pm2 (this project's setting, not one of pm2's own)
 //
-// pm2 hands each app the environment of the shell that ran `pm2 start` (so OTEL_*, RUST_LOG,
+// pm2 hands each app the environment of the shell that ran `pm2 start` (so OTEL_*,
 // JWT_ISSUER, ... pass through as they are), overlaid with the `env` below. The one exception is
 // the administrator's credentials: they reach user-service only, which is the one that needs them.
 //
 // Logs go to one file per service under .data/logs/pm2/ (next to scripts/up.sh's logs in
 // .data/logs/, git-ignored) rather than pm2's default ~/.pm2/logs/, so they stay with the project
 // they belong to and do not pile up with other projects' apps; `pm2 logs` reads them all the same.
+//
+// The services, their order, ports and variables are the platform's (tools/launcher's
+// definition); tests/pm2.rs checks that this file says the same.
 
 'use strict';
 
+const childProcess = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
 const env = process.env;
 const root = __dirname;
+
+// Where cargo builds: `cargo metadata` knows (it reads CARGO_TARGET_DIR and build.target-dir);
+// without cargo on PATH, CARGO_TARGET_DIR or target/.
+function targetDir() {
+  try {
+    const metadata = childProcess.execFileSync(
+      'cargo', ['metadata', '--format-version', '1', '--no-deps'],
+      { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return JSON.parse(metadata).target_directory;
+  } catch (error) {
+    return path.resolve(root, env.CARGO_TARGET_DIR || 'target');
+  }
+}
+
+const releaseDir = path.join(targetDir(), 'release');
 
 const ports = {
   author: env.AUTHOR_PORT || 3004,
@@ -54,6 +75,7 @@ const common = {
   JWT_PRIVATE_KEY: env.JWT_PRIVATE_KEY || path.join(root, 'keys/private.pem'),
   JWT_PUBLIC_KEY: env.JWT_PUBLIC_KEY || path.join(root, 'keys/public.pem'),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4317',
+  RUST_LOG: env.RUST_LOG || 'info',
 };
 
 // The administrator's credentials, only when set in the shell (both, or user-service ignores them).
@@ -64,12 +86,12 @@ for (const name of ['ADMIN_USERNAME', 'ADMIN_PASSWORD']) {
   }
 }
 
-// service(short, extraEnv): the pm2 app running target/release/<short>-service.
+// service(short, extraEnv): the pm2 app running <target>/release/<short>-service.
 function service(short, extraEnv = {}) {
   const name = `${short}-service`;
   return {
     name,
-    script: path.join(root, 'target/release', name),
+    script: path.join(releaseDir, name),
     cwd: root,
     interpreter: 'none', // a native binary, not a Node.js script
     exec_mode: 'fork',

@@ -53,8 +53,6 @@ EOF
 # create-blog comes last because it adds blogs, and GET /blogs gets slower with every blog it counts:
 # list-blogs and login-burst must both list the same --blogs blogs.
 readonly ALL_CASES=(authorize list-blogs login login-burst create-blog)
-# Start order: author-service first, since the /readyz of user- and blog-service asks it.
-readonly SERVICES=(author authen user blog)
 readonly MODES=(traced untraced)
 # With tracing on, the pause after any load before the sink's span count is read: long enough for
 # the batch span processor's schedule (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) to send the last
@@ -162,7 +160,13 @@ fi
 
 WORK=""                # the working directory (mktemp), deleted at exit unless --keep or failure
 declare -A PID_OF=()   # process name (author, ..., nx-27017, otlp-sink) -> pid
-declare -A PORT_OF=()  # process (service, mongo, otlp-sink-grpc/-http) -> port
+SERVICES=()            # the services (author, ...), in the order the launcher starts them
+declare -A PORT_OF=()  # process (service, nx-27017, otlp-sink-grpc/-http) -> port
+declare -A LOG_OF=()   # process (service, nx-27017) -> its log
+LAUNCHER_PID=""        # the launcher running the platform of the mode being measured
+LAUNCHER=""            # cargo's target directory's release/launcher, and the same for traffic
+TRAFFIC=""
+TARGET_DIR=""          # cargo's target directory
 LOAD_PIDS=()           # wrk processes still running
 SINK_GRPC="" SINK_HTTP=""
 ADMIN_USER=bench-admin
@@ -199,7 +203,7 @@ mode_dir() {
 start_sink() {
     local log="$WORK/otlp-sink.log"
     # Port 0: the sink reports the ports it got, so there is no race for a free port.
-    setsid "$PROJECT_ROOT/target/release/otlp-sink" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
+    setsid "$TARGET_DIR/release/otlp-sink" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
         </dev/null >"$log" 2>&1 &
     PID_OF[otlp-sink]=$!
     local deadline=$((SECONDS + 15)) banner=""
@@ -215,63 +219,36 @@ start_sink() {
     info "otlp-sink: OTLP/gRPC at $SINK_GRPC, counts at $SINK_HTTP/stats"
 }
 
-start_mongo() {
-    local mode=$1 dir port
+# start_platform MODE: the launcher (the platform's one definition) starts nx-27017 and the four
+# services as they ship (the production profile), each on a port of its own choosing, with fresh
+# keys and a clean environment: the figures must not depend on the caller's OTEL_* or RUST_LOG,
+# and the working directory is the mode's, so that no .env file is read.
+start_platform() {
+    local mode=$1 dir tracing
     dir=$(mode_dir "$mode")
-    mkdir -p -- "$dir/mongo"
-    port=$(free_tcp_port)
-    PORT_OF[mongo]=$port
-    setsid "$NX_BIN" --host 127.0.0.1 -p "$port" --data-dir "$dir/mongo" \
-        --pid-file "$dir/nx-27017.pid" --log-file "$dir/nx-27017.log" \
-        </dev/null >"$dir/nx-27017.console.log" 2>&1 &
-    PID_OF[nx-27017]=$!
-    if ! wait_tcp 127.0.0.1 "$port" 30 "${PID_OF[nx-27017]}"; then
-        show_log_tail "$dir/nx-27017.console.log"
-        die "nx-27017 did not start"
+    mkdir -p -- "$dir"
+    if [[ "$mode" == traced ]]; then
+        tracing=OTEL_TRACES_SAMPLER=always_on
+    else
+        tracing=OTEL_SDK_DISABLED=true
     fi
-}
-
-start_services() {
-    local mode=$1 dir svc
-    dir=$(mode_dir "$mode")
+    # Tokens are made once per mode; they must outlive the longest run (JWT_TTL_SECONDS).
+    start_launcher "$dir/platform.json" env -i -C "$dir" PATH="$PATH" RUST_LOG=info \
+        MONGODB_DB=blog JWT_PRIVATE_KEY="$WORK/keys/private.pem" \
+        JWT_PUBLIC_KEY="$WORK/keys/public.pem" JWT_TTL_SECONDS=86400 \
+        OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_GRPC" OTEL_EXPORTER_OTLP_PROTOCOL=grpc "$tracing" \
+        ADMIN_USERNAME="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASS" NX_27017_BIN="$NX_BIN" \
+        "$LAUNCHER" --any-port --bin-dir "$TARGET_DIR/production" --data-dir "$dir" \
+        --state "$dir/platform.json" >"$dir/launcher.log" 2>&1 ||
+        { show_log_tail "$dir/launcher.log"; die "the platform did not start"; }
+    local name port pid log
+    SERVICES=()
+    while read -r name port pid log; do
+        name=${name%-service}
+        PID_OF[$name]=$pid PORT_OF[$name]=$port LOG_OF[$name]=$log
+        [[ "$name" == nx-27017 ]] || SERVICES+=("$name")
+    done < <(launcher_state "$dir/platform.json")
     for svc in "${SERVICES[@]}"; do
-        PORT_OF[$svc]=$(free_tcp_port)
-    done
-    for svc in "${SERVICES[@]}"; do
-        # A clean environment: the figures must not depend on the caller's OTEL_* or RUST_LOG,
-        # and the working directory is ours so that no .env file is read.
-        local env_args=(
-            PATH="$PATH"
-            RUST_LOG=info
-            HOST=127.0.0.1
-            PORT="${PORT_OF[$svc]}"
-            MONGODB_URI="mongodb://127.0.0.1:${PORT_OF[mongo]}"
-            MONGODB_DB=blog
-            AUTHOR_URL="http://127.0.0.1:${PORT_OF[author]}"
-            JWT_PRIVATE_KEY="$WORK/keys/private.pem"
-            JWT_PUBLIC_KEY="$WORK/keys/public.pem"
-            # Tokens are made once per mode; they must outlive the longest run.
-            JWT_TTL_SECONDS=86400
-            OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_GRPC"
-            OTEL_EXPORTER_OTLP_PROTOCOL=grpc
-        )
-        if [[ "$mode" == traced ]]; then
-            env_args+=(OTEL_TRACES_SAMPLER=always_on)
-        else
-            env_args+=(OTEL_SDK_DISABLED=true)
-        fi
-        if [[ "$svc" == user ]]; then
-            env_args+=(ADMIN_USERNAME="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASS")
-        fi
-        setsid env -i -C "$dir" "${env_args[@]}" "$PROJECT_ROOT/target/production/$svc-service" \
-            </dev/null >"$dir/$svc-service.log" 2>&1 &
-        PID_OF[$svc]=$!
-    done
-    for svc in "${SERVICES[@]}"; do
-        if ! wait_http "http://127.0.0.1:${PORT_OF[$svc]}/readyz" 60 "${PID_OF[$svc]}"; then
-            show_log_tail "$dir/$svc-service.log"
-            die "$svc-service did not become ready"
-        fi
         # The pid we measure must be the service itself, not a wrapper.
         [[ "$(readlink "/proc/${PID_OF[$svc]}/exe")" == */"$svc-service" ]] ||
             die "pid ${PID_OF[$svc]} is not $svc-service; cannot measure it"
@@ -280,16 +257,11 @@ start_services() {
 
 # stop_platform: the services (flushing their spans), then the database.
 stop_platform() {
-    local svc entries=()
-    for svc in "${SERVICES[@]}"; do
-        [[ -n "${PID_OF[$svc]:-}" ]] && entries+=("$svc-service=${PID_OF[$svc]}")
-        unset 'PID_OF[$svc]'
+    stop_launcher || warn "the launcher reported a problem while stopping (see $(mode_dir "$MODE")/launcher.log)"
+    local name
+    for name in "${SERVICES[@]}" nx-27017; do
+        unset 'PID_OF[$name]'
     done
-    ((${#entries[@]} == 0)) || stop_processes "${entries[@]}"
-    if [[ -n "${PID_OF[nx-27017]:-}" ]]; then
-        stop_processes "nx-27017=${PID_OF[nx-27017]}"
-        unset 'PID_OF[nx-27017]'
-    fi
 }
 
 cleanup() {
@@ -524,11 +496,7 @@ check_alive() {
     local name pid log
     while read -r name pid; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            case "$name" in
-                otlp-sink) log="$WORK/otlp-sink.log" ;;
-                nx-27017) log="$(mode_dir "$MODE")/nx-27017.console.log" ;;
-                *) log="$(mode_dir "$MODE")/$name-service.log" ;;
-            esac
+            log=${LOG_OF[$name]:-$WORK/otlp-sink.log}
             show_log_tail "$log"
             die "$name (pid $pid) died during the benchmark"
         fi
@@ -578,78 +546,42 @@ measure() {
 
 # --- seeding --------------------------------------------------------------------------------
 
-# try_login USER PASSWORD: print an access token, or fail.
-try_login() {
-    local reply
-    reply=$(curl -sf --max-time 10 -X POST "http://127.0.0.1:${PORT_OF[authen]}/login" \
-        -H 'content-type: application/json' \
-        -d "{\"username\":\"$1\",\"password\":\"$2\"}") || return 1
-    sed -nE 's/.*"access_token":"([^"]+)".*/\1/p' <<<"$reply"
-}
-
-# login USER PASSWORD: print an access token, or stop the benchmark.
-login() {
-    try_login "$@" || die "login as $1 failed"
-}
-
-# admin_token: the administrator's token. user-service creates the administrator in the
-# background once MongoDB answers, which can be a moment after every /readyz is 200: retry.
-admin_token() {
-    local deadline=$((SECONDS + 30)) token
-    until token=$(try_login "$ADMIN_USER" "$ADMIN_PASS"); do
-        ((SECONDS < deadline)) || die "the administrator could not log in within 30 s (see $(mode_dir "$MODE")/user-service.log)"
-        pause 0.5
-    done
-    printf '%s\n' "$token"
-}
-
-create_user() {
-    local admin_token=$1 username=$2 password=$3 permissions=$4
-    curl -sf --max-time 10 -o /dev/null -X POST "http://127.0.0.1:${PORT_OF[user]}/users" \
-        -H "Authorization: Bearer $admin_token" -H 'content-type: application/json' \
-        -d "{\"username\":\"$username\",\"password\":\"$password\",\"permissions\":$permissions}" ||
-        die "creating the user $username failed"
-}
-
-# seed MODE: the reader and the writer, their tokens, and $BLOGS blogs.
+# seed MODE: the reader and the writer, their tokens, and $BLOGS blogs, made through the API by
+# `traffic seed` (the load engine's closed loop, 8 blogs at a time), which checks they are listed.
 seed() {
-    local dir admin_token
+    local dir
     dir=$(mode_dir "$1")
-    admin_token=$(admin_token)
-    local writer_pass
-    writer_pass=$(openssl rand -hex 12)
-    READER_PASS=$(openssl rand -hex 12)
-    create_user "$admin_token" bench-writer "$writer_pass" '["READ","WRITE"]'
-    create_user "$admin_token" bench-reader "$READER_PASS" '["READ"]'
-    WRITER_TOKEN=$(login bench-writer "$writer_pass")
-    READER_TOKEN=$(login bench-reader "$READER_PASS")
-    [[ -n "$WRITER_TOKEN" && -n "$READER_TOKEN" ]] || die "logging in the benchmark's users gave no token"
-
-    # One curl for all the blogs, 8 at a time: a curl config file with one block per request.
-    local config="$dir/seed.curl" i
-    {
-        for ((i = 1; i <= BLOGS; i++)); do
-            # "next" separates one request's options from the previous one's.
-            ((i == 1)) || printf 'next\n'
-            printf 'url = "http://127.0.0.1:%s/blogs"\n' "${PORT_OF[blog]}"
-            printf 'header = "Authorization: Bearer %s"\n' "$WRITER_TOKEN"
-            printf 'header = "content-type: application/json"\n'
-            printf 'data = "{\\"title\\":\\"Seeded blog %d\\",\\"content\\":\\"%s\\"}"\n' "$i" "$BLOG_CONTENT"
-            printf 'output = "/dev/null"\nfail\n'
-        done
-    } >"$config"
-    if ((BLOGS > 0)); then
-        if ! curl --silent --show-error --parallel --parallel-max 8 --config "$config" \
-            >"$dir/seed.log" 2>&1; then
-            show_log_tail "$dir/seed.log"
-            die "seeding the blogs failed"
-        fi
+    local url="http://127.0.0.1"
+    if ! ADMIN_PASSWORD=$ADMIN_PASS "$TRAFFIC" seed --authen "$url:${PORT_OF[authen]}" \
+        --user "$url:${PORT_OF[user]}" --blog "$url:${PORT_OF[blog]}" --admin-user "$ADMIN_USER" \
+        --account bench-writer=READ,WRITE --account bench-reader=READ --blogs "$BLOGS" \
+        --content "$BLOG_CONTENT" >"$dir/seed.json" 2>"$dir/seed.log"; then
+        show_log_tail "$dir/seed.log"
+        die "seeding failed"
     fi
-    local total
-    total=$(curl -sf "http://127.0.0.1:${PORT_OF[blog]}/blogs?limit=1" \
-        -H "Authorization: Bearer $READER_TOKEN" | sed -nE 's/.*"total":([0-9]+).*/\1/p')
-    [[ "$total" == "$BLOGS" ]] || die "after seeding, GET /blogs reports ${total:-no} total instead of $BLOGS"
-    info "seeded: bench-writer, bench-reader and $total blogs"
+    cat -- "$dir/seed.log"
+    # One line per account: name, password, token.
+    local name password token
+    while read -r name password token; do
+        case "$name" in
+            bench-writer) WRITER_TOKEN=$token ;;
+            bench-reader) READER_TOKEN=$token READER_PASS=$password ;;
+        esac
+    done < <(python3 - "$dir/seed.json" <<'PY'
+import json, sys
+for name, account in json.load(open(sys.argv[1]))["accounts"].items():
+    print(name, account["password"], account["token"])
+PY
+    )
+    [[ -n "$WRITER_TOKEN" && -n "$READER_TOKEN" ]] || die "seeding gave no token (see $dir/seed.json)"
+    info "seeded: bench-writer, bench-reader and $BLOGS blogs"
+}
+
+# login_once USER PASSWORD: one login, its answer discarded (the warm-up's).
+login_once() {
+    curl -sf --max-time 10 -o /dev/null -X POST "http://127.0.0.1:${PORT_OF[authen]}/login" \
+        -H 'content-type: application/json' \
+        -d "{\"username\":\"$1\",\"password\":\"$2\"}" || die "login as $1 failed"
 }
 
 # warm_up MODE: a little of each kind of request, then the idle memory.
@@ -659,9 +591,8 @@ warm_up() {
     rss "$dir/rss.start" VmRSS
     run_load authorize 4 2 "$dir/warmup-authorize.json"
     run_load list 4 2 "$dir/warmup-list.json"
-    local i
-    for i in 1 2 3 4; do
-        login bench-reader "$READER_PASS" >/dev/null
+    for _ in 1 2 3 4; do
+        login_once bench-reader "$READER_PASS"
     done
     # Idle: after the warm-up's spans have left and nothing is in flight.
     local ended=$SECONDS
@@ -694,6 +625,9 @@ step "Building (cargo build --profile production, and cargo build --release --wo
 cargo build --profile production \
     -p authen-service -p user-service -p blog-service -p author-service
 cargo_build_release
+TARGET_DIR=$(cargo_target_dir)
+LAUNCHER="$TARGET_DIR/release/launcher"
+TRAFFIC="$TARGET_DIR/release/traffic"
 
 
 trap cleanup EXIT
@@ -734,8 +668,7 @@ start_sink
 for MODE in "${MODES[@]}"; do
     mode=$MODE
     step "Mode: $mode ($([[ $mode == traced ]] && echo 'OTEL_TRACES_SAMPLER=always_on' || echo 'OTEL_SDK_DISABLED=true'))"
-    start_mongo "$mode"
-    start_services "$mode"
+    start_platform "$mode"
     info "started: $(for n in "${SERVICES[@]}" nx-27017; do printf '%s=%s ' "$n" "${PID_OF[$n]}"; done)"
     seed "$mode"
     warm_up "$mode"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 #
 # The one command to try the blog platform on a fresh machine: it makes the signing keys, builds
-# the four services, starts an embedded MongoDB-compatible server (nx-27017) and the services on
-# 127.0.0.1, prints what runs where and a curl walkthrough, then waits. Ctrl-C stops everything
-# it started. Run with --help for the settings.
+# the workspace, and has the launcher (tools/launcher, the platform's one definition) start an
+# embedded MongoDB-compatible server (nx-27017) and the services on 127.0.0.1; then it prints the
+# administrator's password and a curl walkthrough, and waits. Ctrl-C stops everything it started.
+# Run with --help for the settings.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib/common.sh
@@ -17,10 +18,12 @@ Builds and starts MongoDB (embedded nx-27017) and the four services in the foreg
 stops them all. Everything it writes goes under .data/ (git-ignored):
   .data/mongo/              the embedded server's databases (kept across runs; delete to start afresh)
   .data/logs/<name>.log     each process's output (rewritten at every start)
+  .data/platform.json       what runs (name, port, pid, log of each process), while it runs
   .data/admin-password      the generated admin password (mode 0600)
 
 Environment (all optional):
-  AUTHEN_PORT, USER_PORT, BLOG_PORT, AUTHOR_PORT   service ports (3001, 3002, 3003, 3004)
+  AUTHEN_PORT, USER_PORT, BLOG_PORT, AUTHOR_PORT   service ports (3001, 3002, 3003, 3004;
+                        0: any free port, shown once running)
   MONGO_PORT            port of the embedded server (27017)
   MONGODB_URI           use this MongoDB instead of starting the embedded server
   MONGODB_DB            database name (the services' default: blog)
@@ -31,7 +34,8 @@ Environment (all optional):
 
 The services bind 127.0.0.1 only. up.sh sets PORT, HOST, AUTHOR_URL, MONGODB_URI and
 ADMIN_USERNAME/ADMIN_PASSWORD for them itself, so those values in a .env file are not used:
-export them in your shell instead.
+export them in your shell instead. The processes are the launcher's to start and stop:
+target/release/launcher --help (in cargo's target directory) describes them.
 EOF
 }
 
@@ -43,60 +47,16 @@ esac
 
 # --- settings -------------------------------------------------------------------------------
 
-AUTHEN_PORT=${AUTHEN_PORT:-3001}
-USER_PORT=${USER_PORT:-3002}
-BLOG_PORT=${BLOG_PORT:-3003}
-AUTHOR_PORT=${AUTHOR_PORT:-3004}
-MONGO_PORT=${MONGO_PORT:-27017}
-
-# Start order: author-service first, since the /readyz of user- and blog-service asks it.
-readonly SERVICES=(author authen user blog)
-declare -A PORT_OF=([authen]=$AUTHEN_PORT [user]=$USER_PORT [blog]=$BLOG_PORT [author]=$AUTHOR_PORT)
-declare -A PID_OF=()
-
 readonly DATA_DIR=.data # relative to the project root, which is our cwd from here on
-readonly LOG_DIR="$DATA_DIR/logs"
-readonly NX_PID_FILE="$DATA_DIR/nx-27017.pid"
-readonly NX_LOG="$LOG_DIR/nx-27017.log"
-# nx-27017 logs both to --log-file and to stderr; stderr also gets Python tracebacks from a crash
-# at start, so it is kept too, in its own file rather than doubling every line of the log.
-readonly NX_CONSOLE_LOG="$LOG_DIR/nx-27017.console.log"
+readonly STATE_FILE="$DATA_DIR/platform.json"
 readonly ADMIN_PASSWORD_FILE="$DATA_DIR/admin-password"
 
-NX_PID=""           # set when we started the embedded server
-EMBEDDED_MONGO=false
+LAUNCHER_PID=""     # the launcher, which runs the platform's processes
+declare -A PORT_OF=() # service (authen, user, blog, author) -> the port it listens on
 ADMIN_USER=""
 ADMIN_PASS=""
 ADMIN_PASS_SOURCE="" # env | file | generated
 ADMIN_MAY_EXIST=false # a generated password cannot apply to an administrator created earlier
-
-log_of() {
-    printf '%s/%s-service.log' "$LOG_DIR" "$1"
-}
-
-check_settings() {
-    local name port seen=" "
-    for name in AUTHEN_PORT USER_PORT BLOG_PORT AUTHOR_PORT MONGO_PORT; do
-        port=${!name}
-        if [[ ! "$port" =~ ^[0-9]+$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
-            die "$name=$port is not a TCP port number (1-65535)"
-        fi
-        if [[ "$seen" == *" $port "* ]]; then
-            die "$name=$port: that port is already given to another process; the five ports must differ"
-        fi
-        seen+="$port "
-    done
-}
-
-check_ports_free() {
-    local svc
-    for svc in "${SERVICES[@]}"; do
-        free_port_check "${PORT_OF[$svc]}" "$svc-service"
-    done
-    if [[ -z "${MONGODB_URI:-}" ]]; then
-        free_port_check "$MONGO_PORT" "the embedded MongoDB server nx-27017; set MONGO_PORT to use another"
-    fi
-}
 
 # --- keys -----------------------------------------------------------------------------------
 
@@ -154,143 +114,41 @@ setup_admin() {
     fi
 }
 
-# --- processes ------------------------------------------------------------------------------
+# --- the platform ---------------------------------------------------------------------------
 
-# Every process is started with setsid, in a session of its own: a Ctrl-C in the terminal then
-# reaches only this script, which stops the services first and the database last, in order,
-# instead of everyone getting SIGINT at once. (In a non-interactive shell a background job is not
-# a process-group leader, so setsid execs in place and $! is the real process id.)
-
-start_mongo() {
-    if [[ -n "${MONGODB_URI:-}" ]]; then
-        info "MONGODB_URI is set: using that database, not starting the embedded server"
-        return 0
+# start_platform: the launcher (target/release/launcher, the platform's one definition) starts
+# the embedded MongoDB server unless MONGODB_URI is set, then the four services in order, and
+# prints where each runs once all are ready. It reads the ports and MONGODB_URI from this
+# environment; the administrator's credentials go to user-service alone.
+start_platform() {
+    local launcher
+    launcher="$(cargo_target_dir)/release/launcher"
+    [[ -x "$launcher" ]] || die "$launcher is missing although the build succeeded"
+    # Where the local trace viewer will start (`traces serve`) when nothing listens on the OTLP
+    # port: as one more process of the launcher, before the services (see print_tracing).
+    if ! start_launcher "$STATE_FILE" env NX_27017_BIN="$NX_BIN" ADMIN_USERNAME="$ADMIN_USER" \
+        ADMIN_PASSWORD="$ADMIN_PASS" "$launcher" --data-dir "$DATA_DIR" --state "$STATE_FILE"; then
+        die "the platform did not start (the launcher said why above)"
     fi
-    # (ensure_nx_venv has run before the build, so $NX_BIN is in place.)
-
-    # nx-27017 refuses to start while its pid file names a live process, so deal with the file
-    # left by a run that did not stop cleanly (kill -9, a crash, a reboot).
-    if [[ -f "$NX_PID_FILE" ]]; then
-        local old
-        old=$(<"$NX_PID_FILE")
-        if [[ "$old" =~ ^[0-9]+$ ]] && kill -0 "$old" 2>/dev/null &&
-            tr '\0' ' ' 2>/dev/null <"/proc/$old/cmdline" | grep -q nx-27017; then
-            die "nx-27017 from an earlier run is still running (pid $old, see $NX_PID_FILE); stop it with: kill $old"
-        fi
-        info "removing the stale pid file $NX_PID_FILE (process ${old:-?} is gone)"
-        rm -f -- "$NX_PID_FILE"
-    fi
-
-    mkdir -p -- "$DATA_DIR/mongo"
-    : >"$NX_LOG"
-    info "starting nx-27017 on 127.0.0.1:$MONGO_PORT (data in $DATA_DIR/mongo)"
-    setsid "$NX_BIN" --host 127.0.0.1 -p "$MONGO_PORT" \
-        --data-dir "$PROJECT_ROOT/$DATA_DIR/mongo" \
-        --pid-file "$PROJECT_ROOT/$NX_PID_FILE" \
-        --log-file "$PROJECT_ROOT/$NX_LOG" \
-        </dev/null >"$NX_CONSOLE_LOG" 2>&1 &
-    NX_PID=$!
-    EMBEDDED_MONGO=true
-    if ! wait_tcp 127.0.0.1 "$MONGO_PORT" 30 "$NX_PID"; then
-        show_log_tail "$NX_CONSOLE_LOG"
-        die "the embedded MongoDB server did not start"
-    fi
-    export MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT"
+    local name port _
+    while read -r name port _; do
+        PORT_OF[${name%-service}]=$port
+    done < <(launcher_state "$STATE_FILE")
 }
 
-start_service() {
-    local svc=$1
-    local bin="target/release/$svc-service" log
-    log=$(log_of "$svc")
-    [[ -x "$bin" ]] || die "$bin is missing although the build succeeded; is the binary named $svc-service?"
-
-    local env_args=(
-        PORT="${PORT_OF[$svc]}"
-        HOST=127.0.0.1
-        AUTHOR_URL="http://127.0.0.1:$AUTHOR_PORT"
-    )
-    if [[ "$svc" == user ]]; then
-        # Only user-service bootstraps the administrator, so only it gets the password.
-        env_args+=(ADMIN_USERNAME="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASS")
-    fi
-    info "starting $svc-service on 127.0.0.1:${PORT_OF[$svc]}"
-    setsid env "${env_args[@]}" "$bin" </dev/null >"$log" 2>&1 &
-    PID_OF[$svc]=$!
-}
-
-CLEANED_UP=false
-# cleanup: the EXIT trap. Stops whatever was started (services, then the database, which they
-# use until they are down), then checks that their ports are free again.
-cleanup() {
-    local status=$?
-    if $CLEANED_UP; then
-        return
-    fi
-    CLEANED_UP=true
-    # Carry on whatever fails here (even writing to a terminal that hung up): leaving processes
-    # behind is worse than a lost message.
-    set +e
+# on_signal STATUS: the platform stops (the launcher stops the services, then the database,
+# and checks that their ports are free), then this script, with STATUS.
+# shellcheck disable=SC2317 # called by the traps in main
+on_signal() {
     # Stopping is bounded (about 20 s at worst); a second Ctrl-C must not cut it short and leave
     # processes behind, and neither may a closed stdout (PIPE: see the traps in main).
     trap '' INT TERM HUP PIPE
-
-    local svc entries=() ports=()
-    for svc in "${SERVICES[@]}"; do
-        if [[ -n "${PID_OF[$svc]:-}" ]]; then
-            entries+=("$svc-service=${PID_OF[$svc]}")
-        fi
-    done
-    if ((${#entries[@]} == 0)) && [[ -z "$NX_PID" ]]; then
-        exit "$status"
-    fi
-
     echo
-    info "stopping..."
-    if ((${#entries[@]} > 0)); then
-        stop_processes "${entries[@]}"
-    fi
-    if [[ -n "$NX_PID" ]]; then
-        stop_processes "nx-27017=$NX_PID"
-        rm -f -- "$NX_PID_FILE" # nx-27017 removes it itself, unless it had to be killed
-    fi
-
-    for svc in "${SERVICES[@]}"; do
-        ports+=("${PORT_OF[$svc]}")
-    done
-    if $EMBEDDED_MONGO; then
-        ports+=("$MONGO_PORT")
-    fi
-    local port busy=()
-    for port in "${ports[@]}"; do
-        if port_in_use "$port"; then
-            busy+=("$port")
-        fi
-    done
-    if ((${#busy[@]} > 0)); then
-        warn "something still listens on port(s) ${busy[*]}: see ss -ltnp"
-        ((status != 0)) || status=1
-    else
-        info "stopped; nothing is listening on ports ${ports[*]} any more"
-    fi
-    exit "$status"
+    stop_launcher || true
+    exit "$1"
 }
 
 # --- output ---------------------------------------------------------------------------------
-
-print_table() {
-    local svc
-    echo
-    printf '%-16s %-34s %-8s %s\n' PROCESS URL PID LOG
-    for svc in "${SERVICES[@]}"; do
-        printf '%-16s %-34s %-8s %s\n' "$svc-service" "http://127.0.0.1:${PORT_OF[$svc]}" \
-            "${PID_OF[$svc]}" "$(log_of "$svc")"
-    done
-    if $EMBEDDED_MONGO; then
-        printf '%-16s %-34s %-8s %s\n' nx-27017 "$MONGODB_URI" "$NX_PID" "$NX_LOG"
-    else
-        printf '%-16s %-34s %-8s %s\n' mongodb "(MONGODB_URI from your environment)" - -
-    fi
-}
 
 print_admin() {
     echo
@@ -360,27 +218,27 @@ cd $(printf '%q' "$PROJECT_ROOT")
 W='%{stderr}  -> HTTP %{http_code}  traceresponse: %header{traceresponse}\n'
 $password_check
 # 1. The administrator logs in at authen-service and keeps the access token.
-ADMIN_TOKEN=\$(curl -s -w "\$W" -X POST localhost:$AUTHEN_PORT/login $json -d "{\"username\":\"$ADMIN_USER\",\"password\":\"$password_expr\"}" | $token_of)
+ADMIN_TOKEN=\$(curl -s -w "\$W" -X POST localhost:${PORT_OF[authen]}/login $json -d "{\"username\":\"$ADMIN_USER\",\"password\":\"$password_expr\"}" | $token_of)
 
 # 2. The administrator creates a reader (READ) and a writer (READ, WRITE) at user-service.
 #    (Run again, these answer 409: the users exist already.)
-curl -s -w "\$W" -X POST localhost:$USER_PORT/users -H "Authorization: Bearer \$ADMIN_TOKEN" $json -d '{"username":"reader","password":"reader-pass-1","permissions":["READ"]}'; echo
-curl -s -w "\$W" -X POST localhost:$USER_PORT/users -H "Authorization: Bearer \$ADMIN_TOKEN" $json -d '{"username":"writer","password":"writer-pass-1","permissions":["READ","WRITE"]}'; echo
+curl -s -w "\$W" -X POST localhost:${PORT_OF[user]}/users -H "Authorization: Bearer \$ADMIN_TOKEN" $json -d '{"username":"reader","password":"reader-pass-1","permissions":["READ"]}'; echo
+curl -s -w "\$W" -X POST localhost:${PORT_OF[user]}/users -H "Authorization: Bearer \$ADMIN_TOKEN" $json -d '{"username":"writer","password":"writer-pass-1","permissions":["READ","WRITE"]}'; echo
 
 # 3. The writer logs in and posts a blog (blog-service asks author-service: may this token WRITE?).
-WRITER_TOKEN=\$(curl -s -w "\$W" -X POST localhost:$AUTHEN_PORT/login $json -d '{"username":"writer","password":"writer-pass-1"}' | $token_of)
-BLOG_ID=\$(curl -s -w "\$W" -X POST localhost:$BLOG_PORT/blogs -H "Authorization: Bearer \$WRITER_TOKEN" $json -d '{"title":"Hello","content":"First post"}' | $id_of); echo "BLOG_ID=\$BLOG_ID"
+WRITER_TOKEN=\$(curl -s -w "\$W" -X POST localhost:${PORT_OF[authen]}/login $json -d '{"username":"writer","password":"writer-pass-1"}' | $token_of)
+BLOG_ID=\$(curl -s -w "\$W" -X POST localhost:${PORT_OF[blog]}/blogs -H "Authorization: Bearer \$WRITER_TOKEN" $json -d '{"title":"Hello","content":"First post"}' | $id_of); echo "BLOG_ID=\$BLOG_ID"
 
 # 4. The reader logs in, lists the blogs (newest first) and reads the new one.
-READER_TOKEN=\$(curl -s -w "\$W" -X POST localhost:$AUTHEN_PORT/login $json -d '{"username":"reader","password":"reader-pass-1"}' | $token_of)
-curl -i "localhost:$BLOG_PORT/blogs?limit=20" -H "Authorization: Bearer \$READER_TOKEN"; echo
-curl -i "localhost:$BLOG_PORT/blogs/\$BLOG_ID" -H "Authorization: Bearer \$READER_TOKEN"; echo
+READER_TOKEN=\$(curl -s -w "\$W" -X POST localhost:${PORT_OF[authen]}/login $json -d '{"username":"reader","password":"reader-pass-1"}' | $token_of)
+curl -i "localhost:${PORT_OF[blog]}/blogs?limit=20" -H "Authorization: Bearer \$READER_TOKEN"; echo
+curl -i "localhost:${PORT_OF[blog]}/blogs/\$BLOG_ID" -H "Authorization: Bearer \$READER_TOKEN"; echo
 
 # 5. The reader may not write: 403, a problem+json body, and nothing is stored.
-curl -i -X POST localhost:$BLOG_PORT/blogs -H "Authorization: Bearer \$READER_TOKEN" $json -d '{"title":"Nope","content":"readers cannot post"}'; echo
+curl -i -X POST localhost:${PORT_OF[blog]}/blogs -H "Authorization: Bearer \$READER_TOKEN" $json -d '{"title":"Nope","content":"readers cannot post"}'; echo
 
 # The public key tokens are checked against (JWKS):
-curl -s localhost:$AUTHEN_PORT/.well-known/jwks.json; echo
+curl -s localhost:${PORT_OF[authen]}/.well-known/jwks.json; echo
 ---------------------------------------------------------------------------------------------
 EOF
 }
@@ -388,7 +246,6 @@ EOF
 # --- main -----------------------------------------------------------------------------------
 
 cd "$PROJECT_ROOT"
-check_settings
 
 step "Checking the tools"
 require_cmd cargo curl openssl python3 setsid
@@ -396,10 +253,6 @@ require_cmd cargo curl openssl python3 setsid
 if [[ -f .env ]]; then
     warn ".env exists: the services read it, but PORT, HOST, AUTHOR_URL, MONGODB_URI and ADMIN_* set by up.sh take precedence (export them in your shell to change them)"
 fi
-
-# Fail before a long build rather than after it; checked again right before starting, since the
-# build can take minutes.
-check_ports_free
 
 step "Signing keys"
 ensure_keys
@@ -414,60 +267,27 @@ fi
 step "Building (cargo build --release --workspace --bins)"
 cargo_build_release
 
-mkdir -p -- "$LOG_DIR"
+mkdir -p -- "$DATA_DIR"
 setup_admin
 
-# From here on, leave by `exit` only, so that cleanup runs. A signal without a trap would kill
-# this script without running the EXIT trap and leave the processes running. That includes PIPE:
-# with `scripts/up.sh | tee log`, Ctrl-C also kills tee, and the next line written here would.
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-trap 'exit 141' PIPE
+# From here on, leave by `exit` only, so that the platform is stopped. A signal without a trap
+# would end this script and leave the launcher running. That includes PIPE: with
+# `scripts/up.sh | tee log`, Ctrl-C also kills tee, and the next line written here would.
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
+trap 'on_signal 141' PIPE
 
 step "Starting"
-check_ports_free
-start_mongo
-for svc in "${SERVICES[@]}"; do
-    start_service "$svc"
-done
-
-# All four start at once; each /readyz turns 200 once its own dependencies answer.
-for svc in "${SERVICES[@]}"; do
-    if ! wait_http "http://127.0.0.1:${PORT_OF[$svc]}/readyz" 60 "${PID_OF[$svc]}"; then
-        show_log_tail "$(log_of "$svc")"
-        die "$svc-service did not become ready; stopping everything"
-    fi
-    info "$svc-service is ready"
-done
-
-print_table
+start_platform
 print_admin
 print_tracing
 print_walkthrough
 echo
 info "All running. Press Ctrl-C to stop everything."
 
-# Watch the processes until a signal arrives (the traps above exit, and cleanup stops the rest)
-# or one of them dies on its own, which is reported before everything else is stopped.
-while :; do
-    for svc in "${SERVICES[@]}"; do
-        if ! kill -0 "${PID_OF[$svc]}" 2>/dev/null; then
-            status=0
-            wait "${PID_OF[$svc]}" 2>/dev/null || status=$?
-            err "$svc-service (pid ${PID_OF[$svc]}) exited unexpectedly (status $status)"
-            show_log_tail "$(log_of "$svc")"
-            unset 'PID_OF[$svc]'
-            exit 1
-        fi
-    done
-    if [[ -n "$NX_PID" ]] && ! kill -0 "$NX_PID" 2>/dev/null; then
-        err "nx-27017 (pid $NX_PID) exited unexpectedly"
-        show_log_tail "$NX_CONSOLE_LOG"
-        NX_PID=""
-        exit 1
-    fi
-    # sleep in the foreground delays a trap by at most this second; fine for a watcher.
-    sleep 1
-done
+# The launcher watches the processes: it returns when one of them dies on its own (it says which,
+# with the end of its log, and stops the rest). A signal ends the wait at once; its trap stops it.
+status=0
+wait "$LAUNCHER_PID" || status=$?
+exit "$status"

@@ -371,7 +371,7 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
         .await;
     assert_eq!(jwks.body["keys"][0]["kid"], ours.kid.as_str());
     let foreign_dir = tempfile::tempdir().unwrap();
-    generate_keys(foreign_dir.path());
+    generate_keys(foreign_dir.path()).expect("a foreign key pair");
     let foreign = SigningKey::read(foreign_dir.path());
 
     let claims = admin_claims(&admin_id);

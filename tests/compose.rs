@@ -5,19 +5,20 @@
 //! container. Instead `docker-compose config` (Debian's docker-compose package, which
 //! scripts/test.sh installs) validates docker-compose.yml against the compose schema, resolves its
 //! anchors and variables, and prints it normalized; the tests read that, the Dockerfile and
-//! .dockerignore, and check what the platform needs from them.
+//! .dockerignore, and check what the platform needs from them, and that docker-compose.yml runs
+//! the services the platform's one definition (the launcher's) names, with its ports and variables.
 
 use std::{
     path::Path,
     process::{Command, Output},
 };
 
-use e2e_tests::{DEPLOYED_SERVICES, assert_image_pinned, read_repository_file, repository_root};
+use e2e_tests::{SERVICES, assert_image_pinned, project_root, read_repository_file};
+use launcher::definition::AUTHOR;
 use serde_norway::Value;
 
-/// The services that use MongoDB, and those that call author-service.
+/// The services that use MongoDB: all of them (author-service reads the revoked tokens there).
 const USE_MONGO: [&str; 4] = ["authen", "user", "blog", "author"];
-const CALL_AUTHOR: [&str; 3] = ["authen", "user", "blog"];
 
 /// The compose files of `docker compose up`: the platform as it runs by default.
 const DEFAULT_FILES: &[&str] = &["docker-compose.yml"];
@@ -30,7 +31,7 @@ const PRODUCTION_FILES: &[&str] = &["docker-compose.yml", "docker-compose.produc
 /// interpolate.
 fn compose_config(files: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new("docker-compose");
-    command.current_dir(repository_root());
+    command.current_dir(project_root());
     for file in files {
         command.args(["--file", file]);
     }
@@ -41,6 +42,7 @@ fn compose_config(files: &[&str], env: &[(&str, &str)]) -> Output {
         "BLOG_UID",
         "BLOG_GID",
         "RUST_LOG",
+        "MONGODB_DB",
         "COMPOSE_FILE",
         "COMPOSE_PROJECT_NAME",
         "COMPOSE_PROFILES",
@@ -316,7 +318,8 @@ fn jaeger_is_v2_pinned_and_publishes_otlp_and_its_ui() {
 #[test]
 fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
     let config = config();
-    for (name, binary, port) in DEPLOYED_SERVICES {
+    for definition in SERVICES {
+        let (name, binary, port) = (definition.name, definition.binary, definition.port);
         let service = service(&config, name);
         let context = |what: &str| format!("service {name}: {what}");
 
@@ -333,7 +336,7 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
         };
         assert_eq!(
             Path::new(&build_context),
-            repository_root(),
+            project_root(),
             "{}",
             context("built from the repository's Dockerfile")
         );
@@ -393,7 +396,7 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
             );
         }
 
-        let keys = repository_root().join("keys");
+        let keys = project_root().join("keys");
         assert!(
             mounts(service)
                 .iter()
@@ -421,9 +424,9 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
         );
         assert_eq!(
             depends_on(service, "author").as_deref(),
-            CALL_AUTHOR.contains(&name).then_some("service_healthy"),
+            (definition != AUTHOR).then_some("service_healthy"),
             "{}",
-            context("waits for a healthy author-service")
+            context("waits for a healthy author-service, which starts first")
         );
         assert!(
             depends_on(service, "jaeger").is_some(),
@@ -435,6 +438,32 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
     let user = service(&config, "user");
     assert_eq!(env_var(user, "ADMIN_USERNAME"), "admin");
     assert_eq!(env_var(user, "ADMIN_PASSWORD"), "a-password-for-the-test");
+}
+
+#[test]
+fn the_services_and_their_variables_are_the_platform_definitions() {
+    let config = config();
+    let mut names: Vec<String> = config["services"]
+        .as_mapping()
+        .expect("services")
+        .keys()
+        .map(string)
+        .filter(|name| !["mongo", "jaeger"].contains(&name.as_str()))
+        .collect();
+    let mut expected: Vec<&str> = SERVICES.iter().map(|service| service.name).collect();
+    names.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "the platform's services, and no other");
+    for definition in SERVICES {
+        let mut variables: Vec<String> = environment(service(&config, definition.name))
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let mut expected = definition.variables();
+        variables.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(variables, expected, "{}'s variables", definition.binary);
+    }
 }
 
 #[test]
@@ -531,7 +560,7 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
             .any(|i| i.contains("cargo build --profile production --locked")),
         "the builder builds the production binaries from Cargo.lock (--locked)"
     );
-    let workspace_manifest = std::fs::read_to_string(repository_root().join("Cargo.toml"))
+    let workspace_manifest = std::fs::read_to_string(project_root().join("Cargo.toml"))
         .expect("the workspace's Cargo.toml");
     assert!(
         workspace_manifest
@@ -550,7 +579,7 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
             "1",
             "--offline",
         ])
-        .current_dir(repository_root())
+        .current_dir(project_root())
         .output()
         .expect("cargo metadata");
     assert!(metadata.status.success(), "cargo metadata failed");
@@ -595,7 +624,7 @@ fn the_dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
     let uid = user.trim().split(':').next().unwrap();
     assert!(uid != "0" && uid != "root", "USER {user} is root");
 
-    for (_, binary, _) in DEPLOYED_SERVICES {
+    for binary in SERVICES.map(|service| service.binary) {
         assert!(
             runtime
                 .instructions
@@ -662,7 +691,7 @@ fn plain_compose_up_keeps_the_services_exporting_straight_to_jaeger_in_memory() 
 fn the_production_override_puts_both_collector_tiers_between_the_services_and_jaeger() {
     let config = config_of(PRODUCTION_FILES);
     let shared_config = |file: &str| {
-        repository_root()
+        project_root()
             .join("deploy/kubernetes/config")
             .join(file)
     };
@@ -686,7 +715,7 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
             .any(|(from, to, read_only)| Path::new(from) == source && to == target && *read_only)
     };
 
-    for (name, _, _) in DEPLOYED_SERVICES {
+    for name in SERVICES.map(|service| service.name) {
         let service = service(&config, name);
         assert_eq!(
             env_var(service, "OTEL_EXPORTER_OTLP_ENDPOINT"),

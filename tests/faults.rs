@@ -73,7 +73,7 @@ async fn mongodb_killed_mid_load_gives_503_within_5_s_and_the_same_processes_rec
         .await;
 
     let killing = Instant::now();
-    tokio::task::block_in_place(|| platform.mongo.stop());
+    platform.mongo.stop();
     let dead = Instant::now();
     // Longer than the 5 s bound, so that the test sees answers well after the fault too.
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -101,7 +101,7 @@ async fn mongodb_killed_mid_load_gives_503_within_5_s_and_the_same_processes_rec
     assert_eq!(probe("/healthz").await, 200);
 
     let restarting = Instant::now();
-    tokio::task::block_in_place(|| platform.mongo.start());
+    platform.mongo.start().await;
     let back = Instant::now();
     load.wait_until(
         "request started 7 s after the restart",
@@ -155,9 +155,10 @@ async fn mongodb_killed_mid_load_gives_503_within_5_s_and_the_same_processes_rec
 
     // Nothing restarted: the same processes served throughout; and what was written is still there.
     for service in e2e_tests::SERVICES {
-        assert!(platform.is_running(service), "{service}-service exited");
+        let (name, binary) = (service.name, service.binary);
+        assert!(platform.is_running(name), "{binary} exited");
     }
-    let acknowledged: Vec<String> = records.iter().filter_map(|r| r.id.clone()).collect();
+    let acknowledged: Vec<String> = records.iter().filter_map(|r| r.note.id.clone()).collect();
     assert_eq!(
         stored_blogs(&platform, &acknowledged).await,
         acknowledged.len() as u64,
@@ -258,7 +259,7 @@ async fn author_service_killed_mid_load_gives_503_within_5_s_and_refused_writes_
         let refused: Vec<&str> = records
             .iter()
             .filter(|r| r.kind == kind && !r.succeeded())
-            .filter_map(|r| r.name.as_deref())
+            .filter_map(|r| r.note.name.as_deref())
             .collect();
         let acknowledged = records
             .iter()
@@ -418,7 +419,7 @@ async fn sigterm_under_write_load_finishes_in_flight_writes_and_exits_within_5_s
     // Every 201 is stored and readable, and nothing else was stored.
     platform.start_service("blog");
     platform.wait_ready("blog").await;
-    let mut acknowledged: Vec<String> = records.iter().filter_map(|r| r.id.clone()).collect();
+    let mut acknowledged: Vec<String> = records.iter().filter_map(|r| r.note.id.clone()).collect();
     acknowledged.extend(split_ids);
     assert_readable(&platform, &token, &acknowledged).await;
     let stored = platform
@@ -494,7 +495,7 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
 
     platform.start_service("blog");
     platform.wait_ready("blog").await;
-    let acknowledged: Vec<String> = records.iter().filter_map(|r| r.id.clone()).collect();
+    let acknowledged: Vec<String> = records.iter().filter_map(|r| r.note.id.clone()).collect();
     let token = platform.api.token(load::LOAD_USER, &Mix::password()).await;
     assert_readable(&platform, &token, &acknowledged).await;
     let found = stored_blogs(&platform, &acknowledged).await;

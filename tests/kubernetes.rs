@@ -21,9 +21,7 @@ use std::{
     process::Command,
 };
 
-use e2e_tests::{
-    DEPLOYED_SERVICES, assert_image_pinned, generate_keys, read_repository_file, repository_root,
-};
+use e2e_tests::{SERVICES, assert_image_pinned, generate_keys, project_root, read_repository_file};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -51,7 +49,7 @@ const HASHING_SERVICES: [&str; 2] = ["authen", "user"];
 const AUTOSCALED_SERVICES: [&str; 2] = ["blog", "author"];
 
 fn kustomization_dir() -> PathBuf {
-    repository_root().join(KUSTOMIZATION_DIR)
+    project_root().join(KUSTOMIZATION_DIR)
 }
 
 // --- reading the files --------------------------------------------------------------------------
@@ -512,7 +510,7 @@ fn kubernetes_validate() -> PathBuf {
     let path = std::env::var_os("KUBERNETES_VALIDATE_BIN")
         .filter(|value| !value.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| repository_root().join(".tools/venv/bin/kubernetes-validate"));
+        .unwrap_or_else(|| project_root().join(".tools/venv/bin/kubernetes-validate"));
     assert!(
         path.is_file(),
         "{} is missing: run the tests with scripts/test.sh, which installs kubernetes-validate \
@@ -682,7 +680,7 @@ fn kustomization_with_secrets() -> tempfile::TempDir {
     assert!(status.success());
     let _ = std::fs::remove_dir_all(copy.join("secrets"));
     let keys = scratch.path().join("keys");
-    generate_keys(&keys);
+    generate_keys(&keys).expect("a key pair");
     let output = secrets_script(&keys, &copy.join("secrets"), &[]);
     assert!(
         output.status.success(),
@@ -802,7 +800,7 @@ fn kubectl_renders_the_kustomization_into_valid_objects_with_generated_names_res
 /// scripts/k8s-secrets.sh with this administrator environment and nothing inherited.
 fn secrets_script(keys: &Path, out: &Path, env: &[(&str, &str)]) -> std::process::Output {
     Command::new("bash")
-        .arg(repository_root().join("scripts/k8s-secrets.sh"))
+        .arg(project_root().join("scripts/k8s-secrets.sh"))
         .arg("--keys-dir")
         .arg(keys)
         .arg("--out-dir")
@@ -827,7 +825,7 @@ fn the_secrets_script_writes_what_the_secret_generators_read_and_keeps_the_admin
     let manifests = Manifests::load();
     let scratch = tempfile::tempdir().expect("a temporary directory");
     let keys = scratch.path().join("keys");
-    generate_keys(&keys);
+    generate_keys(&keys).expect("a key pair");
     let out = scratch.path().join("secrets");
     let output = secrets_script(&keys, &out, &[]);
     assert!(
@@ -921,7 +919,7 @@ fn no_key_or_password_is_committed() {
     let git = |args: &[&str]| {
         let output = Command::new("git")
             .args(args)
-            .current_dir(repository_root())
+            .current_dir(project_root())
             .output()
             .expect("git");
         assert!(output.status.success(), "git {args:?} failed");
@@ -932,7 +930,7 @@ fn no_key_or_password_is_committed() {
             let path = format!("{KUSTOMIZATION_DIR}/{file}");
             let ignored = Command::new("git")
                 .args(["check-ignore", "--quiet", "--no-index", &path])
-                .current_dir(repository_root())
+                .current_dir(project_root())
                 .status()
                 .expect("git check-ignore");
             assert!(ignored.success(), "{path} is not git-ignored");
@@ -967,7 +965,7 @@ fn only_the_services_that_need_a_key_mount_it_and_the_admin_comes_from_a_secret(
     let platform_env = manifests.platform_env();
     let key_path = |variable: &str| PathBuf::from(&platform_env[variable]);
 
-    for (name, _, _) in DEPLOYED_SERVICES {
+    for name in SERVICES.map(|service| service.name) {
         let (_, template, container) = manifests.deployment(name);
         let secret_volumes: Vec<&Value> = list(template, "/spec/volumes")
             .iter()
@@ -1027,7 +1025,7 @@ fn only_the_services_that_need_a_key_mount_it_and_the_admin_comes_from_a_secret(
 
     let admin = manifests.secret_generator("admin");
     assert_eq!(admin.envs, ["secrets/admin.env"]);
-    for (name, _, _) in DEPLOYED_SERVICES {
+    for name in SERVICES.map(|service| service.name) {
         let (_, _, container) = manifests.deployment(name);
         let admin_variables: Vec<&Value> = list(container, "/env")
             .iter()
@@ -1053,7 +1051,8 @@ fn only_the_services_that_need_a_key_mount_it_and_the_admin_comes_from_a_secret(
 #[test]
 fn each_service_runs_two_or_more_ready_checked_pods_that_stop_gracefully() {
     let manifests = Manifests::load();
-    for (name, binary, port) in DEPLOYED_SERVICES {
+    for service in SERVICES {
+        let (name, binary, port) = (service.name, service.binary, service.port);
         let context = |what: &str| format!("{name}: {what}");
         let (deployment, template, container) = manifests.deployment(name);
 
@@ -1223,7 +1222,7 @@ fn measured_memory() -> BTreeMap<String, (f64, f64)> {
 fn each_service_reserves_what_it_was_measured_to_use_and_is_capped_above_its_peak() {
     let manifests = Manifests::load();
     let measured = measured_memory();
-    for (name, _, _) in DEPLOYED_SERVICES {
+    for name in SERVICES.map(|service| service.name) {
         let (_, _, container) = manifests.deployment(name);
         let resources = &container["resources"];
         let (idle, peak) = *measured
@@ -1697,7 +1696,7 @@ fn the_services_export_to_the_gateway_which_counts_every_span_and_routes_traces_
         service_target(service, port.parse().unwrap(), gateway_container),
         otlp_grpc_port(&gateway)
     );
-    for (name, _, _) in DEPLOYED_SERVICES {
+    for name in SERVICES.map(|service| service.name) {
         let (_, _, container) = manifests.deployment(name);
         let env = service_env(&manifests, container);
         assert_eq!(&env["OTEL_EXPORTER_OTLP_ENDPOINT"], endpoint, "{name}");

@@ -207,7 +207,7 @@ async fn author_refuses_to_decide_until_it_has_read_the_revocations() {
         .unwrap();
     assert_eq!(ready.status(), 503);
 
-    platform.mongo.start();
+    platform.mongo.start().await;
     platform.wait_ready("author").await;
     assert_eq!(
         platform.api.authorize(Some(&token), "READ").await.status,

@@ -5,6 +5,10 @@
 //!
 //! pm2 comes from `PM2_BIN`, or from `.tools/npm`, where scripts/test.sh installs it. It runs with a
 //! `PM2_HOME` of its own in a temporary directory, so it never touches a pm2 daemon of the user's.
+//!
+//! `ecosystem.config.js` stays a file in pm2's own terms; a test here checks that it says what the
+//! platform's one definition (the launcher's) says: the same services in the same order, on the
+//! same ports, with the same variables, run from cargo's target directory wherever that is.
 
 use std::{
     collections::HashMap,
@@ -14,7 +18,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e_tests::{Api, Collector, MongoServer, SpanKind, describe, free_port};
+use e2e_tests::{
+    Api, Collector, MongoServer, SERVICES, SpanKind, describe, free_port, generate_keys,
+    project_root,
+};
+use launcher::{definition::ADMIN_VARIABLES, paths};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -25,43 +33,48 @@ use tempfile::TempDir;
 const ADMIN_USERNAME: &str = "pm2-admin";
 const ADMIN_PASSWORD: &str = "pm2-admin-password";
 
-/// The services, and the variable ecosystem.config.js (like scripts/up.sh) takes each port from.
-const SERVICES: [(&str, &str); 4] = [
-    ("author", "AUTHOR_PORT"),
-    ("authen", "AUTHEN_PORT"),
-    ("user", "USER_PORT"),
-    ("blog", "BLOG_PORT"),
-];
+/// Where ecosystem.config.js must find the services: the release build's directory, which cargo
+/// puts in its target directory (`CARGO_TARGET_DIR`, `build.target-dir` or `target/`).
+fn release_dir() -> PathBuf {
+    let dir = paths::binary_dir();
+    assert_eq!(
+        dir.file_name().and_then(|name| name.to_str()),
+        Some("release"),
+        "ecosystem.config.js runs the release binaries: run this test with --release \
+         (scripts/test.sh does)"
+    );
+    dir
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pm2_runs_restarts_and_stops_the_platform() {
     let pm2_bin = pm2_binary();
-    for (service, _) in SERVICES {
-        let path = project_root().join(format!("target/release/{service}-service"));
-        assert!(
-            path.is_file(),
-            "{} is missing: ecosystem.config.js runs the services from target/release/, so build \
-             them first with `cargo build --release --workspace --bins` (scripts/test.sh does) \
-             into the project's own target directory",
-            path.display()
-        );
+    for service in SERVICES {
+        paths::binary(service.binary).unwrap_or_else(|error| panic!("{error}"));
     }
 
     // Declared before the guard, so they outlive it: pm2 is killed first.
-    let mongo = MongoServer::start_new();
+    let mongo = MongoServer::start_new().await;
     let collector = Collector::start().await;
+    // pm2's file fixes each port before the services start (AUTHOR_URL names author-service's),
+    // so these are chosen free here rather than by the services.
     let ports: HashMap<&'static str, u16> = SERVICES
         .iter()
-        .map(|(service, _)| (*service, free_port()))
+        .map(|service| (service.name, free_port()))
         .collect();
     let api = Api::new(&ports);
     let dir = tempfile::tempdir().expect("a temporary directory for pm2");
     let keys = dir.path().join("keys");
-    generate_keys(&keys);
+    generate_keys(&keys).expect("a key pair");
 
     let mut env: Vec<(String, String)> = SERVICES
         .iter()
-        .map(|(service, variable)| (variable.to_string(), ports[service].to_string()))
+        .map(|service| {
+            (
+                service.port_variable.to_owned(),
+                ports[service.name].to_string(),
+            )
+        })
         .collect();
     env.extend(
         [
@@ -107,13 +120,21 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
             "user-service"
         ]
     );
-    for (service, _) in SERVICES {
+    for service in SERVICES {
+        let service = service.name;
         wait_ready(&pm2, &api, service, ports[service], Duration::from_secs(30)).await;
     }
 
-    // Each app got its port, and only user-service the administrator's credentials.
-    for (service, _) in SERVICES {
-        let app = pm2.app(&format!("{service}-service"));
+    // Each app runs the binary of this build (wherever cargo put it), got its port, and only
+    // user-service the administrator's credentials.
+    for service in SERVICES {
+        let app = pm2.app(service.binary);
+        assert_eq!(
+            Path::new(&app.script),
+            release_dir().join(service.binary),
+            "the program pm2 runs"
+        );
+        let service = service.name;
         let environ = environment_of(app.pid);
         assert_eq!(
             environ.get("PORT").map(String::as_str),
@@ -240,8 +261,8 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
         !pm2.home().join("rpc.sock").exists() && !pm2.home().join("pm2.pid").exists(),
         "the pm2 daemon removed its socket and pid file"
     );
-    for (service, _) in SERVICES {
-        let port = ports[service];
+    for service in SERVICES {
+        let (service, port) = (service.name, ports[service.name]);
         wait_until(Duration::from_secs(10), || !listening(port));
         assert!(
             !listening(port),
@@ -249,8 +270,8 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
         );
     }
     // The apps' output went to the configured per-app log files.
-    for (service, _) in SERVICES {
-        let log = pm2.log_dir().join(format!("{service}-service.out.log"));
+    for service in SERVICES {
+        let log = pm2.log_dir().join(format!("{}.out.log", service.binary));
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(!text.is_empty(), "{} is empty", log.display());
     }
@@ -273,6 +294,8 @@ struct App {
     pid: i32,
     status: String,
     restarts: u64,
+    /// The program pm2 runs.
+    script: String,
 }
 
 impl Pm2 {
@@ -296,19 +319,15 @@ impl Pm2 {
         self.dir.path().join("logs")
     }
 
-    /// pm2 with `args` in the project root, with only the test's environment (PATH for node).
+    /// pm2 with `args` in the project root, with only the test's environment (PATH for node;
+    /// cargo's, for ecosystem.config.js to ask where cargo builds).
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.bin);
+        let mut command = ecosystem_command(&self.bin, &self.log_dir());
         command
             .args(args)
-            .current_dir(project_root())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("PM2_HOME", self.home())
-            .env("PM2_LOG_DIR", self.log_dir())
-            .envs(self.env.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null());
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
         command
     }
 
@@ -346,6 +365,10 @@ impl Pm2 {
                     .unwrap_or_default()
                     .to_owned(),
                 restarts: app["pm2_env"]["restart_time"].as_u64().unwrap_or_default(),
+                script: app["pm2_env"]["pm_exec_path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             })
             .collect();
         let mut seen = self.seen.lock().unwrap();
@@ -377,11 +400,11 @@ impl Pm2 {
     /// The ends of pm2's own log and of each app's logs, for failure messages.
     fn diagnostics(&self) -> String {
         let mut files = vec![self.home().join("pm2.log")];
-        for (service, _) in SERVICES {
+        for service in SERVICES {
             for stream in ["out", "error"] {
                 files.push(
                     self.log_dir()
-                        .join(format!("{service}-service.{stream}.log")),
+                        .join(format!("{}.{stream}.log", service.binary)),
                 );
             }
         }
@@ -414,9 +437,10 @@ impl Drop for Pm2 {
             .lock()
             .map(|seen| seen.clone())
             .unwrap_or_default();
+        let release = release_dir().display().to_string();
         let ours = apps
             .into_iter()
-            .map(|pid| (pid, "target/release/"))
+            .map(|pid| (pid, release.as_str()))
             .chain(daemon.map(|pid| (pid, "PM2")));
         for (pid, marker) in ours {
             let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -475,12 +499,96 @@ async fn wait_ready(pm2: &Pm2, api: &Api, service: &str, port: u16, timeout: Dur
     }
 }
 
-/// The project root: ecosystem.config.js, target/ and scripts/ are there.
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the project")
-        .to_path_buf()
+/// `program` (pm2, or node reading ecosystem.config.js) in the project root, with only the test's
+/// environment: PATH for node; cargo's own variables, so that ecosystem.config.js asks cargo
+/// where it builds as it would for the user; pm2's log directory in a temporary one.
+fn ecosystem_command(program: &Path, log_dir: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .current_dir(project_root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PM2_LOG_DIR", log_dir)
+        .stdin(Stdio::null());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    for (variable, default) in [
+        ("CARGO_HOME", home.join(".cargo")),
+        ("RUSTUP_HOME", home.join(".rustup")),
+    ] {
+        let value = std::env::var_os(variable).map_or(default, PathBuf::from);
+        if value.is_dir() {
+            command.env(variable, value);
+        }
+    }
+    if let Some(target_dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        command.env("CARGO_TARGET_DIR", target_dir);
+    }
+    command
+}
+
+/// ecosystem.config.js as pm2 reads it, with the administrator's credentials in the environment:
+/// its apps, as JSON.
+fn ecosystem_apps(log_dir: &Path) -> Vec<Value> {
+    let script = "process.stdout.write(JSON.stringify(require(process.argv[1]).apps))";
+    let output = ecosystem_command(Path::new("node"), log_dir)
+        .args(["-e", script])
+        .arg(project_root().join("ecosystem.config.js"))
+        .env("ADMIN_USERNAME", "admin")
+        .env("ADMIN_PASSWORD", "a-password")
+        .output()
+        .expect("node runs (scripts/test.sh needs it for pm2)");
+    assert!(
+        output.status.success(),
+        "node could not read ecosystem.config.js:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the apps as JSON")
+}
+
+#[test]
+fn ecosystem_config_agrees_with_the_platform_definition() {
+    let logs = tempfile::tempdir().expect("a directory for pm2's logs");
+    let apps = ecosystem_apps(logs.path());
+    let names: Vec<&str> = apps
+        .iter()
+        .map(|app| app["name"].as_str().unwrap())
+        .collect();
+    let binaries: Vec<&str> = SERVICES.iter().map(|service| service.binary).collect();
+    assert_eq!(
+        names, binaries,
+        "the services, in the definition's start order"
+    );
+    for (app, service) in apps.iter().zip(SERVICES) {
+        let env = app["env"].as_object().expect("an env");
+        let mut variables: Vec<&str> = env.keys().map(String::as_str).collect();
+        let mut expected = service.variables();
+        variables.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(variables, expected, "{}'s variables", service.binary);
+        assert_eq!(
+            env["PORT"],
+            service.port.to_string(),
+            "{}'s port",
+            service.binary
+        );
+        assert_eq!(
+            app["script"].as_str().map(PathBuf::from),
+            Some(release_dir().join(service.binary)),
+            "{} runs from cargo's target directory",
+            service.binary
+        );
+        let filtered: Vec<&str> = app["filter_env"]
+            .as_array()
+            .map(|names| names.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            filtered, ADMIN_VARIABLES,
+            "{}: the shell's administrator credentials are not handed to every app",
+            service.binary
+        );
+    }
 }
 
 /// `PM2_BIN`, or the copy scripts/test.sh installs into .tools/npm. Never skips: a missing pm2 is
@@ -497,21 +605,6 @@ fn pm2_binary() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A 2048-bit pair made by the project's scripts/gen-keys.sh, as the harness makes its keys.
-fn generate_keys(dir: &Path) {
-    let output = Command::new("bash")
-        .arg(project_root().join("scripts/gen-keys.sh"))
-        .args(["--bits", "2048", "--force", "--out-dir"])
-        .arg(dir)
-        .output()
-        .expect("running scripts/gen-keys.sh");
-    assert!(
-        output.status.success(),
-        "scripts/gen-keys.sh failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The environment a process runs with.

@@ -14,6 +14,7 @@ use e2e_tests::{
     Platform, SERVICES,
     load::{self, Kind, Load, Mix, Record},
 };
+use loadgen::Kind as _;
 
 /// Readers list and read, a few write, fewer log in again (password hashing is the costliest
 /// request there is). Writes stay few for a reason of the test database's: nx-27017's every
@@ -81,7 +82,7 @@ async fn soak_at_70_percent_of_capacity_keeps_answers_and_memory_steady() {
     );
 
     // The soak: open loop at the target rate, with resident memory sampled as it runs.
-    let rss = || SERVICES.map(|service| platform.rss_kib(service));
+    let rss = || names().map(|service| platform.rss_kib(service));
     let start_rss = rss();
     let spans_before = platform.collector.received();
     let started = Instant::now();
@@ -134,12 +135,17 @@ async fn soak_at_70_percent_of_capacity_keeps_answers_and_memory_steady() {
         "achieved {achieved:.1}/s of the {target:.1}/s asked ({} starts skipped)",
         soak.skipped
     );
-    for ((service, start), end) in SERVICES.iter().zip(start_rss).zip(end_rss) {
+    for ((service, start), end) in names().iter().zip(start_rss).zip(end_rss) {
         assert!(
             end <= start + RSS_GROWTH_BOUND_KIB,
             "{service}-service grew from {start} KiB to {end} KiB"
         );
     }
+}
+
+/// The services' short names, in start order.
+fn names() -> [&'static str; 4] {
+    SERVICES.map(|service| service.name)
 }
 
 /// The soak's summary: rates, statuses and latencies per kind, and memory per service.
@@ -192,7 +198,7 @@ fn table(
         "  {:<22}{:>10}{:>10}{:>12}",
         "RSS (MiB)", "start", "end", "change"
     ));
-    for ((service, start), end) in SERVICES.iter().zip(start_rss).zip(end_rss) {
+    for ((service, start), end) in names().iter().zip(start_rss).zip(end_rss) {
         lines.push(format!(
             "  {:<22}{:>10.1}{:>10.1}{:>+12.1}",
             format!("{service}-service"),
@@ -215,7 +221,7 @@ fn timeline(records: &[Record], started: Instant, samples: &[(Duration, [u64; 4]
             "req/s",
             "p50",
             "p99",
-            SERVICES.map(|s| format!("{s:>8}")).join("")
+            names().map(|s| format!("{s:>8}")).join("")
         ),
     ];
     let mut from = Duration::ZERO;

@@ -72,11 +72,6 @@ die() {
     exit 1
 }
 
-# project_root: print the absolute path of the project (the directory holding Cargo.toml).
-project_root() {
-    printf '%s\n' "$PROJECT_ROOT"
-}
-
 # --- tools ----------------------------------------------------------------------------------
 
 # _install_hint CMD: how to get CMD on Debian.
@@ -241,9 +236,65 @@ ensure_chromium() {
     CHROMIUM_BIN=$(command -v chromium)
 }
 
-# cargo_build_release: build every binary of the workspace in release mode (target/release/).
+# cargo_build_release: build every binary of the workspace in release mode (into
+# "$(cargo_target_dir)/release").
 cargo_build_release() {
     cargo build --release --workspace --bins
+}
+
+# cargo_target_dir: print where cargo builds: target/ in the project, or wherever CARGO_TARGET_DIR
+# or a cargo config's build.target-dir says, as `cargo metadata` reports it.
+cargo_target_dir() {
+    local metadata
+    metadata=$(cd -- "$PROJECT_ROOT" && cargo metadata --format-version 1 --no-deps) ||
+        die "cargo metadata failed (see above): cannot tell where cargo builds"
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' <<<"$metadata"
+}
+
+# --- the platform ---------------------------------------------------------------------------
+
+# start_launcher STATE_FILE COMMAND...: run COMMAND (the launcher with its arguments, and any
+# environment before it: env X=1 .../launcher --state STATE_FILE ...) in the background, in a
+# session of its own, so that a Ctrl-C in the terminal reaches this script alone, whose trap then
+# stops the platform with stop_launcher. Waits until the launcher has written STATE_FILE: every
+# process of the platform is ready. Sets LAUNCHER_PID. Returns 1 if the launcher exits first
+# (it said why on stderr).
+start_launcher() {
+    local state=$1
+    shift
+    rm -f -- "$state"
+    # In a non-interactive shell a background job is not a process-group leader, so setsid execs
+    # in place and $! is the launcher itself.
+    setsid "$@" </dev/null &
+    LAUNCHER_PID=$!
+    until [[ -s "$state" ]]; do
+        if ! kill -0 "$LAUNCHER_PID" 2>/dev/null; then
+            wait "$LAUNCHER_PID" 2>/dev/null || true
+            LAUNCHER_PID=""
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# stop_launcher: ask the launcher to stop the platform (SIGTERM: the services, then the database)
+# and wait until it has. Returns the launcher's status.
+stop_launcher() {
+    local status=0
+    [[ -n "${LAUNCHER_PID:-}" ]] || return 0
+    kill -TERM "$LAUNCHER_PID" 2>/dev/null || true
+    wait "$LAUNCHER_PID" 2>/dev/null || status=$?
+    LAUNCHER_PID=""
+    return "$status"
+}
+
+# launcher_state STATE_FILE: the processes the launcher runs, one per line: NAME PORT PID LOG.
+launcher_state() {
+    python3 - "$1" <<'PY'
+import json, sys
+for process in json.load(open(sys.argv[1]))["processes"]:
+    print(process["name"], process["port"], process["pid"], process["log"])
+PY
 }
 
 # --- network --------------------------------------------------------------------------------
@@ -258,67 +309,6 @@ port_in_use() {
     else
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
     fi
-}
-
-# free_port_check PORT [WHAT]: stop with a clear message if something already listens on PORT.
-# WHAT names the intended user of the port in the message (e.g. "blog-service").
-free_port_check() {
-    local port=$1 what=${2:-}
-    if port_in_use "$port"; then
-        local owner
-        # With enough privileges ss -p names the process; otherwise this is just empty.
-        owner=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(.*)' | head -n 1 || true)
-        die "port $port${what:+ (for $what)} is already in use${owner:+ by $owner}; stop whatever listens there (ss -ltnp 'sport = :$port' shows it) or choose another port"
-    fi
-}
-
-# free_tcp_port: print a TCP port that nothing listens on right now, as the kernel picks one for
-# bind(port 0) on loopback. Racy by nature (another process may take it before ours does), so
-# call it right before starting the process that listens there.
-free_tcp_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_http URL TIMEOUT_SECONDS [PID]: poll URL until it answers 200. Returns 1 (after saying
-# why) on timeout, or as soon as process PID, when given, is gone.
-wait_http() {
-    local url=$1 timeout=$2 pid=${3:-}
-    local deadline=$((SECONDS + timeout)) code
-    while :; do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
-        if [[ "$code" == 200 ]]; then
-            return 0
-        fi
-        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
-            err "the process serving $url (pid $pid) exited before $url answered 200"
-            return 1
-        fi
-        if ((SECONDS >= deadline)); then
-            [[ "$code" == 000 || -z "$code" ]] && code="no answer"
-            err "$url did not answer 200 within ${timeout}s (last: $code)"
-            return 1
-        fi
-        sleep 0.5
-    done
-}
-
-# wait_tcp HOST PORT TIMEOUT_SECONDS [PID]: poll until HOST:PORT accepts TCP connections.
-# Same failure behaviour as wait_http.
-wait_tcp() {
-    local host=$1 port=$2 timeout=$3 pid=${4:-}
-    local deadline=$((SECONDS + timeout))
-    # The subshell opens and immediately drops the connection; nothing is sent.
-    until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
-        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
-            err "the process meant to listen on $host:$port (pid $pid) exited before it accepted connections"
-            return 1
-        fi
-        if ((SECONDS >= deadline)); then
-            err "$host:$port did not accept connections within ${timeout}s"
-            return 1
-        fi
-        sleep 0.2
-    done
 }
 
 # --- processes ------------------------------------------------------------------------------

@@ -15,15 +15,26 @@ use std::{net::SocketAddr, process::ExitCode};
 
 use e2e_tests::Collector;
 
-const USAGE: &str = "usage: otlp-sink [--grpc ADDR] [--http ADDR]
+const USAGE: &str = "usage: otlp-sink [--grpc ADDR] [--http ADDR] | --help | --version
   --grpc ADDR   where OTLP/gRPC is accepted (default 127.0.0.1:4317)
   --http ADDR   where OTLP/HTTP (POST /v1/traces) and GET /stats are served (default 127.0.0.1:4318)";
 
+/// What the command line asks for.
+enum Asked {
+    Run(SocketAddr, SocketAddr),
+    Help,
+    Version,
+}
+
 fn main() -> ExitCode {
     let (grpc, http) = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(addresses)) => addresses,
-        Ok(None) => {
+        Ok(Asked::Run(grpc, http)) => (grpc, http),
+        Ok(Asked::Help) => {
             println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Asked::Version) => {
+            println!("otlp-sink {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Err(message) => {
@@ -51,7 +62,7 @@ fn main() -> ExitCode {
             collector.endpoint(),
             collector.http_endpoint()
         );
-        stopped().await;
+        launcher::signal::stop_requested().await;
         match serde_json::to_string(&collector.counts()) {
             Ok(counts) => println!("{counts}"),
             Err(error) => eprintln!("otlp-sink: cannot print the counts: {error}"),
@@ -60,15 +71,13 @@ fn main() -> ExitCode {
     })
 }
 
-/// `Ok(None)` for --help.
-fn parse_args(
-    mut args: impl Iterator<Item = String>,
-) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Asked, String> {
     let mut grpc = SocketAddr::from(([127, 0, 0, 1], 4317));
     let mut http = SocketAddr::from(([127, 0, 0, 1], 4318));
     while let Some(arg) = args.next() {
         let target = match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
+            "-h" | "--help" => return Ok(Asked::Help),
+            "-V" | "--version" => return Ok(Asked::Version),
             "--grpc" => &mut grpc,
             "--http" => &mut http,
             other => return Err(format!("unknown argument {other:?}")),
@@ -78,14 +87,5 @@ fn parse_args(
             .parse()
             .map_err(|_| format!("{arg} {value:?} is not an IP address and port"))?;
     }
-    Ok(Some((grpc, http)))
-}
-
-async fn stopped() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    Ok(Asked::Run(grpc, http))
 }

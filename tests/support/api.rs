@@ -5,6 +5,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use loadgen::error_chain;
 use reqwest::{
     Method, RequestBuilder,
     header::{HeaderMap, HeaderName, HeaderValue},
@@ -211,10 +212,10 @@ impl Api {
         body: Option<Value>,
     ) -> Result<Reply, String> {
         let request = Self::with_token_and_body(self.request(service, method, path), token, body);
-        let response = request.send().await.map_err(|error| describe(&error))?;
+        let response = request.send().await.map_err(|error| error_chain(&error))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.text().await.map_err(|error| describe(&error))?;
+        let text = response.text().await.map_err(|error| error_chain(&error))?;
         Ok(Reply::new(status, headers, text))
     }
 
@@ -320,18 +321,6 @@ impl Api {
         self.send("blog", Method::GET, &format!("/blogs/{id}"), token, None)
             .await
     }
-}
-
-/// A transport error with its causes ("error sending request: ... Connection refused"), since
-/// reqwest's own message leaves them out.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 /// Reads a response fully.

@@ -1,16 +1,16 @@
 //! The end-to-end harness: everything a user story needs to run the real platform.
 //!
-//! - [`MongoServer`]: an nx-27017 process (a MongoDB wire-protocol server) on a free port with its
-//!   own data directory, which a test can stop and start again.
+//! - [`MongoServer`]: an nx-27017 process (a MongoDB wire-protocol server) with its own data
+//!   directory, which a test can stop and start again.
 //! - [`Collector`]: an in-process OTLP/gRPC trace collector the services export to, keeping every
 //!   attribute's type; [`conventions`] checks each span it hands a test against the semantic
 //!   conventions.
-//! - [`Platform`]: the four release binaries, started on free ports against both, with a
-//!   bootstrap admin, and an HTTP client with helpers for the API.
+//! - [`Platform`]: the four release binaries, started by the launcher's one definition of the
+//!   platform against both, with a bootstrap admin, and an HTTP client with helpers for the API.
 //! - [`Viewer`]: the trace viewer (`traces serve`) the services can export to instead, its
 //!   terminal commands, and [`Browser`], headless Chromium to render its pages.
 //! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
-//!   (start, latency, status), for the fault tests and the soak.
+//!   (start, latency, status), for the fault tests and the soak, on the load engine (`loadgen`).
 //! - the repository's deployment files, for the tests that check them statically.
 //!
 //! Binaries are taken from the cargo target directory of the profile the tests were built with;
@@ -22,7 +22,6 @@ pub mod conventions;
 pub mod load;
 mod mongo_server;
 mod platform;
-mod process;
 mod repository;
 mod viewer;
 
@@ -30,16 +29,15 @@ pub use api::{Api, Exchange, Reply, read};
 pub use collector::{
     Attributes, Collector, ExportedSpan, SpanCounts, SpanKind, Value, descends_from, describe, find,
 };
+pub use launcher::{SERVICES, keys::generate as generate_keys, paths::project_root};
 pub use mongo_server::MongoServer;
-pub use platform::{
-    ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions, SERVICES, generate_keys,
-};
-pub use repository::{
-    DEPLOYED_SERVICES, assert_image_pinned, read_repository_file, repository_root,
-};
+pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};
+pub use repository::{assert_image_pinned, read_repository_file};
 pub use viewer::{Browser, CliRun, ViewedSpan, Viewer, run_cli, spans_of};
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now: for a client that must find no server (a refused
+/// connection), or a process whose port must be fixed before it starts (pm2's). A service the
+/// harness starts needs none: it listens on port 0 and says which port it got.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())

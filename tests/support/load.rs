@@ -1,28 +1,27 @@
 //! Load for the fault tests and the soak: many concurrent requests of a realistic mix, each one
 //! recorded with when it started, how long it took and how it ended, so that a test can ask what
-//! the platform answered before, during and after a fault.
+//! the platform answered before, during and after a fault. The schedules, the records and the
+//! report come from the load engine (`loadgen`); what a request of each kind sends is here.
 
 use std::{
-    collections::BTreeMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
+use loadgen::{Answer, ClosedLoop, Progress, Rng, TraceRef};
+pub use loadgen::{describe, latency_percentile, status_counts};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::{Api, Platform};
+use crate::{Api, Platform, Reply};
 
-/// How long the load's client waits for an answer. Well above the 5 s within which the contract
-/// wants every answer, so that a slow answer is measured rather than cut off, yet a hang still
-/// ends (and is recorded as one).
+/// How long the load's client waits for an answer. Well above the 5 s within which every answer
+/// is due, so that a slow answer is measured rather than cut off, yet a hang still ends (and is
+/// recorded as one).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// How long a closed-loop sender waits after a failure (no answer, or a 5xx).
-const FAILURE_BACKOFF: Duration = Duration::from_millis(10);
 
 /// What a request of the mix does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,8 +46,10 @@ impl Kind {
             Kind::List | Kind::Read | Kind::Login => 200,
         }
     }
+}
 
-    pub fn label(self) -> &'static str {
+impl loadgen::Kind for Kind {
+    fn label(self) -> &'static str {
         match self {
             Kind::List => "GET /blogs?limit=20",
             Kind::Read => "GET /blogs/{id}",
@@ -57,109 +58,35 @@ impl Kind {
             Kind::CreateUser => "POST /users",
         }
     }
+
+    fn expects(self, status: u16) -> bool {
+        status == self.success()
+    }
 }
 
-/// One request of a load run.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub kind: Kind,
-    pub started: Instant,
-    pub latency: Duration,
-    /// The status, or why no complete answer came (connection refused or reset, timeout, ...).
-    pub outcome: Result<u16, String>,
-    /// A write's title or a new user's name: unique to this request, so the database can be asked
-    /// whether it was stored.
+/// What a request wrote, so the database can be asked whether it was stored.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// A write's title or a new user's name: unique to this request.
     pub name: Option<String>,
     /// The id of what a 201 created.
     pub id: Option<String>,
 }
 
-impl Record {
-    pub fn finished(&self) -> Instant {
-        self.started + self.latency
-    }
-
-    pub fn status(&self) -> Option<u16> {
-        self.outcome.as_ref().ok().copied()
-    }
-
-    pub fn succeeded(&self) -> bool {
-        self.status() == Some(self.kind.success())
-    }
-
-    /// One line for failure messages, with times relative to `origin`.
-    pub fn describe(&self, origin: Instant) -> String {
-        let at = self.started.saturating_duration_since(origin).as_secs_f64();
-        let outcome = match &self.outcome {
-            Ok(status) => status.to_string(),
-            Err(error) => format!("no answer ({error})"),
-        };
-        format!(
-            "started at +{at:.3} s: {} -> {outcome} in {:?}",
-            self.kind.label(),
-            self.latency
-        )
-    }
-}
-
-/// The first few `records`, one per line, for failure messages.
-pub fn describe(records: &[&Record], origin: Instant) -> String {
-    let mut lines: Vec<String> = records
-        .iter()
-        .take(10)
-        .map(|record| format!("  {}", record.describe(origin)))
-        .collect();
-    if records.len() > 10 {
-        lines.push(format!("  ... and {} more", records.len() - 10));
-    }
-    lines.join("\n")
-}
-
-/// Counts by status, e.g. `200: 812, 201: 95, 503: 40, no answer: 2`.
-pub fn status_counts<'a>(records: impl IntoIterator<Item = &'a Record>) -> String {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for record in records {
-        let key = match record.status() {
-            Some(status) => status.to_string(),
-            None => "no answer".to_owned(),
-        };
-        *counts.entry(key).or_default() += 1;
-    }
-    counts
-        .iter()
-        .map(|(status, count)| format!("{status}: {count}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The `percent`th percentile (nearest rank) of the answered requests' latencies.
-pub fn latency_percentile<'a>(
-    records: impl IntoIterator<Item = &'a Record>,
-    percent: usize,
-) -> Duration {
-    let mut latencies: Vec<Duration> = records
-        .into_iter()
-        .filter(|record| record.outcome.is_ok())
-        .map(|record| record.latency)
-        .collect();
-    if latencies.is_empty() {
-        return Duration::ZERO;
-    }
-    latencies.sort();
-    let rank = (percent * latencies.len()).div_ceil(100).max(1);
-    latencies[rank - 1]
-}
+/// One request of a load run.
+pub type Record = loadgen::Record<Kind, Written>;
 
 /// Which requests to send, in what proportions, and as whom. Clones share the known blogs and
 /// the sequence number, so concurrent senders never reuse a title or a username.
 #[derive(Clone)]
 pub struct Mix {
-    /// Each kind with its share (out of the sum of the weights).
-    weights: Vec<(Kind, u64)>,
+    mix: loadgen::Mix<Kind>,
     writer_token: Arc<str>,
     admin_token: Arc<str>,
     /// Blogs known to exist: a few made by [`prepare`](Self::prepare), then every 201.
     blogs: Arc<Mutex<Vec<String>>>,
+    /// Numbers the requests: their kind and details are drawn from it (reproducibly), and their
+    /// titles and usernames carry it (uniquely).
     sequence: Arc<AtomicU64>,
 }
 
@@ -170,7 +97,6 @@ impl Mix {
     /// Creates [`LOAD_USER`] and a few blogs (so that reads have something to read) and returns a
     /// mix of `weights`, e.g. `&[(Kind::List, 6), (Kind::Write, 1)]`.
     pub async fn prepare(platform: &Platform, weights: &[(Kind, u64)]) -> Self {
-        assert!(weights.iter().any(|(_, weight)| *weight > 0));
         let writer_token = platform.user_token(LOAD_USER, &["READ", "WRITE"]).await;
         let mut blogs = Vec::new();
         for i in 0..Self::SEED_BLOGS {
@@ -186,7 +112,7 @@ impl Mix {
             blogs.push(reply.body["id"].as_str().expect("an id").to_owned());
         }
         Self {
-            weights: weights.to_vec(),
+            mix: loadgen::Mix::new(weights),
             writer_token: writer_token.into(),
             admin_token: platform.admin_token().await.into(),
             blogs: Arc::new(Mutex::new(blogs)),
@@ -202,86 +128,12 @@ impl Mix {
         format!("{LOAD_USER}-password")
     }
 
-    /// The same users and blogs in other proportions.
-    pub fn with_weights(&self, weights: &[(Kind, u64)]) -> Self {
-        assert!(weights.iter().any(|(_, weight)| *weight > 0));
-        Self {
-            weights: weights.to_vec(),
-            ..self.clone()
-        }
-    }
-
-    /// The ids of the blogs created so far (the seeds and every 201).
-    pub fn blogs(&self) -> Vec<String> {
-        self.blogs.lock().unwrap().clone()
-    }
-
-    /// Picks the next request's kind: the weights' shares, spread evenly by hashing a counter.
-    fn next(&self) -> (u64, Kind) {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let total: u64 = self.weights.iter().map(|(_, weight)| weight).sum();
-        let mut slot = splitmix64(n) % total;
-        for (kind, weight) in &self.weights {
-            if slot < *weight {
-                return (n, *kind);
-            }
-            slot -= weight;
-        }
-        unreachable!("the slot is below the total of the weights")
-    }
-
     /// Sends the next request of the mix and records what came back.
     pub async fn send(&self, api: &Api) -> Record {
-        let (n, kind) = self.next();
-        let token = Some(&*self.writer_token);
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let (kind, mut rng) = self.mix.draw(n);
         let started = Instant::now();
-        let (name, reply) = match kind {
-            Kind::List => {
-                let reply = api
-                    .try_send("blog", Method::GET, "/blogs?limit=20", token, None)
-                    .await;
-                (None, reply)
-            }
-            Kind::Read => {
-                let id = {
-                    let blogs = self.blogs.lock().unwrap();
-                    blogs[(splitmix64(!n) % blogs.len() as u64) as usize].clone()
-                };
-                let path = format!("/blogs/{id}");
-                (
-                    None,
-                    api.try_send("blog", Method::GET, &path, token, None).await,
-                )
-            }
-            Kind::Write => {
-                let title = format!("load {n}");
-                let body = json!({ "title": title, "content": "Written under load." });
-                let reply = api
-                    .try_send("blog", Method::POST, "/blogs", token, Some(body))
-                    .await;
-                (Some(title), reply)
-            }
-            Kind::Login => {
-                let body = json!({ "username": LOAD_USER, "password": Self::password() });
-                let reply = api
-                    .try_send("authen", Method::POST, "/login", None, Some(body))
-                    .await;
-                (None, reply)
-            }
-            Kind::CreateUser => {
-                let username = format!("load-user-{n}");
-                let body = json!({
-                    "username": username,
-                    "password": "load-user-password",
-                    "permissions": ["READ"],
-                });
-                let admin = Some(&*self.admin_token);
-                let reply = api
-                    .try_send("user", Method::POST, "/users", admin, Some(body))
-                    .await;
-                (Some(username), reply)
-            }
-        };
+        let (name, reply) = self.request(api, kind, n, &mut rng).await;
         let latency = started.elapsed();
         let id = reply
             .as_ref()
@@ -294,24 +146,76 @@ impl Mix {
         {
             self.blogs.lock().unwrap().push(id.clone());
         }
+        let outcome = reply.map(|reply| Answer {
+            status: reply.status,
+            trace: reply.header("traceresponse").and_then(TraceRef::parse),
+        });
+        let note = Written { name, id };
         Record {
             kind,
             started,
             latency,
-            outcome: reply.map(|reply| reply.status),
-            name,
-            id,
+            outcome,
+            note,
         }
     }
-}
 
-/// A well-mixed hash of a counter (SplitMix64's finaliser), so consecutive requests get unrelated
-/// kinds and blogs while a run stays reproducible.
-fn splitmix64(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    /// Request `n`, of `kind`: what it wrote (a title, a username) and its answer.
+    async fn request(
+        &self,
+        api: &Api,
+        kind: Kind,
+        n: u64,
+        rng: &mut Rng,
+    ) -> (Option<String>, Result<Reply, String>) {
+        let token = Some(&*self.writer_token);
+        match kind {
+            Kind::List => (
+                None,
+                api.try_send("blog", Method::GET, "/blogs?limit=20", token, None)
+                    .await,
+            ),
+            Kind::Read => {
+                let path = {
+                    let blogs = self.blogs.lock().unwrap();
+                    format!("/blogs/{}", rng.pick(&blogs).expect("seeded blogs"))
+                };
+                (
+                    None,
+                    api.try_send("blog", Method::GET, &path, token, None).await,
+                )
+            }
+            Kind::Write => {
+                let title = format!("load {n}");
+                let body = json!({ "title": title, "content": "Written under load." });
+                (
+                    Some(title),
+                    api.try_send("blog", Method::POST, "/blogs", token, Some(body))
+                        .await,
+                )
+            }
+            Kind::Login => {
+                let body = json!({ "username": LOAD_USER, "password": Self::password() });
+                (
+                    None,
+                    api.try_send("authen", Method::POST, "/login", None, Some(body))
+                        .await,
+                )
+            }
+            Kind::CreateUser => {
+                let username = format!("load-user-{n}");
+                let body = json!({
+                    "username": username, "password": "load-user-password", "permissions": ["READ"],
+                });
+                let admin = Some(&*self.admin_token);
+                (
+                    Some(username),
+                    api.try_send("user", Method::POST, "/users", admin, Some(body))
+                        .await,
+                )
+            }
+        }
+    }
 }
 
 /// Closed-loop load: `workers` senders, each sending its next request as soon as the last one is
@@ -319,38 +223,28 @@ fn splitmix64(n: u64) -> u64 {
 pub struct Load {
     /// When the load began: the origin of [`Record::describe`]'s times.
     pub origin: Instant,
-    stop: Arc<AtomicBool>,
     records: Arc<Mutex<Vec<Record>>>,
-    workers: tokio::task::JoinSet<()>,
+    senders: ClosedLoop,
 }
 
 impl Load {
     pub fn closed_loop(api: &Api, mix: &Mix, workers: usize) -> Self {
         let api = api.with_timeout(CLIENT_TIMEOUT);
-        let stop = Arc::new(AtomicBool::new(false));
-        let records = Arc::new(Mutex::new(Vec::new()));
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..workers {
-            let (api, mix, stop, records) =
-                (api.clone(), mix.clone(), stop.clone(), records.clone());
-            set.spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let record = mix.send(&api).await;
-                    // A failure comes back in microseconds while a service is down; back off a
-                    // little, as a client would, rather than spin the machine.
-                    let failed = record.status().is_none_or(|status| status >= 500);
-                    records.lock().unwrap().push(record);
-                    if failed {
-                        tokio::time::sleep(FAILURE_BACKOFF).await;
-                    }
-                }
-            });
-        }
+        let records: Arc<Mutex<Vec<Record>>> = Arc::default();
+        let (mix, recorded) = (mix.clone(), records.clone());
+        let senders = ClosedLoop::start(workers, move |_| {
+            let (api, mix, recorded) = (api.clone(), mix.clone(), recorded.clone());
+            async move {
+                let record = mix.send(&api).await;
+                let failed = record.failed();
+                recorded.lock().unwrap().push(record);
+                failed
+            }
+        });
         Self {
             origin: Instant::now(),
-            stop,
             records,
-            workers: set,
+            senders,
         }
     }
 
@@ -380,11 +274,8 @@ impl Load {
 
     /// Stops starting requests, waits for those in flight and returns every record, in the order
     /// the requests ended.
-    pub async fn stop(mut self) -> Vec<Record> {
-        self.stop.store(true, Ordering::Relaxed);
-        while let Some(joined) = self.workers.join_next().await {
-            joined.expect("a load worker panicked");
-        }
+    pub async fn stop(self) -> Vec<Record> {
+        self.senders.stop().await;
         std::mem::take(&mut *self.records.lock().unwrap())
     }
 }
@@ -392,16 +283,18 @@ impl Load {
 /// What an open-loop run did.
 pub struct OpenLoop {
     pub records: Vec<Record>,
-    /// Starts skipped because `max_in_flight` requests were still waiting for answers.
+    /// Starts skipped because `max_in_flight` requests were still waiting for answers, or
+    /// because the schedule fell more than a second behind.
     pub skipped: u64,
     /// From the first start to the last answer.
     pub elapsed: Duration,
 }
 
-/// Open-loop load: starts a request every `1 / rate` seconds for `duration`, whatever the
-/// platform's pace, with at most `max_in_flight` waiting at a time. A start that finds that many
-/// in flight is skipped and counted, never sent late, so an overloaded platform shows as a lower
-/// achieved rate instead of a schedule that drifts with it.
+/// Open-loop load: starts `rate` requests a second for `duration`, whatever the platform's pace,
+/// with at most `max_in_flight` waiting at a time. A start that finds that many in flight is
+/// skipped and counted, never sent late, so an overloaded platform shows as a lower achieved rate
+/// instead of a schedule that drifts with it. Starts the test's own scheduler missed by up to a
+/// second (a busy machine) go out at once.
 pub async fn open_loop(
     api: &Api,
     mix: &Mix,
@@ -410,42 +303,28 @@ pub async fn open_loop(
     max_in_flight: usize,
 ) -> OpenLoop {
     let api = api.with_timeout(CLIENT_TIMEOUT);
-    let records = Arc::new(Mutex::new(Vec::new()));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let mut senders = tokio::task::JoinSet::new();
-    let mut skipped = 0;
-    let origin = tokio::time::Instant::now();
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    for i in 0.. {
-        let slot = interval.mul_f64(i as f64);
-        if slot >= duration {
-            break;
-        }
-        tokio::time::sleep_until(origin + slot).await;
-        if in_flight.load(Ordering::Relaxed) >= max_in_flight {
-            skipped += 1;
-            continue;
-        }
-        in_flight.fetch_add(1, Ordering::Relaxed);
-        let (api, mix, records, in_flight) =
-            (api.clone(), mix.clone(), records.clone(), in_flight.clone());
-        senders.spawn(async move {
-            let record = mix.send(&api).await;
-            records.lock().unwrap().push(record);
-            in_flight.fetch_sub(1, Ordering::Relaxed);
-        });
-        // Reap finished senders as we go, so a long run does not keep thousands of handles.
-        while let Some(joined) = senders.try_join_next() {
-            joined.expect("a load sender panicked");
-        }
-    }
-    while let Some(joined) = senders.join_next().await {
-        joined.expect("a load sender panicked");
-    }
+    let records: Arc<Mutex<Vec<Record>>> = Arc::default();
+    let plan = loadgen::OpenLoop {
+        rate,
+        duration,
+        max_in_flight,
+        late_grace: Some(Duration::from_secs(1)),
+    };
+    let origin = Instant::now();
+    let never = std::future::pending::<()>;
+    let tally = plan
+        .run(&Progress::default(), never(), never(), |_| {
+            let (api, mix, records) = (api.clone(), mix.clone(), records.clone());
+            async move {
+                let record = mix.send(&api).await;
+                records.lock().unwrap().push(record);
+            }
+        })
+        .await;
     let records = std::mem::take(&mut *records.lock().unwrap());
     OpenLoop {
         records,
-        skipped,
+        skipped: tally.skipped_busy + tally.skipped_late,
         elapsed: origin.elapsed(),
     }
 }

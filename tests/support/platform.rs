@@ -1,23 +1,21 @@
-//! The four services, started from their release binaries for one test.
+//! The four services for one test, started by the launcher from the platform's one definition.
 
 use std::{
     collections::HashMap,
-    process::Command,
     time::{Duration, Instant},
 };
 
+use launcher::{Plan, SERVICES, Services, Wiring, paths};
+use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::{
-    Api, Collector, MongoServer, free_port,
-    process::{Process, binary},
-};
+use crate::{Api, Collector, MongoServer};
 
 pub const ADMIN_USERNAME: &str = "root-admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
-/// The services in the order they start: author first, since user and blog depend on it.
-pub const SERVICES: [&str; 4] = ["author", "authen", "user", "blog"];
+/// How long a service may take to be ready in a test.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 pub struct PlatformOptions {
@@ -25,17 +23,15 @@ pub struct PlatformOptions {
     pub env: Vec<(String, String)>,
 }
 
+/// A platform of its own for one test. Dropping it stops the services (flushing their spans to
+/// the collector), then the collector and the database.
 pub struct Platform {
-    pub mongo: MongoServer,
+    services: Services,
     pub collector: Collector,
+    pub mongo: MongoServer,
     pub api: Api,
-    ports: HashMap<&'static str, u16>,
-    processes: HashMap<&'static str, Process>,
     keys: TempDir,
     logs: TempDir,
-    options: PlatformOptions,
-    /// Environment for one service only, applied after everything else.
-    service_env: HashMap<&'static str, Vec<(String, String)>>,
 }
 
 impl Platform {
@@ -45,32 +41,52 @@ impl Platform {
     }
 
     pub async fn start_with(options: PlatformOptions) -> Self {
-        let mongo = MongoServer::start_new();
+        let mongo = MongoServer::start_new().await;
         let collector = Collector::start().await;
         let keys = tempfile::tempdir().expect("a directory for keys");
-        generate_keys(keys.path());
-        let ports: HashMap<_, _> = SERVICES
-            .iter()
-            .map(|service| (*service, free_port()))
-            .collect();
-        let api = Api::new(&ports);
-        let mut platform = Self {
-            mongo,
-            collector,
-            api,
-            ports,
-            processes: HashMap::new(),
-            keys,
-            logs: tempfile::tempdir().expect("a directory for logs"),
-            options,
-            service_env: HashMap::new(),
+        launcher::keys::generate(keys.path()).unwrap_or_else(|error| panic!("{error}"));
+        // The services run in the logs' directory, where no developer's .env file is.
+        let logs = tempfile::tempdir().expect("a directory for logs");
+        for service in SERVICES {
+            paths::binary(service.binary).unwrap_or_else(|error| panic!("{error}"));
+        }
+        let plan = Plan {
+            bin_dir: paths::binary_dir(),
+            work_dir: logs.path().to_owned(),
+            log_dir: logs.path().to_owned(),
+            wiring: Wiring {
+                host: Some("127.0.0.1".to_owned()),
+                mongodb_uri: Some(mongo.uri()),
+                mongodb_db: Some(mongo.database_name()),
+                private_key: Some(keys.path().join("private.pem")),
+                public_key: Some(keys.path().join("public.pem")),
+                otlp_endpoint: Some(collector.endpoint()),
+                rust_log: Some("info".to_owned()),
+                admin: Some((ADMIN_USERNAME.to_owned(), ADMIN_PASSWORD.to_owned())),
+            },
+            ports: HashMap::new(),
+            clean_environment: true,
+            own_process_group: false,
+            env: [("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned())]
+                .into_iter()
+                .chain(options.env)
+                .collect(),
         };
-        for service in SERVICES {
-            platform.start_service(service);
-        }
-        for service in SERVICES {
-            platform.wait_ready(service).await;
-        }
+        let services = Services::start(plan)
+            .await
+            .unwrap_or_else(|error| panic!("the platform did not start: {error}"));
+        let ports: HashMap<&'static str, u16> = SERVICES
+            .iter()
+            .map(|service| (service.name, services.port(service.name)))
+            .collect();
+        let platform = Self {
+            services,
+            collector,
+            mongo,
+            api: Api::new(&ports),
+            keys,
+            logs,
+        };
         platform.wait_for_admin().await;
         platform
     }
@@ -82,55 +98,29 @@ impl Platform {
     }
 
     pub fn url(&self, service: &str) -> String {
-        format!("http://127.0.0.1:{}", self.ports[service])
+        self.services.url(service)
     }
 
-    /// Starts one service (again) with the platform's environment.
-    pub fn start_service(&mut self, service: &'static str) {
-        let mut command = Command::new(binary(&format!("{service}-service")));
-        let keys = self.keys.path();
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", self.ports[service].to_string())
-            .env("MONGODB_URI", self.mongo.uri())
-            .env("MONGODB_DB", self.mongo.database_name())
-            .env("AUTHOR_URL", self.url("author"))
-            .env("JWT_PRIVATE_KEY", keys.join("private.pem"))
-            .env("JWT_PUBLIC_KEY", keys.join("public.pem"))
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", self.collector.endpoint())
-            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .env("RUST_LOG", "info")
-            // The services must not read a developer's .env from the test's working directory.
-            .current_dir(self.logs.path());
-        if service == "user" {
-            command
-                .env("ADMIN_USERNAME", ADMIN_USERNAME)
-                .env("ADMIN_PASSWORD", ADMIN_PASSWORD);
-        }
-        let service_env = self.service_env.get(service).into_iter().flatten();
-        for (key, value) in self.options.env.iter().chain(service_env) {
-            command.env(key, value);
-        }
-        let log = self.logs.path().join(format!("{service}.log"));
-        self.processes
-            .insert(service, Process::spawn(service, command, log));
+    /// Starts one service again, on the port it had, with the platform's environment.
+    pub fn start_service(&mut self, service: &str) {
+        self.services
+            .restart(service)
+            .unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// Environment for one service's next start (after [`stop_service`](Self::stop_service)).
-    pub fn set_service_env(&mut self, service: &'static str, env: &[(&str, &str)]) {
+    pub fn set_service_env(&mut self, service: &str, env: &[(&str, &str)]) {
         let owned = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        self.service_env.insert(service, owned);
+        self.services.set_service_env(service, owned);
     }
 
     /// Stops one service with SIGTERM; returns how long it took to exit.
     pub fn stop_service(&mut self, service: &str) -> Option<Duration> {
-        let mut process = self.processes.remove(service)?;
-        process.stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10))
+        let mut process = self.services.take(service)?;
+        process.stop(Signal::SIGTERM, Duration::from_secs(10))
     }
 
     /// Sends SIGTERM to one service and returns at once, with when the signal was sent and a task
@@ -141,12 +131,10 @@ impl Platform {
         service: &str,
     ) -> (Instant, tokio::task::JoinHandle<Option<Duration>>) {
         let mut process = self
-            .processes
-            .remove(service)
+            .services
+            .take(service)
             .unwrap_or_else(|| panic!("{service}-service is not running"));
-        let sent = process
-            .signal(nix::sys::signal::Signal::SIGTERM)
-            .expect("a running process");
+        let sent = process.signal(Signal::SIGTERM).expect("a running process");
         let exit = tokio::task::spawn_blocking(move || {
             process.wait_for_exit(sent, Duration::from_secs(10))
         });
@@ -157,47 +145,38 @@ impl Platform {
     /// gone (its ports closed).
     pub fn kill_service(&mut self, service: &str) {
         let mut process = self
-            .processes
-            .remove(service)
+            .services
+            .take(service)
             .unwrap_or_else(|| panic!("{service}-service is not running"));
-        process.stop_with(nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
+        process.stop(Signal::SIGKILL, Duration::from_secs(5));
     }
 
     /// Whether the service's process is still running (it has not crashed or exited).
     pub fn is_running(&mut self, service: &str) -> bool {
-        self.processes
-            .get_mut(service)
-            .is_some_and(Process::is_running)
+        self.services
+            .process_mut(service)
+            .is_some_and(|process| process.is_running())
     }
 
     /// The service's resident memory in KiB.
     pub fn rss_kib(&self, service: &str) -> u64 {
-        self.processes[service].rss_kib()
+        self.services
+            .process(service)
+            .and_then(|process| process.rss_kib())
+            .unwrap_or_else(|| panic!("no resident memory for {service}-service: not running?"))
     }
 
-    /// The service's log so far.
+    /// The service's log so far, every start of it.
     pub fn log(&self, service: &str) -> String {
-        std::fs::read_to_string(self.logs.path().join(format!("{service}.log"))).unwrap_or_default()
+        let log = self.logs.path().join(format!("{service}-service.log"));
+        std::fs::read_to_string(log).unwrap_or_default()
     }
 
     /// Waits until the service's `/readyz` answers 200, failing with its log if it dies or takes
     /// over 30 s.
-    pub async fn wait_ready(&mut self, service: &'static str) {
-        let url = format!("{}/readyz", self.url(service));
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = self.api.http().get(&url).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            let process = self.processes.get_mut(service).expect("a started service");
-            assert!(
-                process.is_running() && started.elapsed() < Duration::from_secs(30),
-                "{service}-service did not become ready:\n{}",
-                process.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    pub async fn wait_ready(&mut self, service: &str) {
+        if let Err(error) = self.services.wait_ready(service, READY_TIMEOUT).await {
+            panic!("{error}");
         }
     }
 
@@ -254,7 +233,10 @@ impl Platform {
             }
         }
         for service in SERVICES {
-            check(&format!("{service}-service's log"), &self.log(service));
+            check(
+                &format!("{}'s log", service.binary),
+                &self.log(service.name),
+            );
         }
         for span in self.collector.spans() {
             check(
@@ -276,22 +258,4 @@ impl Platform {
         assert_eq!(reply.status, 201, "creating {username}: {}", reply.text);
         self.api.token(username, &password).await
     }
-}
-
-/// A 2048-bit pair (the smallest the contract accepts, and quick to make) in `dir` as
-/// `private.pem` and `public.pem`, made by the project's own scripts/gen-keys.sh, so every test
-/// run also checks that script.
-pub fn generate_keys(dir: &std::path::Path) {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/gen-keys.sh");
-    let output = Command::new("bash")
-        .arg(script)
-        .args(["--bits", "2048", "--force", "--out-dir"])
-        .arg(dir)
-        .output()
-        .expect("running scripts/gen-keys.sh");
-    assert!(
-        output.status.success(),
-        "scripts/gen-keys.sh failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }

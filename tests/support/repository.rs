@@ -1,28 +1,11 @@
 //! The repository's own deployment files, for the tests that check them without running them
 //! (tests/compose.rs, tests/kubernetes.rs).
 
-use std::path::{Path, PathBuf};
-
-/// Each service as deployed: its name (the compose service, the Kubernetes Deployment and
-/// Service), its binary in the image, and its port.
-pub const DEPLOYED_SERVICES: [(&str, &str, u16); 4] = [
-    ("authen", "authen-service", 3001),
-    ("user", "user-service", 3002),
-    ("blog", "blog-service", 3003),
-    ("author", "author-service", 3004),
-];
-
-/// The repository's root directory.
-pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
+use crate::project_root;
 
 /// A file of the repository, by its path from the root.
 pub fn read_repository_file(file: &str) -> String {
-    std::fs::read_to_string(repository_root().join(file))
+    std::fs::read_to_string(project_root().join(file))
         .unwrap_or_else(|error| panic!("{file}: {error}"))
 }
 

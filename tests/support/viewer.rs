@@ -12,10 +12,9 @@ use std::{
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::{
-    Api, free_port,
-    process::{Process, binary},
-};
+use launcher::{Process, paths};
+
+use crate::{Api, free_port};
 
 /// A `traces serve` process on free loopback ports.
 pub struct Viewer {
@@ -59,7 +58,7 @@ impl Viewer {
         let dir = tempfile::tempdir().expect("a directory for the viewer's log");
         let [grpc, http, ui] =
             [free_port(), free_port(), free_port()].map(|port| format!("127.0.0.1:{port}"));
-        let mut command = Command::new(binary("traces"));
+        let mut command = Command::new(traces_binary());
         command
             .args([
                 "serve",
@@ -71,7 +70,8 @@ impl Viewer {
                 &ui,
             ])
             .args(args);
-        let process = Process::spawn("traces", command, dir.path().join("traces.log"));
+        let process = Process::spawn("traces", command, &dir.path().join("traces.log"))
+            .expect("traces serve starts");
         let viewer = Self {
             grpc: format!("http://{grpc}"),
             http: format!("http://{http}"),
@@ -221,10 +221,15 @@ impl Viewer {
     }
 }
 
+/// The `traces` binary built with the tests.
+fn traces_binary() -> PathBuf {
+    paths::binary("traces").unwrap_or_else(|error| panic!("{error}"))
+}
+
 /// Runs the `traces` binary with `args` and extra environment, its stdout a pipe (not a
 /// terminal).
 pub fn run_cli<'a>(args: impl IntoIterator<Item = &'a str>, env: &[(&str, &str)]) -> CliRun {
-    let output: Output = Command::new(binary("traces"))
+    let output: Output = Command::new(traces_binary())
         .args(args)
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE")

@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use platform::{ApiError, SettingsError, settings::parse_var};
+use platform::{ApiError, SettingsError, cli::Variable, settings::parse_var};
 
 /// The budgets' sizes and the window over which each is earned back.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,25 @@ pub struct LoginLimits {
 }
 
 impl LoginLimits {
+    pub const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS",
+            meaning: "failed logins allowed per username from one address (5)",
+        },
+        Variable {
+            name: "LOGIN_FAILURES_PER_ADDRESS",
+            meaning: "failed logins allowed from one address (50)",
+        },
+        Variable {
+            name: "LOGIN_FAILURES_PER_USERNAME",
+            meaning: "failed logins allowed per username (100)",
+        },
+        Variable {
+            name: "LOGIN_FAILURE_WINDOW_SECONDS",
+            meaning: "the time in which each budget is earned back (300)",
+        },
+    ];
+
     pub fn from_env() -> Result<Self, SettingsError> {
         let positive = |variable: &'static str, default: u32| -> Result<u32, SettingsError> {
             match parse_var(variable, default)? {

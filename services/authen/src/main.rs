@@ -10,8 +10,12 @@ use std::{process::ExitCode, sync::Arc};
 
 use platform::{
     App, AuthorClient, Readiness, ServiceInfo,
+    cli::Variable,
     mongo::{self, CommandSpans},
-    settings::{MongoSettings, author_url_from_env},
+    settings::{
+        AUTHOR_URL_VARIABLES, MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings,
+        author_url_from_env,
+    },
 };
 
 const SERVICE: ServiceInfo = ServiceInfo {
@@ -20,9 +24,19 @@ const SERVICE: ServiceInfo = ServiceInfo {
     default_port: 3001,
 };
 
+/// What it reads from its environment, for `--help`.
+const SETTINGS: &[&[Variable]] = &[
+    MongoSettings::VARIABLES,
+    AUTHOR_URL_VARIABLES,
+    tokens::TokenSigner::VARIABLES,
+    PUBLIC_KEY_VARIABLES,
+    TokenSettings::VARIABLES,
+    limiter::LoginLimits::VARIABLES,
+];
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
         let signer = tokens::TokenSigner::from_env()?;
         let limits = limiter::LoginLimits::from_env()?;
         let author = AuthorClient::new(&author_url_from_env()?);

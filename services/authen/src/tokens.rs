@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use platform::{
     ApiError, Claims, Permission, SettingsError,
+    cli::Variable,
     settings::{TokenSettings, parse_var, read_key_file},
     token::{Jwk, PublicKey, TokenVerifier},
 };
@@ -30,6 +31,18 @@ pub struct Subject {
 }
 
 impl TokenSigner {
+    /// What [`from_env`](Self::from_env) reads besides `JWT_PUBLIC_KEY` and [`TokenSettings`].
+    pub const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "JWT_PRIVATE_KEY",
+            meaning: "the RSA private key tokens are signed with, PKCS#8 or PKCS#1 PEM (keys/private.pem)",
+        },
+        Variable {
+            name: "JWT_TTL_SECONDS",
+            meaning: "how long a token is valid (3600)",
+        },
+    ];
+
     /// Reads `JWT_PRIVATE_KEY`, `JWT_PUBLIC_KEY`, `JWT_ISSUER`, `JWT_AUDIENCE` and `JWT_TTL_SECONDS`.
     pub fn from_env() -> Result<Self, SettingsError> {
         const PRIVATE: &str = "JWT_PRIVATE_KEY";

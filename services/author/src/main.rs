@@ -8,8 +8,9 @@ use std::{process::ExitCode, sync::Arc};
 use futures_util::FutureExt;
 use platform::{
     App, Readiness, ServiceInfo,
+    cli::Variable,
     mongo::{self, CommandSpans},
-    settings::{MongoSettings, TokenSettings},
+    settings::{MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings},
     token::{PublicKey, TokenVerifier},
 };
 use revocations::RevocationList;
@@ -20,9 +21,16 @@ const SERVICE: ServiceInfo = ServiceInfo {
     default_port: 3004,
 };
 
+/// What it reads from its environment, for `--help`.
+const SETTINGS: &[&[Variable]] = &[
+    PUBLIC_KEY_VARIABLES,
+    TokenSettings::VARIABLES,
+    MongoSettings::VARIABLES,
+];
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
         let verifier = TokenVerifier::new(PublicKey::from_env()?, &TokenSettings::from_env());
         // The database is only polled in the background, outside any request: tracing each poll
         // would add a trace per second to Jaeger and tell nothing about a request.

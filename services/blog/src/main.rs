@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use platform::{
     App, AuthorClient, Readiness, ServiceInfo,
+    cli::Variable,
     mongo::{self, CommandSpans},
-    settings::{MongoSettings, author_url_from_env},
+    settings::{AUTHOR_URL_VARIABLES, MongoSettings, author_url_from_env},
 };
 
 const SERVICE: ServiceInfo = ServiceInfo {
@@ -22,9 +23,12 @@ const SERVICE: ServiceInfo = ServiceInfo {
 /// 20 000-character post does not bloat every span.
 const COMMAND_SPANS: CommandSpans = CommandSpans::WithQueryText(1024);
 
+/// What it reads from its environment, for `--help`.
+const SETTINGS: &[&[Variable]] = &[MongoSettings::VARIABLES, AUTHOR_URL_VARIABLES];
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
         let author = AuthorClient::new(&author_url_from_env()?);
         let database = mongo::connect(
             &MongoSettings::from_env()?,

@@ -4,6 +4,7 @@
 //! parts of the OpenAPI document every service shares, and server start-up with graceful shutdown.
 
 pub mod author;
+pub mod cli;
 pub mod extract;
 pub mod http_spans;
 pub mod mongo;

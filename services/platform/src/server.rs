@@ -39,6 +39,7 @@ use utoipa_axum::{
 
 use crate::{
     ApiError, AuthorClient,
+    cli::Variable,
     extract::MAX_BODY_BYTES,
     http_spans,
     openapi::{self, Unavailable},
@@ -99,14 +100,15 @@ impl Readiness {
     }
 }
 
-/// Runs a service until SIGINT/SIGTERM. Settings errors stop it at start with one line.
-pub async fn run<Build>(service: ServiceInfo, build: Build) -> ExitCode
+/// Runs a service until SIGINT/SIGTERM, unless its command line asks for something else (see
+/// [`crate::cli`]; `settings` are what `--help` lists). Settings errors stop it at start with one
+/// line.
+pub async fn run<Build>(service: ServiceInfo, settings: &[&[Variable]], build: Build) -> ExitCode
 where
     Build: AsyncFnOnce(&Telemetry) -> Result<App, SettingsError>,
 {
-    // Containers have no curl: `<binary> healthcheck` probes the running service (see probe.rs).
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return crate::probe::run(&service);
+    if let Some(exit) = crate::cli::dispatch(&service, settings) {
+        return exit;
     }
     // A missing .env file is normal; the environment alone is enough.
     let _ = dotenvy::dotenv();

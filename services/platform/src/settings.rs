@@ -6,6 +6,8 @@
 
 use std::{net::IpAddr, path::PathBuf, str::FromStr};
 
+use crate::cli::Variable;
+
 /// A setting that is present but unusable. Its `Display` is the one line printed at start.
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {reason}")]
@@ -69,6 +71,17 @@ pub struct MongoSettings {
 }
 
 impl MongoSettings {
+    pub const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "MONGODB_URI",
+            meaning: "the MongoDB server (mongodb://localhost:27017)",
+        },
+        Variable {
+            name: "MONGODB_DB",
+            meaning: "its database (blog)",
+        },
+    ];
+
     pub fn from_env() -> Result<Self, SettingsError> {
         Ok(Self {
             uri: var("MONGODB_URI").unwrap_or_else(|| "mongodb://localhost:27017".to_owned()),
@@ -76,6 +89,12 @@ impl MongoSettings {
         })
     }
 }
+
+/// [`author_url_from_env`]'s variable.
+pub const AUTHOR_URL_VARIABLES: &[Variable] = &[Variable {
+    name: "AUTHOR_URL",
+    meaning: "where author-service answers (http://localhost:3004)",
+}];
 
 /// Where author-service answers: `AUTHOR_URL`.
 pub fn author_url_from_env() -> Result<reqwest::Url, SettingsError> {
@@ -93,6 +112,17 @@ pub struct TokenSettings {
 }
 
 impl TokenSettings {
+    pub const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "JWT_ISSUER",
+            meaning: "the tokens' iss (blog-authen)",
+        },
+        Variable {
+            name: "JWT_AUDIENCE",
+            meaning: "the tokens' aud (blog-api)",
+        },
+    ];
+
     pub fn from_env() -> Self {
         Self {
             issuer: var("JWT_ISSUER").unwrap_or_else(|| "blog-authen".to_owned()),
@@ -100,6 +130,12 @@ impl TokenSettings {
         }
     }
 }
+
+/// The public key tokens are verified with (`token::PublicKey::from_env`).
+pub const PUBLIC_KEY_VARIABLES: &[Variable] = &[Variable {
+    name: "JWT_PUBLIC_KEY",
+    meaning: "the RSA public key tokens are checked with, PEM (keys/public.pem)",
+}];
 
 /// Reads a key file named by `variable` (or its default path) into a string.
 pub fn read_key_file(variable: &'static str, default: &str) -> Result<String, SettingsError> {

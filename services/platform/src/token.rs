@@ -247,10 +247,6 @@ impl TokenVerifier {
         Self { key, validation }
     }
 
-    pub fn key(&self) -> &PublicKey {
-        &self.key
-    }
-
     /// Verifies a compact JWS and returns its claims. Runs inline: an RS256 check costs tens of
     /// microseconds, cheaper than a hop to the blocking pool.
     /// The `token.verify` span is marked failed when the token is refused, with the reason's

@@ -1,7 +1,6 @@
 //! Every way a token can be wrong is refused (RFC 8725), and a right one is accepted.
 
 use std::{
-    process::Command,
     sync::OnceLock,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -22,18 +21,7 @@ struct KeyPair {
 /// A fresh 2048-bit pair from the project's own scripts/gen-keys.sh.
 fn generate() -> KeyPair {
     let dir = std::env::temp_dir().join(format!("token-tests-{}-{}", std::process::id(), unique()));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gen-keys.sh");
-    let output = Command::new("bash")
-        .arg(script)
-        .args(["--bits", "2048", "--out-dir"])
-        .arg(&dir)
-        .output()
-        .expect("running scripts/gen-keys.sh");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    launcher::keys::generate(&dir).unwrap_or_else(|error| panic!("{error}"));
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let pair = KeyPair {
         private_pem: read("private.pem"),

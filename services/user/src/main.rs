@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use platform::{
     App, AuthorClient, Readiness, ServiceInfo,
+    cli::Variable,
     mongo::{self, CommandSpans},
-    settings::{MongoSettings, author_url_from_env},
+    settings::{AUTHOR_URL_VARIABLES, MongoSettings, author_url_from_env},
 };
 
 const SERVICE: ServiceInfo = ServiceInfo {
@@ -18,9 +19,16 @@ const SERVICE: ServiceInfo = ServiceInfo {
     default_port: 3002,
 };
 
+/// What it reads from its environment, for `--help`.
+const SETTINGS: &[&[Variable]] = &[
+    MongoSettings::VARIABLES,
+    AUTHOR_URL_VARIABLES,
+    domain::Admin::VARIABLES,
+];
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
         let author = AuthorClient::new(&author_url_from_env()?);
         let admin = domain::Admin::from_env()?;
         // The users collection holds password hashes: its commands are traced without their text.

@@ -1,21 +1,21 @@
-//! Talking to the platform: the setup (admin login, the run's users, some blogs to read) and one
-//! request of each kind.
+//! Talking to the platform: logging in, creating users and blogs, and one request of each kind
+//! of the mix, recorded.
 
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
 
+use loadgen::{Answer, Record, Rng, Summary, TraceRef, error_chain};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::Settings;
-use crate::mix::{Kind, Rng};
-use crate::stats::{Answer, Stats, TraceRef};
+use crate::{cli::Target, mix::Kind};
 
 /// How many blog ids to remember for `GET /blogs/{id}`.
 const KNOWN_BLOGS_MAX: usize = 1000;
-/// Setup posts blogs until at least this many are known, so that there is something to read.
-const KNOWN_BLOGS_MIN: usize = 5;
 
+/// A user of the run, with the token of its last login.
 pub struct User {
     pub name: String,
     password: String,
@@ -24,8 +24,20 @@ pub struct User {
 }
 
 impl User {
-    fn token(&self) -> String {
+    pub fn new(name: String, password: String, token: String) -> Self {
+        Self {
+            name,
+            password,
+            token: RwLock::new(token),
+        }
+    }
+
+    pub fn token(&self) -> String {
         self.token.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     fn set_token(&self, token: String) {
@@ -35,23 +47,22 @@ impl User {
     }
 }
 
-pub struct Platform {
+/// The platform as a client sees it, and what the run's requests got from it.
+pub struct Client {
     http: reqwest::Client,
-    authen: String,
-    user: String,
-    blog: String,
+    pub target: Target,
     run_id: String,
     pub readers: Vec<Arc<User>>,
     pub writers: Vec<Arc<User>>,
     blogs: Mutex<Vec<String>>,
-    pub stats: Mutex<Stats>,
+    pub summary: Mutex<Summary<Kind>>,
 }
 
 /// An HTTP answer, whatever its status, with its body.
-struct Response {
-    status: u16,
+pub struct Response {
+    pub status: u16,
     trace: Option<TraceRef>,
-    body: Vec<u8>,
+    pub body: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +78,7 @@ struct BlogAnswer {
 #[derive(Deserialize)]
 struct BlogPage {
     items: Vec<BlogAnswer>,
+    total: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -75,21 +87,6 @@ struct Problem {
     title: String,
     #[serde(default)]
     detail: String,
-}
-
-/// The most specific message of an error chain ("Connection refused (os error 111)" rather than
-/// "error sending request for url (...)").
-pub fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        return "timed out".to_owned();
-    }
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        message = inner.to_string();
-        source = inner.source();
-    }
-    message
 }
 
 /// " (title: detail)" of a problem+json body, for error messages.
@@ -102,22 +99,51 @@ fn problem_of(body: &[u8]) -> String {
     }
 }
 
+/// An answer that is not `expected`, as one line: "creating a user answered HTTP 403 (...)".
+fn unexpected(what: &str, answer: &Response) -> String {
+    format!(
+        "{what} answered HTTP {}{}",
+        answer.status,
+        problem_of(&answer.body)
+    )
+}
+
+/// A request that got no answer, as one line.
+fn unanswered(what: &str, error: &reqwest::Error) -> String {
+    format!("{what}: {}", error_chain(error))
+}
+
 fn words(rng: &mut Rng, count: u64) -> String {
     const WORDS: [&str; 16] = [
         "trace", "span", "latency", "mongo", "token", "author", "blog", "request", "service",
         "jaeger", "sampling", "context", "baggage", "tokio", "axum", "query",
     ];
-    let mut text = String::new();
-    for i in 0..count {
-        if i > 0 {
-            text.push(' ');
-        }
-        text.push_str(rng.pick(&WORDS).copied().unwrap_or("trace"));
-    }
-    text
+    let words: Vec<&str> = (0..count)
+        .map(|_| rng.pick(&WORDS).copied().unwrap_or("trace"))
+        .collect();
+    words.join(" ")
 }
 
-impl Platform {
+impl Client {
+    /// A client for `target`; `run_id` goes into what the run creates. No request yet.
+    pub fn new(target: &Target, run_id: &str, concurrency: usize) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(target.timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {}", error_chain(&e)))?;
+        Ok(Self {
+            http,
+            target: target.clone(),
+            run_id: run_id.to_owned(),
+            readers: Vec::new(),
+            writers: Vec::new(),
+            blogs: Mutex::new(Vec::new()),
+            summary: Mutex::new(Summary::default()),
+        })
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Response, reqwest::Error> {
         let response = request.send().await?;
         let status = response.status().as_u16();
@@ -134,16 +160,121 @@ impl Platform {
         })
     }
 
+    /// Fails with what to do unless every service the run talks to answers.
+    pub async fn check_reachable(&self) -> Result<(), String> {
+        let t = &self.target;
+        for (service, url) in [
+            ("authen-service", &t.authen),
+            ("user-service", &t.user),
+            ("blog-service", &t.blog),
+        ] {
+            if let Err(e) = self.send(self.http.get(format!("{url}/healthz"))).await {
+                return Err(format!(
+                    "cannot reach {service} at {url} ({}): is the platform running? Start it \
+                     with scripts/up.sh, or pass --authen/--user/--blog",
+                    error_chain(&e)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     async fn login(&self, username: &str, password: &str) -> Result<Response, reqwest::Error> {
+        let body = json!({ "username": username, "password": password });
         self.send(
             self.http
-                .post(format!("{}/login", self.authen))
-                .json(&json!({ "username": username, "password": password })),
+                .post(format!("{}/login", self.target.authen))
+                .json(&body),
         )
         .await
     }
 
-    async fn post_blog(
+    /// A token for `username`, or why there is none.
+    pub async fn token(&self, username: &str, password: &str) -> Result<String, String> {
+        let answer = self
+            .login(username, password)
+            .await
+            .map_err(|e| unanswered(&format!("logging in as '{username}'"), &e))?;
+        match (
+            answer.status,
+            serde_json::from_slice::<LoginAnswer>(&answer.body),
+        ) {
+            (200, Ok(login)) => Ok(login.access_token),
+            _ => Err(unexpected(&format!("logging in as '{username}'"), &answer)),
+        }
+    }
+
+    /// The administrator's token. user-service creates the administrator in the background
+    /// once MongoDB answers, a moment after it is ready: a 401 is retried for `patience`.
+    pub async fn admin_token(&self, patience: Duration) -> Result<String, String> {
+        let (admin, password) = (&self.target.admin_user, &self.target.admin_password);
+        let started = Instant::now();
+        loop {
+            let answer = self
+                .login(admin, password)
+                .await
+                .map_err(|e| unanswered("admin login", &e))?;
+            match answer.status {
+                200 => {
+                    return serde_json::from_slice::<LoginAnswer>(&answer.body)
+                        .map(|login| login.access_token)
+                        .map_err(|e| format!("admin login: unexpected answer: {e}"));
+                }
+                401 if started.elapsed() < patience => {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
+                401 => {
+                    return Err(format!(
+                        "the administrator '{admin}' could not log in (401): are --admin-user and \
+                         --admin-password (ADMIN_USERNAME, ADMIN_PASSWORD or .data/admin-password) \
+                         the platform's?"
+                    ));
+                }
+                _ => return Err(unexpected("admin login", &answer)),
+            }
+        }
+    }
+
+    /// Creates a user (as the administrator) and logs it in.
+    pub async fn create_user(
+        &self,
+        admin_token: &str,
+        name: &str,
+        password: &str,
+        permissions: &[String],
+    ) -> Result<User, String> {
+        let body = json!({ "username": name, "password": password, "permissions": permissions });
+        let request = self.http.post(format!("{}/users", self.target.user));
+        let answer = self
+            .send(request.bearer_auth(admin_token).json(&body))
+            .await
+            .map_err(|e| unanswered("creating a user", &e))?;
+        if answer.status != 201 {
+            let hint = if answer.status == 403 {
+                format!(": does '{}' have ADMIN?", self.target.admin_user)
+            } else {
+                String::new()
+            };
+            return Err(unexpected(&format!("creating the user '{name}'"), &answer) + &hint);
+        }
+        let token = self.token(name, password).await?;
+        Ok(User::new(name.to_owned(), password.to_owned(), token))
+    }
+
+    /// Posts a blog with `title` and `content`.
+    pub async fn post(
+        &self,
+        token: &str,
+        title: &str,
+        content: &str,
+    ) -> Result<Response, reqwest::Error> {
+        let request = self.http.post(format!("{}/blogs", self.target.blog));
+        let body = json!({ "title": title, "content": content });
+        self.send(request.bearer_auth(token).json(&body)).await
+    }
+
+    /// Posts a blog of a few random words.
+    async fn post_words(
         &self,
         token: &str,
         rng: &mut Rng,
@@ -151,17 +282,26 @@ impl Platform {
     ) -> Result<Response, reqwest::Error> {
         let title = format!("Traffic {} #{n}: {}", self.run_id, words(rng, 3));
         let content_words = 5 + rng.below(200);
-        let content = words(rng, content_words);
-        self.send(
-            self.http
-                .post(format!("{}/blogs", self.blog))
-                .bearer_auth(token)
-                .json(&json!({ "title": title, "content": content })),
-        )
-        .await
+        self.post(token, &title, &words(rng, content_words)).await
     }
 
-    fn remember_blog(&self, body: &[u8], rng: &mut Rng) {
+    /// The newest `limit` blogs' ids and how many there are in all.
+    pub async fn list(&self, token: &str, limit: u32) -> Result<(Vec<String>, u64), String> {
+        let url = format!("{}/blogs?limit={limit}&offset=0", self.target.blog);
+        let page = self
+            .send(self.http.get(url).bearer_auth(token))
+            .await
+            .map_err(|e| unanswered("listing the blogs", &e))?;
+        match serde_json::from_slice::<BlogPage>(&page.body) {
+            Ok(list) if page.status == 200 => {
+                Ok((list.items.into_iter().map(|b| b.id).collect(), list.total))
+            }
+            _ => Err(unexpected("listing the blogs", &page)),
+        }
+    }
+
+    /// Keeps a new blog's id for `GET /blogs/{id}` (replacing a random one when full).
+    pub fn remember_blog(&self, body: &[u8], rng: &mut Rng) {
         if let Ok(blog) = serde_json::from_slice::<BlogAnswer>(body)
             && let Ok(mut blogs) = self.blogs.lock()
         {
@@ -174,246 +314,90 @@ impl Platform {
         }
     }
 
+    pub fn remember_blogs(&self, ids: Vec<String>) {
+        if let Ok(mut blogs) = self.blogs.lock() {
+            blogs.extend(ids);
+        }
+    }
+
     pub fn known_blogs(&self) -> usize {
         self.blogs.lock().map(|b| b.len()).unwrap_or(0)
     }
 
-    /// Logs in as the administrator, creates the run's users and logs them in, and makes sure
-    /// there are a few blogs to read. Progress goes to stderr; the error is one line.
-    pub async fn setup(
-        settings: &Settings,
-        run_id: &str,
+    /// Posts blogs of random words as `writer` until at least `count` are known to read.
+    pub async fn post_until_known(
+        &self,
+        writer: &User,
+        count: usize,
         rng: &mut Rng,
-    ) -> Result<Platform, String> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .pool_max_idle_per_host(settings.concurrency)
-            .build()
-            .map_err(|e| format!("cannot make an HTTP client: {}", describe(&e)))?;
-        let mut platform = Platform {
-            http,
-            authen: settings.authen.clone(),
-            user: settings.user.clone(),
-            blog: settings.blog.clone(),
-            run_id: run_id.to_owned(),
-            readers: Vec::new(),
-            writers: Vec::new(),
-            blogs: Mutex::new(Vec::new()),
-            stats: Mutex::new(Stats::default()),
-        };
-
-        for (service, url) in [
-            ("authen-service", &platform.authen),
-            ("user-service", &platform.user),
-            ("blog-service", &platform.blog),
-        ] {
-            let health = platform.http.get(format!("{url}/healthz"));
-            if let Err(e) = platform.send(health).await {
-                return Err(format!(
-                    "cannot reach {service} at {url} ({}): is the platform running? Start it with \
-                     scripts/up.sh, or pass --authen/--user/--blog",
-                    describe(&e)
-                ));
-            }
-        }
-
-        let unreachable = |what: &str, e: reqwest::Error| format!("{what}: {}", describe(&e));
-        let admin = &settings.admin_user;
-        let answer = platform
-            .login(admin, &settings.admin_password)
-            .await
-            .map_err(|e| unreachable("admin login", e))?;
-        let admin_token = match answer.status {
-            200 => {
-                serde_json::from_slice::<LoginAnswer>(&answer.body)
-                    .map_err(|e| format!("admin login: unexpected answer: {e}"))?
-                    .access_token
-            }
-            401 => {
-                return Err(format!(
-                    "the administrator '{admin}' could not log in (401): are --admin-user and \
-                     --admin-password (ADMIN_USERNAME, ADMIN_PASSWORD or .data/admin-password) the \
-                     platform's?"
-                ));
-            }
-            status => {
-                return Err(format!(
-                    "admin login answered HTTP {status}{}",
-                    problem_of(&answer.body)
-                ));
-            }
-        };
-        eprintln!("traffic: the administrator '{admin}' logged in");
-
-        // Half readers, half writers (the odd one out writes).
-        let writers = settings.users.div_ceil(2);
-        let readers = settings.users - writers;
-        let mut specs = Vec::new();
-        for i in 1..=readers {
-            specs.push((format!("{}-{run_id}-r{i}", settings.prefix), false));
-        }
-        for i in 1..=writers {
-            specs.push((format!("{}-{run_id}-w{i}", settings.prefix), true));
-        }
-        for (name, writer) in specs {
-            let password = format!("traffic-pass-{:016x}", rng.next_u64());
-            let permissions: &[&str] = if writer {
-                &["READ", "WRITE"]
-            } else {
-                &["READ"]
-            };
-            let answer = platform
-                .send(
-                    platform
-                        .http
-                        .post(format!("{}/users", platform.user))
-                        .bearer_auth(&admin_token)
-                        .json(&json!({
-                            "username": name,
-                            "password": password,
-                            "permissions": permissions,
-                        })),
-                )
-                .await
-                .map_err(|e| unreachable("creating a user", e))?;
-            if answer.status != 201 {
-                return Err(format!(
-                    "creating the user '{name}' answered HTTP {}{}{}",
-                    answer.status,
-                    problem_of(&answer.body),
-                    if answer.status == 403 {
-                        format!(": does '{admin}' have ADMIN?")
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
-            let answer = platform
-                .login(&name, &password)
-                .await
-                .map_err(|e| unreachable("a new user's login", e))?;
-            let token = match (
-                answer.status,
-                serde_json::from_slice::<LoginAnswer>(&answer.body),
-            ) {
-                (200, Ok(login)) => login.access_token,
-                (status, _) => {
-                    return Err(format!(
-                        "the new user '{name}' could not log in: HTTP {status}{}",
-                        problem_of(&answer.body)
-                    ));
-                }
-            };
-            let user = Arc::new(User {
-                name,
-                password,
-                token: RwLock::new(token),
-            });
-            if writer {
-                platform.writers.push(user);
-            } else {
-                platform.readers.push(user);
-            }
-        }
-        let names = |users: &[Arc<User>]| {
-            users
-                .iter()
-                .map(|u| u.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        eprintln!(
-            "traffic: created and logged in {} (READ) and {} (READ, WRITE)",
-            names(&platform.readers),
-            names(&platform.writers)
-        );
-
-        // Blogs to read: the newest hundred, and a few new ones if there are not enough.
-        let writer = platform.writers[0].token();
-        let page = platform
-            .send(
-                platform
-                    .http
-                    .get(format!("{}/blogs?limit=100&offset=0", platform.blog))
-                    .bearer_auth(&writer),
-            )
-            .await
-            .map_err(|e| unreachable("listing the blogs", e))?;
-        if page.status != 200 {
-            return Err(format!(
-                "listing the blogs answered HTTP {}{}",
-                page.status,
-                problem_of(&page.body)
-            ));
-        }
-        if let Ok(page) = serde_json::from_slice::<BlogPage>(&page.body)
-            && let Ok(mut blogs) = platform.blogs.lock()
-        {
-            blogs.extend(page.items.into_iter().map(|b| b.id));
-        }
+    ) -> Result<u64, String> {
         let mut posted = 0;
-        while platform.known_blogs() < KNOWN_BLOGS_MIN {
-            let answer = platform
-                .post_blog(&writer, rng, posted)
+        while self.known_blogs() < count {
+            let answer = self
+                .post_words(&writer.token(), rng, posted)
                 .await
-                .map_err(|e| unreachable("posting a blog", e))?;
+                .map_err(|e| unanswered("posting a blog", &e))?;
             if answer.status != 201 {
-                return Err(format!(
-                    "posting a blog answered HTTP {}{}",
-                    answer.status,
-                    problem_of(&answer.body)
-                ));
+                return Err(unexpected("posting a blog", &answer));
             }
-            platform.remember_blog(&answer.body, rng);
+            self.remember_blog(&answer.body, rng);
             posted += 1;
         }
-        eprintln!(
-            "traffic: {} blogs known to read{}",
-            platform.known_blogs(),
-            if posted > 0 {
-                format!(" ({posted} posted now)")
-            } else {
-                String::new()
-            }
-        );
-        Ok(platform)
+        Ok(posted)
     }
 
-    /// Sends one request of `kind`, its details drawn from `rng`, and records the outcome.
+    /// Sends request `n` of the run, of `kind`, its details drawn from `rng`, and records the
+    /// outcome.
     pub async fn run_one(&self, kind: Kind, mut rng: Rng, n: u64) {
-        let rng = &mut rng;
         let reader = rng.pick(&self.readers).cloned();
         let writer = rng.pick(&self.writers).cloned();
         let (Some(reader), Some(writer)) = (reader, writer) else {
             return;
         };
-        let anyone = if rng.chance(50) { &reader } else { &writer };
         let started = Instant::now();
-        let result = match kind {
+        let result = self.request(kind, &reader, &writer, &mut rng, n).await;
+        let record = Record {
+            kind,
+            started,
+            latency: started.elapsed(),
+            outcome: result
+                .map(|r| Answer {
+                    status: r.status,
+                    trace: r.trace,
+                })
+                .map_err(|e| error_chain(&e)),
+            note: (),
+        };
+        if let Ok(mut summary) = self.summary.lock() {
+            summary.record(&record);
+        }
+    }
+
+    /// The request of `kind`, sent by the reader, the writer or either of them.
+    async fn request(
+        &self,
+        kind: Kind,
+        reader: &User,
+        writer: &User,
+        rng: &mut Rng,
+        n: u64,
+    ) -> Result<Response, reqwest::Error> {
+        let anyone = if rng.chance(50) { reader } else { writer };
+        let blog = &self.target.blog;
+        match kind {
             Kind::ListBlogs => {
                 let offset = if rng.chance(50) { 0 } else { 1 + rng.below(40) };
-                let url = format!("{}/blogs?limit=20&offset={offset}", self.blog);
+                let url = format!("{blog}/blogs?limit=20&offset={offset}");
                 self.send(self.http.get(url).bearer_auth(anyone.token()))
                     .await
             }
             Kind::GetBlog => {
-                let known = self
-                    .blogs
-                    .lock()
-                    .ok()
-                    .and_then(|blogs| rng.pick(&blogs).cloned());
-                // One in ten asks for an id that cannot exist: an ObjectId from 1970.
-                let id = match known {
-                    Some(id) if !rng.chance(10) => id,
-                    _ => format!("00000000{:016x}", rng.next_u64()),
-                };
-                let url = format!("{}/blogs/{id}", self.blog);
+                let url = format!("{blog}/blogs/{}", self.blog_to_read(rng));
                 self.send(self.http.get(url).bearer_auth(anyone.token()))
                     .await
             }
             Kind::WriterPost => {
-                let response = self.post_blog(&writer.token(), rng, n).await;
+                let response = self.post_words(&writer.token(), rng, n).await;
                 if let Ok(r) = &response
                     && r.status == 201
                 {
@@ -421,36 +405,50 @@ impl Platform {
                 }
                 response
             }
-            Kind::ReaderPost => self.post_blog(&reader.token(), rng, n).await,
-            Kind::BadLogin => {
-                let password = format!("wrong-password-{n}");
-                if rng.chance(50) {
-                    self.login(&anyone.name, &password).await
-                } else {
-                    let nobody = format!("nobody-{}-{n}", self.run_id);
-                    self.login(&nobody, &password).await
-                }
-            }
-            Kind::GoodLogin => {
-                let response = self.login(&anyone.name, &anyone.password).await;
-                if let Ok(r) = &response
-                    && r.status == 200
-                    && let Ok(login) = serde_json::from_slice::<LoginAnswer>(&r.body)
-                {
-                    anyone.set_token(login.access_token);
-                }
-                response
-            }
-        };
-        let latency = started.elapsed();
-        let outcome = result
-            .map(|r| Answer {
-                status: r.status,
-                trace: r.trace,
-            })
-            .map_err(|e| describe(&e));
-        if let Ok(mut stats) = self.stats.lock() {
-            stats.record(kind, latency, outcome);
+            Kind::ReaderPost => self.post_words(&reader.token(), rng, n).await,
+            Kind::BadLogin => self.bad_login(anyone, rng, n).await,
+            Kind::GoodLogin => self.good_login(anyone).await,
         }
+    }
+
+    /// A known blog, or now and then (one in ten) an id that cannot exist: an ObjectId from 1970.
+    fn blog_to_read(&self, rng: &mut Rng) -> String {
+        let known = self
+            .blogs
+            .lock()
+            .ok()
+            .and_then(|blogs| rng.pick(&blogs).cloned());
+        match known {
+            Some(id) if !rng.chance(10) => id,
+            _ => format!("00000000{:016x}", rng.next_u64()),
+        }
+    }
+
+    /// A wrong password for a real user, or a user that does not exist.
+    async fn bad_login(
+        &self,
+        user: &User,
+        rng: &mut Rng,
+        n: u64,
+    ) -> Result<Response, reqwest::Error> {
+        let password = format!("wrong-password-{n}");
+        if rng.chance(50) {
+            self.login(&user.name, &password).await
+        } else {
+            self.login(&format!("nobody-{}-{n}", self.run_id), &password)
+                .await
+        }
+    }
+
+    /// The right password; the new token replaces the user's old one.
+    async fn good_login(&self, user: &User) -> Result<Response, reqwest::Error> {
+        let response = self.login(&user.name, &user.password).await;
+        if let Ok(r) = &response
+            && r.status == 200
+            && let Ok(login) = serde_json::from_slice::<LoginAnswer>(&r.body)
+        {
+            user.set_token(login.access_token);
+        }
+        response
     }
 }
