@@ -7,7 +7,7 @@
 //   pm2 delete all        # stop them (SIGINT, then SIGKILL after kill_timeout)
 //
 // These settings can be overridden from the shell that runs `pm2 start`; without overrides the
-// services get the contract's defaults (README.md, "Configuration"):
+// services get their defaults (docs/configuration.md):
 //
 //   AUTHEN_PORT, USER_PORT, BLOG_PORT, AUTHOR_PORT   3001, 3002, 3003, 3004 (as for scripts/up.sh)
 //   MONGODB_URI, MONGODB_DB    mongodb://localhost:27017, blog

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #
 # The benchmark: throughput, latency, CPU and memory of the release services, with tracing at 100%
-# and with the OpenTelemetry SDK disabled, written to docs/BENCHMARKS.md. Runs from a fresh clone
+# and with the OpenTelemetry SDK disabled, written to docs/benchmarks.md. Runs from a fresh clone
 # (after scripts/test.sh, or on its own: it builds and installs what it needs). Run with --help.
 #
 # Everything runs on this machine, so the figures are only as good as the machine is quiet: the
@@ -36,7 +36,7 @@ Options:
   --burst-connections N   connections of the login flood (default 16)
   --blogs N           blogs to seed before measuring (default 1000)
   --threads N         wrk threads (default 2; never more than the connections)
-  --out FILE          the markdown report (default docs/BENCHMARKS.md; - for stdout only)
+  --out FILE          the markdown report (default docs/benchmarks.md; - for stdout only)
   --note TEXT         a note shown at the top of the report (e.g. "development run, busy machine")
   --keep              keep the working directory (logs, raw results) instead of deleting it
   -h, --help          show this help
@@ -67,7 +67,7 @@ readonly WARMUP_SECONDS=2
 # backlog takes seconds, and a run started meanwhile would measure it.
 readonly IDLE_PERCENT=5
 readonly IDLE_MAX_SECONDS=120
-# GET /blogs in the login-burst case: the target is stated at 16 connections.
+# GET /blogs in the login-burst case: the target is stated at 16 connections.
 readonly BURST_LIST_CONNECTIONS=16
 # The endpoint each simple case loads (start_load's targets).
 declare -Ar TARGET_OF=([authorize]=authorize [list-blogs]=list [create-blog]=create [login]=login)
@@ -82,7 +82,7 @@ CASES="${ALL_CASES[*]}"
 BURST_CONNECTIONS=16
 BLOGS=1000
 THREADS=2
-OUT=docs/BENCHMARKS.md
+OUT=docs/benchmarks.md
 NOTE=""
 KEEP=false
 # The command line, for the report: the exact command to run again.

@@ -179,7 +179,7 @@ fn http_request(
 // ---------------------------------------------------------------------------------------------
 
 /// An RSA private key and the `kid` a token names it by (its RFC 7638 thumbprint, as the
-/// contract derives ours).
+/// ours is derived).
 struct SigningKey {
     private: EncodingKey,
     public_pem: String,

@@ -1172,13 +1172,13 @@ fn blog_and_author_scale_with_cpu_between_two_pods_and_a_ceiling() {
     assert!(manifests.autoscaler_of("otel-sampler").is_none());
 }
 
-/// docs/BENCHMARKS.md's memory table, tracing on: service → (idle MB, peak MB under load).
+/// docs/benchmarks.md's memory table, tracing on: service → (idle MB, peak MB under load).
 fn measured_memory() -> BTreeMap<String, (f64, f64)> {
-    let report = read_repository_file("docs/BENCHMARKS.md");
+    let report = read_repository_file("docs/benchmarks.md");
     let section = report
         .split("\n## Memory")
         .nth(1)
-        .expect("docs/BENCHMARKS.md has a Memory section");
+        .expect("docs/benchmarks.md has a Memory section");
     // The first table of the section (the next one is per run).
     let mut rows = section
         .lines()
@@ -1227,7 +1227,7 @@ fn each_service_reserves_what_it_was_measured_to_use_and_is_capped_above_its_pea
         let resources = &container["resources"];
         let (idle, peak) = *measured
             .get(name)
-            .unwrap_or_else(|| panic!("docs/BENCHMARKS.md measured no {name}"));
+            .unwrap_or_else(|| panic!("docs/benchmarks.md measured no {name}"));
         let request = mebibytes(text(resources, "/requests/memory"));
         let limit = mebibytes(text(resources, "/limits/memory"));
         assert!(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns the raw results of scripts/bench.sh into docs/BENCHMARKS.md and a summary on stdout.
+"""Turns the raw results of scripts/bench.sh into docs/benchmarks.md and a summary on stdout.
 
     report.py WORKDIR [--out FILE]     the report (stdout: the summary; FILE: the whole report)
     report.py --one-line RUNDIR        one run's figures on one line, for bench.sh's progress
@@ -32,14 +32,14 @@ CASES = {
     "create-blog": ("POST /blogs", "blog-service → author-service → MongoDB (insert)"),
 }
 
-# The issue's figures for the Node.js demo (express, mongoose, OTel auto-instrumentation) on a
+# The published figures for the Node.js demo (express, mongoose, OTel auto-instrumentation) on a
 # 2-core machine with the same MongoDB-compatible server, 16 connections.
 NODE = {
     "list-blogs": {"rps": 140.0, "p99_ms": 220.0},
     "authorize": {"rps": 600.0, "p99_ms": 75.0},
 }
 
-# The issue's targets (2-core machine, 16 connections, tracing at 100%).
+# The targets (2-core machine, 16 connections, tracing at 100%).
 TARGET_AUTHORIZE_RPS = 10_000
 TARGET_AUTHORIZE_P99_MS = 5.0
 TARGET_LIST_P99_MS = NODE["list-blogs"]["p99_ms"] / 3
@@ -549,7 +549,7 @@ def targets_section(results):
         add("login burst ≤ 2× GET /blogs p99", "–", None)
 
     lines = [
-        "The issue's targets, for a 2-core machine, 16 connections, tracing at 100%:",
+        "The targets, for a 2-core machine, 16 connections, tracing at 100%:",
         "",
         table(["target", "result", "verdict"], rows),
     ]
@@ -586,7 +586,7 @@ def node_section(results):
             f"{run.rps / node['rps']:.1f}× the throughput, p99 {lower(node['p99_ms'], p99)}",
         ])
     return "\n".join([
-        "Against the issue's figures for the Node.js demo (express, mongoose, OpenTelemetry"
+        "Against the published figures for the Node.js demo (express, mongoose, OpenTelemetry"
         " auto-instrumentation; 2 cores, the same MongoDB-compatible server, 16 connections)."
         " Ours: tracing on, 16 connections. The Node figures were not measured here.",
         "",

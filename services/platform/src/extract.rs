@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
-/// Largest request body any endpoint accepts (contract: over 64 KiB gets 413).
+/// Largest request body any endpoint accepts (over 64 KiB gets 413, docs/api.md).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How much of a body over [`MAX_BODY_BYTES`] is read and thrown away before the 413. hyper

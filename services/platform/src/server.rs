@@ -3,7 +3,7 @@
 //! A service's `main` hands [`run`] its name and a function that builds its routes; `run` does the
 //! rest the same way for all four: `.env`, telemetry, settings, health probes, the OpenAPI
 //! document at `/openapi.json` (see [`crate::openapi`]), the layers below, listening, and stopping
-//! on SIGINT/SIGTERM within the contract's 5 s.
+//! on SIGINT/SIGTERM within 5 s (docs/api.md).
 //!
 //! Layers, outermost first:
 //! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`),
@@ -49,11 +49,11 @@ use crate::{
 };
 
 /// The longest a request may take before it answers 503. Above the author call's and the database's
-/// own timeouts (2 s each), below the 5 s the contract allows.
+/// own timeouts (2 s each), below the 5 s a request may take (docs/api.md).
 pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 
 /// From SIGINT/SIGTERM to exit, everything (draining, then flushing spans) fits in this: the
-/// contract allows 5 s, and the process needs a moment to exit after it.
+/// API allows 5 s, and the process needs a moment to exit after it.
 const STOP_BUDGET: Duration = Duration::from_millis(4500);
 
 /// After SIGINT/SIGTERM, how long in-flight requests may take before the process stops anyway.

@@ -61,7 +61,7 @@ pub struct Telemetry {
     database: SdkTracerProvider,
 }
 
-/// How long shutting down may wait for the last spans to leave; the contract gives a service 5 s
+/// How long shutting down may wait for the last spans to leave; a service has 5 s
 /// to stop, and an unreachable collector must not hold it longer.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
