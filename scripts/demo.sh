@@ -4,7 +4,9 @@
 # with curl: the administrator creates a reader and a writer, the writer posts, the reader reads,
 # and three requests are refused on purpose (a reader's write, a wrong password, an anonymous
 # read) so that error traces are there to look at too. Each step prints what it does, the HTTP
-# status and the trace it was served in, with its link in the Jaeger UI.
+# status and the trace it was served in, with its link in the Jaeger UI. When a trace viewer answers
+# there (`traces serve`, which scripts/up.sh starts when nothing receives spans, or Jaeger v2), it
+# ends with each step's trace drawn as a waterfall in the terminal (`traces show`).
 #
 # Users get new names at every run (reader-<time>-<random>, ...), so it can run again and again.
 # Exits 1 if any step's status is not the expected one. Run with --help for the settings.
@@ -22,7 +24,8 @@ Environment (all optional):
   HOST            where the services listen (127.0.0.1)
   ADMIN_USERNAME  the administrator (admin)
   ADMIN_PASSWORD  its password (default: the one scripts/up.sh saved in .data/admin-password)
-  JAEGER_UI       the Jaeger UI the trace links point to (http://localhost:16686)
+  JAEGER_UI       the Jaeger UI or trace viewer the trace links point to (http://localhost:16686);
+                  when its query API answers, each step's trace is shown at the end
 EOF
 }
 
@@ -78,6 +81,8 @@ PY
 STEP=0
 FAILED=()
 STATUS=""
+TRACES=()       # the trace id of each step ("" when it had none)
+DESCRIPTIONS=() # what each step did
 
 # step EXPECTED DESCRIPTION METHOD URL [TOKEN] [BODY]: send one request, print what it was for,
 # its status and its trace. The body and headers stay in $WORK for json_field.
@@ -126,6 +131,8 @@ step() {
         fi
         printf '\n'
     fi
+    TRACES+=("$trace_id")
+    DESCRIPTIONS+=("$description")
     if [[ -n "$trace_id" ]]; then
         printf '    trace %s  %s/trace/%s\n' "$trace_id" "$JAEGER_UI" "$trace_id"
     elif [[ "$STATUS" != 000 ]]; then
@@ -139,6 +146,28 @@ need() {
         printf '\n' >&2
         die "step $STEP did not give $2 (HTTP $STATUS), which the rest of the story needs${3:+; $3}"
     fi
+}
+
+# show_traces: each step's trace as a waterfall (`traces show`), when the traces binary is built
+# and a viewer's query API answers at $JAEGER_UI. Spans leave the services in batches (every
+# OTEL_BSP_SCHEDULE_DELAY, 5 s by default), so the last step's trace is waited for first.
+show_traces() {
+    local traces
+    traces="$(cargo_target_dir)/release/traces"
+    [[ -x "$traces" ]] || return 0
+    curl -sf -o /dev/null --max-time 2 "$JAEGER_UI/api/v3/services" || return 0
+    local last=${TRACES[-1]} waited=0
+    printf '\nThe traces, as %s received them:\n' "$JAEGER_UI"
+    while [[ -n "$last" ]] && ! "$traces" show "$last" --from "$JAEGER_UI" >/dev/null 2>&1; do
+        ((waited++ < 15)) || break
+        sleep 1
+    done
+    local i
+    for i in "${!TRACES[@]}"; do
+        [[ -n "${TRACES[i]}" ]] || continue
+        printf '\n%2d. %s\n' "$((i + 1))" "${DESCRIPTIONS[i]}"
+        "$traces" show "${TRACES[i]}" --from "$JAEGER_UI" || true
+    done
 }
 
 # --- the story ------------------------------------------------------------------------------
@@ -215,6 +244,8 @@ step 401 "Someone logs in as the writer with a wrong password" \
 
 step 401 "Someone lists the blogs without a token" \
     GET "$BLOG_URL/blogs"
+
+show_traces
 
 echo
 if ((${#FAILED[@]} > 0)); then

@@ -2,8 +2,9 @@
 #
 # The one command to try the blog platform on a fresh machine: it makes the signing keys, builds
 # the workspace, and has the launcher (tools/launcher, the platform's one definition) start an
-# embedded MongoDB-compatible server (nx-27017) and the services on 127.0.0.1; then it prints the
-# administrator's password and a curl walkthrough, and waits. Ctrl-C stops everything it started.
+# embedded MongoDB-compatible server (nx-27017), the local trace viewer when nothing else receives
+# spans, and the services on 127.0.0.1; then it prints the administrator's password and a curl
+# walkthrough, and waits. Ctrl-C stops everything it started.
 # Run with --help for the settings.
 set -euo pipefail
 
@@ -14,8 +15,8 @@ usage() {
     cat <<'EOF'
 Usage: scripts/up.sh
 
-Builds and starts MongoDB (embedded nx-27017) and the four services in the foreground; Ctrl-C
-stops them all. Everything it writes goes under .data/ (git-ignored):
+Builds and starts MongoDB (embedded nx-27017), the local trace viewer (when nothing listens on
+the OTLP port) and the four services in the foreground; Ctrl-C stops them all. Everything it writes goes under .data/ (git-ignored):
   .data/mongo/              the embedded server's databases (kept across runs; delete to start afresh)
   .data/logs/<name>.log     each process's output (rewritten at every start)
   .data/platform.json       what runs (name, port, pid, log of each process), while it runs
@@ -124,8 +125,8 @@ start_platform() {
     local launcher
     launcher="$(cargo_target_dir)/release/launcher"
     [[ -x "$launcher" ]] || die "$launcher is missing although the build succeeded"
-    # Where the local trace viewer will start (`traces serve`) when nothing listens on the OTLP
-    # port: as one more process of the launcher, before the services (see print_tracing).
+    # The launcher also starts the local trace viewer (`traces serve`) when nothing listens on
+    # the OTLP port (see print_tracing).
     if ! start_launcher "$STATE_FILE" env NX_27017_BIN="$NX_BIN" ADMIN_USERNAME="$ADMIN_USER" \
         ADMIN_PASSWORD="$ADMIN_PASS" "$launcher" --data-dir "$DATA_DIR" --state "$STATE_FILE"; then
         die "the platform did not start (the launcher said why above)"
@@ -174,16 +175,17 @@ print_tracing() {
         return
     fi
     info "Traces: sent over OTLP (${OTEL_EXPORTER_OTLP_PROTOCOL:-grpc}) to $endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)."
-    # A local collector that is not running is the usual reason for "where are my traces?".
-    local hostport=${endpoint#*://}
-    hostport=${hostport%%/*}
-    local host=${hostport%:*} port=${hostport##*:}
-    if [[ "$host" =~ ^(localhost|127\.0\.0\.1)$ && "$port" =~ ^[0-9]+$ ]] && ! port_in_use "$port"; then
-        info "  Nothing listens on port $port right now."
+    if [[ -n "${PORT_OF[traces]:-}" ]]; then
+        # Nothing listened there, so the launcher started the local trace viewer on that port.
+        info "  Nothing else listened there, so the local trace viewer receives them: open"
+        info "  http://localhost:${PORT_OF[traces]}/search, or in a terminal, for the trace id of any"
+        info "  response's traceresponse header (00-<trace-id>-<span-id>-01):"
+        info "    $(cargo_target_dir)/release/traces show <trace-id>"
+        info "  It keeps the last 10 000 traces in memory and stops with the platform (docs/viewer.md)."
+        return
     fi
-    info "  Without a collector running there, spans are dropped silently (the services work as usual)."
-    info "  'docker compose up -d jaeger' starts one, with the Jaeger UI at http://localhost:16686;"
-    info "  search there for the trace id from any response's traceresponse header (00-<trace-id>-<span-id>-01)."
+    info "  Search there (Jaeger's UI: http://localhost:16686) for the trace id from any response's"
+    info "  traceresponse header (00-<trace-id>-<span-id>-01)."
 }
 
 # print_walkthrough: a curl session to copy into another terminal, telling the whole story.

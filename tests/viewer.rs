@@ -2,9 +2,12 @@
 //! query API as Jaeger does, shows the traces on web pages a real browser renders, and prints them
 //! in the terminal; and no input, however hostile, stops it or gets into its pages.
 
-use std::{io::Write as _, path::PathBuf};
+use std::{collections::HashMap, io::Write as _, path::PathBuf};
 
-use e2e_tests::{Browser, Platform, PlatformOptions, ViewedSpan, Viewer, run_cli, spans_of};
+use e2e_tests::{
+    Api, Browser, Collector, MongoServer, Platform, PlatformOptions, SERVICES, ViewedSpan, Viewer,
+    free_port, generate_keys, run_cli, spans_of,
+};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -1104,4 +1107,168 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
+}
+
+// The launcher (`scripts/up.sh`) starts the viewer when nothing receives spans.
+
+/// The launcher with its own keys and data directory, every process on a port of its choosing,
+/// the services exporting to `otlp_endpoint`, against `mongo`.
+struct Launched {
+    process: launcher::Process,
+    /// Each process's name (`traces`, `authen-service`, ...) and URL, from its state file.
+    urls: HashMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Launched {
+    async fn start(mongo: &MongoServer, otlp_endpoint: &str, ui_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("a directory for the launcher");
+        generate_keys(dir.path()).expect("a key pair");
+        let state = dir.path().join("platform.json");
+        let launcher =
+            launcher::paths::binary("launcher").unwrap_or_else(|error| panic!("{error}"));
+        let mut command = std::process::Command::new(launcher);
+        command
+            .current_dir(dir.path())
+            .args([
+                "--any-port",
+                "--data-dir",
+                "data",
+                "--state",
+                "platform.json",
+            ])
+            .args(["--trace-viewer-ui-port", &ui_port.to_string()])
+            .env("MONGODB_URI", mongo.uri())
+            .env("MONGODB_DB", mongo.database_name())
+            .env("JWT_PRIVATE_KEY", dir.path().join("private.pem"))
+            .env("JWT_PUBLIC_KEY", dir.path().join("public.pem"))
+            .env("ADMIN_USERNAME", e2e_tests::ADMIN_USERNAME)
+            .env("ADMIN_PASSWORD", e2e_tests::ADMIN_PASSWORD)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
+            .env_remove("OTEL_SDK_DISABLED");
+        let process =
+            launcher::Process::spawn("launcher", command, &dir.path().join("launcher.log"))
+                .expect("the launcher starts");
+        let started = std::time::Instant::now();
+        while !state.exists() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the platform was not ready within 60 s:\n{}",
+                process.log_tail()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let text = std::fs::read_to_string(&state).expect("the state file");
+        let state: Value = serde_json::from_str(&text).expect("JSON");
+        let urls = state["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .map(|process| {
+                let field = |name: &str| process[name].as_str().expect("a string").to_owned();
+                (field("name"), field("url"))
+            })
+            .collect();
+        Self {
+            process,
+            urls,
+            _dir: dir,
+        }
+    }
+
+    fn api(&self) -> Api {
+        let ports = SERVICES
+            .iter()
+            .map(|service| {
+                let url = &self.urls[service.binary];
+                let port = url.rsplit(':').next().and_then(|port| port.parse().ok());
+                (service.name, port.expect("a port in the URL"))
+            })
+            .collect();
+        Api::new(&ports)
+    }
+
+    /// SIGTERM, as Ctrl-C in `scripts/up.sh`; how long the launcher took to stop everything.
+    fn stop(mut self) -> Option<std::time::Duration> {
+        self.process.stop(
+            nix::sys::signal::Signal::SIGTERM,
+            std::time::Duration::from_secs(30),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_launcher_starts_the_viewer_where_nothing_receives_spans_and_stops_it_last() {
+    let mongo = MongoServer::start_new().await;
+    let ui_port = free_port();
+    let launched = Launched::start(
+        &mongo,
+        &format!("http://localhost:{}", free_port()),
+        ui_port,
+    )
+    .await;
+    let ui = format!("http://127.0.0.1:{ui_port}");
+    assert_eq!(launched.urls["traces"], format!("{ui}/search"));
+
+    let login = launched
+        .api()
+        .login(e2e_tests::ADMIN_USERNAME, e2e_tests::ADMIN_PASSWORD)
+        .await;
+    assert_eq!(login.status, 200);
+    let trace_url = format!("{ui}/api/v3/traces/{}", login.trace_id());
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let trace = loop {
+        let reply = client
+            .get(&trace_url)
+            .send()
+            .await
+            .expect("the viewer answers");
+        if reply.status() == 200 {
+            break reply.json::<Value>().await.expect("JSON");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the login's trace never reached the viewer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        trace.to_string().contains("authen-service"),
+        "the trace holds authen-service's spans: {trace}"
+    );
+
+    let took = launched.stop().expect("the launcher stops on SIGTERM");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "stopping took {took:?}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", ui_port)).is_err(),
+        "the viewer stopped with the platform"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_launcher_leaves_a_receiver_that_listens_alone() {
+    let mongo = MongoServer::start_new().await;
+    let collector = Collector::start().await;
+    let launched = Launched::start(&mongo, &collector.endpoint(), free_port()).await;
+    assert!(
+        !launched.urls.contains_key("traces"),
+        "no viewer beside a collector: {:?}",
+        launched.urls
+    );
+    let login = launched
+        .api()
+        .login(e2e_tests::ADMIN_USERNAME, e2e_tests::ADMIN_PASSWORD)
+        .await;
+    collector
+        .wait_for_trace(&login.trace_id(), |spans| {
+            spans.iter().any(|span| span.name == "POST /login")
+        })
+        .await;
+    launched.stop().expect("the launcher stops on SIGTERM");
 }

@@ -13,8 +13,11 @@ use std::{
 
 use clap::Parser;
 use launcher::{
-    EmbeddedMongo, Plan, SERVICES, Services, Wiring, definition::ADMIN_VARIABLES, paths,
+    EmbeddedMongo, Plan, SERVICES, Services, Wiring,
+    definition::ADMIN_VARIABLES,
+    paths,
     signal::stop_requested,
+    viewer::{self, LocalEndpoint, TraceViewer},
 };
 use nix::sys::signal::Signal;
 
@@ -47,6 +50,17 @@ struct Cli {
     /// --state for where): for a platform beside others, such as a benchmark's.
     #[arg(long)]
     any_port: bool,
+
+    /// Never start the local trace viewer. Without this, `traces serve` (built beside the
+    /// services) starts first when the services export spans to this machine (the OTEL_*
+    /// variables; localhost:4317 by default) and nothing listens there, so that no span is lost.
+    #[arg(long)]
+    no_trace_viewer: bool,
+
+    /// The port of the local trace viewer's web pages and query API: Jaeger UI's, which the
+    /// trace links the project prints point to.
+    #[arg(long, value_name = "PORT", default_value_t = viewer::UI_PORT)]
+    trace_viewer_ui_port: u16,
 }
 
 fn environment_help() -> String {
@@ -159,9 +173,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let stop = stop_requested();
     tokio::pin!(stop);
-    // Processes the services need start first, so that the services find them ready: the
-    // embedded MongoDB server. A local trace viewer (`traces serve`, on the OTLP ports) is the
-    // next of them: started here like the database, when nothing listens on the OTLP port.
+    // Processes the services need start first, so that the services find them ready: the local
+    // trace viewer when nothing would receive their spans, and the embedded MongoDB server.
+    let mut trace_viewer = match cli.no_trace_viewer {
+        true => None,
+        false => start_trace_viewer(&cli, &log_dir).await,
+    };
     let mut mongo = match &settings.mongodb_uri {
         Some(_) => None,
         None => Some(EmbeddedMongo::new(
@@ -177,16 +194,30 @@ async fn run(cli: Cli) -> Result<(), String> {
         () = &mut stop => return Ok(()),
     };
     let mut services = started?;
-    print_table(&services, mongo.as_ref());
+    let helpers = Helpers {
+        mongo: mongo.as_ref(),
+        trace_viewer: trace_viewer.as_ref(),
+    };
+    print_table(&services, &helpers);
     if let Some(state) = &cli.state {
-        write_state(state, &services, mongo.as_ref())?;
+        write_state(state, &services, &helpers)?;
     }
-    let outcome = watch(&mut services, mongo.as_mut(), &mut stop).await;
+    let outcome = watch(
+        &mut services,
+        mongo.as_mut(),
+        trace_viewer.as_mut(),
+        &mut stop,
+    )
+    .await;
     println!("\nstopping...");
     for (name, took) in services.stop() {
         if took.is_none() {
             eprintln!("launcher: {name} did not stop within 10 s after SIGTERM: killed it");
         }
+    }
+    // The services have sent their last spans as they stopped: the viewer may go now.
+    if let Some(trace_viewer) = &mut trace_viewer {
+        trace_viewer.stop();
     }
     if let Some(mongo) = &mut mongo {
         mongo.stop(Signal::SIGTERM);
@@ -194,8 +225,38 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(state) = &cli.state {
         let _ = std::fs::remove_file(state);
     }
-    report_ports(&services, mongo.as_ref());
+    let helpers = Helpers {
+        mongo: mongo.as_ref(),
+        trace_viewer: trace_viewer.as_ref(),
+    };
+    report_ports(&services, &helpers);
     outcome
+}
+
+/// The local trace viewer, when the services would export to this machine and nothing listens
+/// there. Without it the platform still runs (its spans are dropped), so a viewer that cannot
+/// start is reported and done without.
+async fn start_trace_viewer(cli: &Cli, log_dir: &Path) -> Option<TraceViewer> {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let endpoint = LocalEndpoint::from_env(var).filter(|endpoint| !endpoint.is_served())?;
+    let bin_dir = cli.bin_dir.clone().unwrap_or_else(paths::binary_dir);
+    let Some(binary) = viewer::binary(&bin_dir) else {
+        eprintln!(
+            "launcher: nothing receives spans on port {} and {}/traces is missing: spans will \
+             be dropped (build it with cargo build --release -p traces)",
+            endpoint.port,
+            bin_dir.display()
+        );
+        return None;
+    };
+    println!(
+        "starting traces (the local trace viewer: nothing receives spans on port {})",
+        endpoint.port
+    );
+    TraceViewer::start(&binary, endpoint, cli.trace_viewer_ui_port, log_dir)
+        .await
+        .inspect_err(|error| eprintln!("launcher: no trace viewer: {error}"))
+        .ok()
 }
 
 /// The database (when embedded), then the services.
@@ -247,6 +308,7 @@ async fn start(
 async fn watch(
     services: &mut Services,
     mut mongo: Option<&mut EmbeddedMongo>,
+    mut trace_viewer: Option<&mut TraceViewer>,
     stop: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), String> {
     let mut every = tokio::time::interval(Duration::from_millis(500));
@@ -272,19 +334,33 @@ async fn watch(
         {
             return Err(format!("nx-27017 exited ({status})"));
         }
+        if let Some(trace_viewer) = trace_viewer.as_deref_mut()
+            && let Some(status) = trace_viewer.exit_status()
+        {
+            return Err(format!(
+                "traces exited ({status})\n{}",
+                trace_viewer.process().log_tail()
+            ));
+        }
     }
 }
 
+/// The processes the launcher runs beside the services, when it runs them.
+struct Helpers<'a> {
+    mongo: Option<&'a EmbeddedMongo>,
+    trace_viewer: Option<&'a TraceViewer>,
+}
+
 /// One line per process: name, URL, pid, log.
-fn print_table(services: &Services, mongo: Option<&EmbeddedMongo>) {
+fn print_table(services: &Services, helpers: &Helpers) {
     println!("\n{:<16} {:<34} {:<8} LOG", "PROCESS", "URL", "PID");
-    for row in rows(services, mongo) {
+    for row in rows(services, helpers) {
         println!(
             "{:<16} {:<34} {:<8} {}",
             row.name, row.url, row.pid, row.log
         );
     }
-    if mongo.is_none() {
+    if helpers.mongo.is_none() {
         println!(
             "{:<16} {:<34} {:<8} -",
             "mongodb", "(MONGODB_URI from the environment)", "-"
@@ -302,8 +378,13 @@ struct Row {
     log: String,
 }
 
-fn rows(services: &Services, mongo: Option<&EmbeddedMongo>) -> Vec<Row> {
-    let mongo = mongo.and_then(|mongo| Some((mongo.process()?, mongo.uri(), mongo.port())));
+fn rows(services: &Services, helpers: &Helpers) -> Vec<Row> {
+    let trace_viewer = helpers
+        .trace_viewer
+        .map(|viewer| (viewer.process(), viewer.url(), viewer.ui_port()));
+    let mongo = helpers
+        .mongo
+        .and_then(|mongo| Some((mongo.process()?, mongo.uri(), mongo.port())));
     let services = SERVICES.iter().filter_map(|service| {
         let process = services.process(service.name)?;
         Some((
@@ -312,8 +393,9 @@ fn rows(services: &Services, mongo: Option<&EmbeddedMongo>) -> Vec<Row> {
             services.port(service.name),
         ))
     });
-    mongo
+    trace_viewer
         .into_iter()
+        .chain(mongo)
         .chain(services)
         .map(|(process, url, port)| Row {
             name: process.name().to_owned(),
@@ -327,12 +409,8 @@ fn rows(services: &Services, mongo: Option<&EmbeddedMongo>) -> Vec<Row> {
 
 /// `{"processes": [{"name", "url", "port", "pid", "log"}, ...]}` (absolute log paths), written
 /// whole or not at all.
-fn write_state(
-    path: &Path,
-    services: &Services,
-    mongo: Option<&EmbeddedMongo>,
-) -> Result<(), String> {
-    let processes: Vec<serde_json::Value> = rows(services, mongo)
+fn write_state(path: &Path, services: &Services, helpers: &Helpers) -> Result<(), String> {
+    let processes: Vec<serde_json::Value> = rows(services, helpers)
         .into_iter()
         .map(|row| {
             let log = std::path::absolute(&row.log).unwrap_or_else(|_| row.log.clone().into());
@@ -349,9 +427,10 @@ fn write_state(
 }
 
 /// Says whether any port of the stopped platform still accepts connections.
-fn report_ports(services: &Services, mongo: Option<&EmbeddedMongo>) {
+fn report_ports(services: &Services, helpers: &Helpers) {
     let mut ports: Vec<u16> = SERVICES.iter().map(|s| services.port(s.name)).collect();
-    ports.extend(mongo.map(EmbeddedMongo::port));
+    ports.extend(helpers.mongo.map(EmbeddedMongo::port));
+    ports.extend(helpers.trace_viewer.map(TraceViewer::ui_port));
     let busy: Vec<String> = ports
         .iter()
         .filter(|port| std::net::TcpStream::connect((HOST, **port)).is_ok())
