@@ -8,9 +8,10 @@ use std::{process::ExitCode, sync::Arc};
 use futures_util::FutureExt;
 use platform::{
     App, Readiness, ServiceInfo,
+    keys::PublicKeys,
     mongo::{self, CommandSpans},
     settings::{MongoSettings, TokenSettings},
-    token::{PublicKey, TokenVerifier},
+    token::TokenVerifier,
 };
 use revocations::RevocationList;
 
@@ -23,7 +24,7 @@ const SERVICE: ServiceInfo = ServiceInfo {
 #[tokio::main]
 async fn main() -> ExitCode {
     platform::server::run(SERVICE, async |telemetry| {
-        let verifier = TokenVerifier::new(PublicKey::from_env()?, &TokenSettings::from_env());
+        let verifier = TokenVerifier::new(PublicKeys::from_env()?, &TokenSettings::from_env());
         // The database is only polled in the background, outside any request: tracing each poll
         // would add a trace per second to Jaeger and tell nothing about a request.
         let database = mongo::connect(

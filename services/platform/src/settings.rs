@@ -4,7 +4,7 @@
 //! variable that a service does not use can never stop it. A bad value stops the process at start
 //! with one line naming the variable: [`SettingsError`].
 
-use std::{net::IpAddr, path::PathBuf, str::FromStr};
+use std::{net::IpAddr, str::FromStr};
 
 /// A setting that is present but unusable. Its `Display` is the one line printed at start.
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +103,11 @@ impl TokenSettings {
 
 /// Reads a key file named by `variable` (or its default path) into a string.
 pub fn read_key_file(variable: &'static str, default: &str) -> Result<String, SettingsError> {
-    let path = PathBuf::from(var(variable).unwrap_or_else(|| default.to_owned()));
-    std::fs::read_to_string(&path).map_err(|error| {
-        SettingsError::new(variable, format!("cannot read {}: {error}", path.display()))
-    })
+    read_file(variable, var(variable).as_deref().unwrap_or(default))
+}
+
+/// Reads a file named by `variable` into a string.
+pub fn read_file(variable: &'static str, path: &str) -> Result<String, SettingsError> {
+    std::fs::read_to_string(path)
+        .map_err(|error| SettingsError::new(variable, format!("cannot read {path}: {error}")))
 }
