@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e_tests::{Api, Collector, MongoServer, SpanKind, describe, free_port};
+use e2e_tests::{Api, Collector, MongoServer, SpanKind, describe, free_port, generate_keys};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -497,21 +497,6 @@ fn pm2_binary() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A 2048-bit pair made by the project's scripts/gen-keys.sh, as the harness makes its keys.
-fn generate_keys(dir: &Path) {
-    let output = Command::new("bash")
-        .arg(project_root().join("scripts/gen-keys.sh"))
-        .args(["--bits", "2048", "--force", "--out-dir"])
-        .arg(dir)
-        .output()
-        .expect("running scripts/gen-keys.sh");
-    assert!(
-        output.status.success(),
-        "scripts/gen-keys.sh failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The environment a process runs with.

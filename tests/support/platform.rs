@@ -2,7 +2,7 @@
 
 use std::{
     collections::HashMap,
-    process::Command,
+    process::{Command, ExitStatus},
     time::{Duration, Instant},
 };
 
@@ -163,6 +163,23 @@ impl Platform {
         process.stop_with(nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
     }
 
+    /// Waits up to 10 s for a service started with settings it must refuse to exit by itself,
+    /// and returns its exit status; fails if it is still running then.
+    pub fn wait_for_refusal(&mut self, service: &str) -> ExitStatus {
+        let mut process = self
+            .processes
+            .remove(service)
+            .unwrap_or_else(|| panic!("{service}-service was not started"));
+        process
+            .exit_status(Duration::from_secs(10))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{service}-service still runs 10 s after it started:\n{}",
+                    process.log_tail()
+                )
+            })
+    }
+
     /// Whether the service's process is still running (it has not crashed or exited).
     pub fn is_running(&mut self, service: &str) -> bool {
         self.processes
@@ -278,7 +295,7 @@ impl Platform {
     }
 }
 
-/// A 2048-bit pair (the smallest the contract accepts, and quick to make) in `dir` as
+/// A 2048-bit pair (the smallest the services accept, and quick to make) in `dir` as
 /// `private.pem` and `public.pem`, made by the project's own scripts/gen-keys.sh, so every test
 /// run also checks that script.
 pub fn generate_keys(dir: &std::path::Path) {

@@ -1,7 +1,7 @@
 //! Child processes that are stopped, never leaked: SIGTERM on drop, SIGKILL if they linger.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -89,6 +89,22 @@ impl Process {
         let _ = child.kill();
         let _ = child.wait();
         None
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself and returns its status; `None`
+    /// while it still runs (it is left running).
+    pub fn exit_status(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.as_mut()?.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if started.elapsed() >= timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The last lines of the log, for failure messages.
