@@ -69,7 +69,7 @@ async fn old_tokens_stay_valid_until_the_old_key_is_removed() {
 
     let old_token = platform.user_token("reader", &["READ"]).await;
     let old_kid = kid_of(&old_token);
-    assert_eq!(published_kids(&platform).await, [old_kid.clone()]);
+    assert_eq!(published_kids(&platform).await, [old_kid.as_str()]);
 
     // 1. The new public key is listed everywhere; authen-service still signs with the old key.
     let both = format!("{old_public},{new_public}");
@@ -91,7 +91,7 @@ async fn old_tokens_stay_valid_until_the_old_key_is_removed() {
     assert_eq!(read_status(&platform, &old_token).await, 200);
     assert_eq!(
         published_kids(&platform).await,
-        [old_kid.clone(), new_kid.clone()]
+        [old_kid.as_str(), new_kid.as_str()]
     );
     // A session from before the switch can still log out.
     let logout = platform.api.logout(Some(&another_old_token)).await;
