@@ -20,7 +20,8 @@ Options:
   --bits N       key size in bits (default 3072; at least 2048)
   --out-dir DIR  where to write (default: $PROJECT_ROOT/keys)
   --force        replace existing files; tokens signed with the old key stop being accepted
-                 once authen-service and author-service restart with the new pair
+                 once authen-service and author-service restart with the new pair (to rotate
+                 without logging anybody out, see "Rotate" in keys/README.md)
   -h, --help     show this help
 EOF
 }

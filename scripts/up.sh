@@ -30,7 +30,8 @@ Environment (all optional):
   MONGODB_DB            database name (the services' default: blog)
   ADMIN_USERNAME        administrator created at start by user-service (admin)
   ADMIN_PASSWORD        its password (default: .data/admin-password, generated on first run)
-  JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   key files (keys/private.pem, keys/public.pem; made if missing)
+  JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   key files (keys/private.pem, keys/public.pem; made if missing;
+                        JWT_PUBLIC_KEY may list several, comma-separated: keys/README.md)
   OTEL_*, RUST_LOG      passed through to the services
 
 The services bind 127.0.0.1 only. up.sh sets PORT, HOST, AUTHOR_URL, MONGODB_URI and
@@ -69,7 +70,14 @@ ensure_keys() {
     if [[ -n "${JWT_PRIVATE_KEY:-}${JWT_PUBLIC_KEY:-}" ]]; then
         # Keys chosen by the user: check them, never generate over them.
         [[ -r "$private" ]] || die "JWT_PRIVATE_KEY: $private is not a readable file (relative paths start at $PROJECT_ROOT)"
-        [[ -r "$public" ]] || die "JWT_PUBLIC_KEY: $public is not a readable file (relative paths start at $PROJECT_ROOT)"
+        # JWT_PUBLIC_KEY may list several files, separated by commas (keys/README.md).
+        local file files
+        IFS=, read -ra files <<<"$public"
+        for file in "${files[@]}"; do
+            file=${file#"${file%%[! ]*}"}
+            file=${file%"${file##*[! ]}"}
+            [[ -r "$file" ]] || die "JWT_PUBLIC_KEY: $file is not a readable file (relative paths start at $PROJECT_ROOT)"
+        done
         return 0
     fi
 

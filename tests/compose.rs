@@ -690,11 +690,7 @@ fn plain_compose_up_keeps_the_services_exporting_straight_to_jaeger_in_memory() 
 #[test]
 fn the_production_override_puts_both_collector_tiers_between_the_services_and_jaeger() {
     let config = config_of(PRODUCTION_FILES);
-    let shared_config = |file: &str| {
-        project_root()
-            .join("deploy/kubernetes/config")
-            .join(file)
-    };
+    let shared_config = |file: &str| project_root().join("deploy/kubernetes/config").join(file);
     let volumes = config
         .get("volumes")
         .and_then(Value::as_mapping)

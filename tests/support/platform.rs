@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    process::ExitStatus,
     time::{Duration, Instant},
 };
 
@@ -149,6 +150,27 @@ impl Platform {
             .take(service)
             .unwrap_or_else(|| panic!("{service}-service is not running"));
         process.stop(Signal::SIGKILL, Duration::from_secs(5));
+    }
+
+    /// Waits up to 10 s for a service started with settings it must refuse to exit by itself,
+    /// and returns its exit status; fails if it is still running then.
+    pub fn wait_for_refusal(&mut self, service: &str) -> ExitStatus {
+        let mut process = self
+            .services
+            .take(service)
+            .unwrap_or_else(|| panic!("{service}-service was not started"));
+        let started = Instant::now();
+        loop {
+            if let Some(status) = process.exit_status() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{service}-service still runs 10 s after it started:\n{}",
+                process.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Whether the service's process is still running (it has not crashed or exited).

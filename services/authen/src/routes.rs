@@ -7,6 +7,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use jsonwebtoken::jwk::JwkSet;
 use platform::{
     ApiError, AuthorClient,
     extract::Json,
@@ -16,11 +17,14 @@ use platform::{
     },
     password,
     problem::Problem,
-    token::{Jwk, TokenVerifier},
+    token::TokenVerifier,
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{ArrayBuilder, ObjectBuilder, RefOr, Schema, Type},
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -69,11 +73,41 @@ struct TokenResponse {
     expires_in: u64,
 }
 
-/// The keys that verify access tokens (RFC 7517).
-#[derive(Serialize, ToSchema)]
-struct Jwks {
-    keys: Vec<Jwk>,
+/// The keys that verify access tokens (RFC 7517): `jsonwebtoken`'s `JwkSet` as the JWKS serves
+/// it, described for the OpenAPI document.
+struct Jwks;
+
+/// The members of each key in the JWKS, with what they hold.
+const JWK_MEMBERS: [(&str, &str); 6] = [
+    ("kty", "Always `RSA`."),
+    (
+        "kid",
+        "The key's RFC 7638 thumbprint, as in the tokens' `kid` header.",
+    ),
+    ("use", "Always `sig`."),
+    ("alg", "Always `RS256`."),
+    ("n", "The modulus, base64url."),
+    ("e", "The public exponent, base64url."),
+];
+
+impl PartialSchema for Jwks {
+    fn schema() -> RefOr<Schema> {
+        let mut key = ObjectBuilder::new()
+            .description(Some("An RSA public key that verifies RS256 signatures."));
+        for (member, description) in JWK_MEMBERS {
+            let text = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description));
+            key = key.property(member, text).required(member);
+        }
+        ObjectBuilder::new()
+            .property("keys", ArrayBuilder::new().items(key))
+            .required("keys")
+            .into()
+    }
 }
+
+impl ToSchema for Jwks {}
 
 /// Logs in: an access token for a username and password.
 ///
@@ -147,13 +181,12 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The public key that verifies access tokens, as a JWKS.
+/// The public keys that verify access tokens, as a JWKS: the signing key and, during a key
+/// rotation, the others `JWT_PUBLIC_KEY` lists.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "authen",
     responses((status = 200, description = "The JWKS.", body = Jwks)))]
-async fn jwks(State(state): State<AppState>) -> axum::Json<Jwks> {
-    axum::Json(Jwks {
-        keys: vec![state.signer.jwk().clone()],
-    })
+async fn jwks(State(state): State<AppState>) -> axum::Json<JwkSet> {
+    axum::Json(state.signer.jwks())
 }
 
 #[cfg(test)]

@@ -1,24 +1,24 @@
-//! Signing access tokens and publishing the key that checks them.
+//! Signing access tokens and publishing the keys that check them.
 //!
-//! Signing uses `jsonwebtoken` on aws-lc-rs (constant-time RSA); the `rsa` crate only reads the
-//! private key's public half, to check its size and that it matches `JWT_PUBLIC_KEY`.
+//! Tokens are signed with `JWT_PRIVATE_KEY` only. `JWT_PUBLIC_KEY` may list several keys during a
+//! key rotation: the JWKS publishes them all, and logout accepts a token of any of them.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header, jwk::JwkSet};
 use platform::{
     ApiError, Claims, Permission, SettingsError,
     cli::Variable,
-    settings::{TokenSettings, parse_var, read_key_file},
-    token::{Jwk, PublicKey, TokenVerifier},
+    keys::{PublicKeys, SigningKey},
+    settings::{TokenSettings, parse_var},
+    token::TokenVerifier,
 };
-use rsa::{RsaPrivateKey, RsaPublicKey, pkcs1::DecodeRsaPrivateKey, pkcs8::DecodePrivateKey};
 use tracing::Instrument;
 
 /// Signs tokens with the service's private key.
 pub struct TokenSigner {
-    encoding_key: EncodingKey,
-    public_key: PublicKey,
+    signing_key: SigningKey,
+    public_keys: PublicKeys,
     settings: TokenSettings,
     ttl_seconds: u64,
 }
@@ -45,34 +45,14 @@ impl TokenSigner {
 
     /// Reads `JWT_PRIVATE_KEY`, `JWT_PUBLIC_KEY`, `JWT_ISSUER`, `JWT_AUDIENCE` and `JWT_TTL_SECONDS`.
     pub fn from_env() -> Result<Self, SettingsError> {
-        const PRIVATE: &str = "JWT_PRIVATE_KEY";
-        let pem = read_key_file(PRIVATE, "keys/private.pem")?;
-        let private_key = RsaPrivateKey::from_pkcs8_pem(&pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(&pem))
-            .map_err(|_| {
-                SettingsError::new(
-                    PRIVATE,
-                    "not an RSA private key in PKCS#8 or PKCS#1 PEM form",
-                )
-            })?;
-        let derived = PublicKey::from_rsa(&RsaPublicKey::from(&private_key))
-            .map_err(|reason| SettingsError::new(PRIVATE, reason))?;
-        let public_key = PublicKey::from_env()?;
-        if derived.jwk() != public_key.jwk() {
-            return Err(SettingsError::new(
-                "JWT_PUBLIC_KEY",
-                "does not match JWT_PRIVATE_KEY; tokens would never verify",
-            ));
-        }
-        let encoding_key = EncodingKey::from_rsa_pem(pem.as_bytes())
-            .map_err(|error| SettingsError::new(PRIVATE, error.to_string()))?;
+        let (signing_key, public_keys) = SigningKey::from_env()?;
         let ttl_seconds = parse_var("JWT_TTL_SECONDS", 3600u64)?;
         if ttl_seconds == 0 {
             return Err(SettingsError::new("JWT_TTL_SECONDS", "must be at least 1"));
         }
         Ok(Self {
-            encoding_key,
-            public_key,
+            signing_key,
+            public_keys,
             settings: TokenSettings::from_env(),
             ttl_seconds,
         })
@@ -82,13 +62,14 @@ impl TokenSigner {
         self.ttl_seconds
     }
 
-    pub fn jwk(&self) -> &Jwk {
-        self.public_key.jwk()
+    /// Every listed public key, the signing key's among them.
+    pub fn jwks(&self) -> JwkSet {
+        self.public_keys.jwks()
     }
 
-    /// A verifier for the tokens this signer makes (for logout).
+    /// A verifier for the tokens of every listed key (for logout).
     pub fn verifier(&self) -> TokenVerifier {
-        TokenVerifier::new(self.public_key.clone(), &self.settings)
+        TokenVerifier::new(self.public_keys.clone(), &self.settings)
     }
 
     /// Signs a token for `subject` on the blocking pool: an RSA private-key operation takes about a
@@ -121,8 +102,8 @@ impl TokenSigner {
         };
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some("JWT".to_owned());
-        header.kid = Some(self.public_key.kid().to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.encoding_key)
+        header.kid = Some(self.signing_key.kid().to_owned());
+        jsonwebtoken::encode(&header, &claims, self.signing_key.encoding_key())
             .map_err(|error| ApiError::Internal(format!("signing failed: {error}")))
     }
 }

@@ -10,8 +10,9 @@ use platform::{
     App, Readiness, ServiceInfo,
     cli::Variable,
     mongo::{self, CommandSpans},
+    keys::PublicKeys,
     settings::{MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings},
-    token::{PublicKey, TokenVerifier},
+    token::TokenVerifier,
 };
 use revocations::RevocationList;
 
@@ -31,7 +32,7 @@ const SETTINGS: &[&[Variable]] = &[
 #[tokio::main]
 async fn main() -> ExitCode {
     platform::server::run(SERVICE, SETTINGS, async |telemetry| {
-        let verifier = TokenVerifier::new(PublicKey::from_env()?, &TokenSettings::from_env());
+        let verifier = TokenVerifier::new(PublicKeys::from_env()?, &TokenSettings::from_env());
         // The database is only polled in the background, outside any request: tracing each poll
         // would add a trace per second to Jaeger and tell nothing about a request.
         let database = mongo::connect(

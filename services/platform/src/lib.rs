@@ -1,5 +1,5 @@
 //! What every service of the blog platform needs, written once: settings from the environment,
-//! the problem+json error type, request extractors, token claims and verification, password
+//! the problem+json error type, request extractors, token keys, claims and verification, password
 //! hashing, the author-service client, token revocations, the MongoDB connection, telemetry, the
 //! parts of the OpenAPI document every service shares, and server start-up with graceful shutdown.
 
@@ -7,6 +7,7 @@ pub mod author;
 pub mod cli;
 pub mod extract;
 pub mod http_spans;
+pub mod keys;
 pub mod mongo;
 pub mod openapi;
 pub mod password;

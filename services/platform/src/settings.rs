@@ -1,10 +1,10 @@
-//! Settings read from the environment, as the contract lists them.
+//! Settings read from the environment (docs/configuration.md lists them).
 //!
 //! Each service reads only the groups it needs (`HttpSettings`, `MongoSettings`, ...), so a missing
 //! variable that a service does not use can never stop it. A bad value stops the process at start
 //! with one line naming the variable: [`SettingsError`].
 
-use std::{net::IpAddr, path::PathBuf, str::FromStr};
+use std::{net::IpAddr, str::FromStr};
 
 use crate::cli::Variable;
 
@@ -131,16 +131,20 @@ impl TokenSettings {
     }
 }
 
-/// The public key tokens are verified with (`token::PublicKey::from_env`).
+/// The public keys tokens are verified with (`keys::PublicKeys::from_env`).
 pub const PUBLIC_KEY_VARIABLES: &[Variable] = &[Variable {
     name: "JWT_PUBLIC_KEY",
-    meaning: "the RSA public key tokens are checked with, PEM (keys/public.pem)",
+    meaning: "the RSA public keys tokens are checked with: PEM files separated by commas, each \
+              with one or more keys (keys/public.pem)",
 }];
 
 /// Reads a key file named by `variable` (or its default path) into a string.
 pub fn read_key_file(variable: &'static str, default: &str) -> Result<String, SettingsError> {
-    let path = PathBuf::from(var(variable).unwrap_or_else(|| default.to_owned()));
-    std::fs::read_to_string(&path).map_err(|error| {
-        SettingsError::new(variable, format!("cannot read {}: {error}", path.display()))
-    })
+    read_file(variable, var(variable).as_deref().unwrap_or(default))
+}
+
+/// Reads a file named by `variable` into a string.
+pub fn read_file(variable: &'static str, path: &str) -> Result<String, SettingsError> {
+    std::fs::read_to_string(path)
+        .map_err(|error| SettingsError::new(variable, format!("cannot read {path}: {error}")))
 }

@@ -1,11 +1,9 @@
-//! Access tokens: the claims, the public key that checks them, and the verification rules of the
-//! contract (RS256 only; signature, `alg`, `kid`, `exp`, `nbf`, `iss`, `aud`; 30 s leeway), with
+//! Access tokens: the claims, the public keys that check them, and the verification rules of
+//! docs/api.md (RS256 only; signature, `alg`, `kid`, `exp`, `nbf`, `iss`, `aud`; 30 s leeway), with
 //! two of our own: a token issued in the future (`iat`) is refused like one not yet valid, and an
 //! `Authorization` header over 8 KiB is refused unread.
 //!
-//! The `rsa` crate does the public-key work only (size check, JWK `n`/`e`, thumbprint). Signing
-//! lives in authen-service on `jsonwebtoken`'s aws-lc-rs backend, because the `rsa` crate's
-//! private-key operations carry an open timing advisory (RUSTSEC-2023-0071).
+//! The keys themselves are read in [`crate::keys`].
 
 use std::{
     collections::HashSet,
@@ -15,21 +13,10 @@ use std::{
 };
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rsa::{
-    RsaPublicKey, pkcs1::DecodeRsaPublicKey, pkcs8::DecodePublicKey, traits::PublicKeyParts,
-};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::{
-    ApiError,
-    settings::{SettingsError, TokenSettings},
-};
-
-/// The smallest RSA modulus the contract accepts.
-pub const MIN_RSA_BITS: usize = 2048;
+use crate::{ApiError, keys::PublicKeys, settings::TokenSettings};
 
 /// How far `exp`, `nbf` and `iat` may be off, for clocks that drift between machines.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -105,91 +92,6 @@ pub struct Claims {
     pub jti: String,
 }
 
-/// An RSA public key that verifies tokens, with the `kid` and JWK derived from it.
-#[derive(Clone)]
-pub struct PublicKey {
-    kid: String,
-    jwk: Jwk,
-    decoding_key: DecodingKey,
-}
-
-/// One entry of a JWKS document (RFC 7517): an RSA key that verifies RS256 signatures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Jwk {
-    /// Always `RSA`.
-    pub kty: String,
-    /// The key's RFC 7638 thumbprint, as in the tokens' `kid` header.
-    pub kid: String,
-    /// Always `sig`.
-    #[serde(rename = "use")]
-    pub usage: String,
-    /// Always `RS256`.
-    pub alg: String,
-    /// The modulus, base64url.
-    pub n: String,
-    /// The public exponent, base64url.
-    pub e: String,
-}
-
-impl PublicKey {
-    /// Parses an SPKI ("PUBLIC KEY") or PKCS#1 ("RSA PUBLIC KEY") PEM and checks its size.
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
-        let key = RsaPublicKey::from_public_key_pem(pem)
-            .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
-            .map_err(|_| "not an RSA public key in PEM form".to_owned())?;
-        Self::from_rsa(&key)
-    }
-
-    /// Reads the key named by `JWT_PUBLIC_KEY` (default `keys/public.pem`).
-    pub fn from_env() -> Result<Self, SettingsError> {
-        const VARIABLE: &str = "JWT_PUBLIC_KEY";
-        let pem = crate::settings::read_key_file(VARIABLE, "keys/public.pem")?;
-        Self::from_pem(&pem).map_err(|reason| SettingsError::new(VARIABLE, reason))
-    }
-
-    pub fn from_rsa(key: &RsaPublicKey) -> Result<Self, String> {
-        let bits = key.size() * 8;
-        if bits < MIN_RSA_BITS {
-            return Err(format!(
-                "the RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"
-            ));
-        }
-        let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
-        let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
-        let kid = thumbprint(&n, &e);
-        let decoding_key = DecodingKey::from_rsa_components(&n, &e)
-            .map_err(|error| format!("unusable RSA key: {error}"))?;
-        let jwk = Jwk {
-            kty: "RSA".to_owned(),
-            kid: kid.clone(),
-            usage: "sig".to_owned(),
-            alg: "RS256".to_owned(),
-            n,
-            e,
-        };
-        Ok(Self {
-            kid,
-            jwk,
-            decoding_key,
-        })
-    }
-
-    /// The key id: its RFC 7638 thumbprint.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    pub fn jwk(&self) -> &Jwk {
-        &self.jwk
-    }
-}
-
-/// RFC 7638: SHA-256 over the required members in lexicographic order, without white space.
-fn thumbprint(n: &str, e: &str) -> String {
-    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
-
 /// Why a token was refused. Only logged (at debug level): the client always gets a plain 401.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -226,15 +128,15 @@ impl TokenError {
     }
 }
 
-/// Checks tokens against one public key and the configured issuer and audience.
+/// Checks tokens against the public keys and the configured issuer and audience.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: PublicKey,
+    keys: PublicKeys,
     validation: Validation,
 }
 
 impl TokenVerifier {
-    pub fn new(key: PublicKey, settings: &TokenSettings) -> Self {
+    pub fn new(keys: PublicKeys, settings: &TokenSettings) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
         validation.leeway = LEEWAY_SECONDS;
@@ -244,7 +146,7 @@ impl TokenVerifier {
         validation.set_audience(&[&settings.audience]);
         validation.required_spec_claims =
             HashSet::from(["exp", "iss", "aud", "sub"].map(str::to_owned));
-        Self { key, validation }
+        Self { keys, validation }
     }
 
     /// Verifies a compact JWS and returns its claims. Runs inline: an RS256 check costs tens of
@@ -268,12 +170,9 @@ impl TokenVerifier {
 
     fn check(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
-        match header.kid.as_deref() {
-            Some(kid) if kid == self.key.kid() => {}
-            Some(kid) => return Err(TokenError::UnknownKey(kid.to_owned())),
-            None => return Err(TokenError::MissingKey),
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding_key, &self.validation)?;
+        let kid = header.kid.ok_or(TokenError::MissingKey)?;
+        let key = self.keys.find(&kid).ok_or(TokenError::UnknownKey(kid))?;
+        let data = jsonwebtoken::decode::<Claims>(token, key.decoding_key(), &self.validation)?;
         // jsonwebtoken checks `exp` and `nbf` but not `iat`. A token that says it was issued later
         // than now (beyond the leeway) comes from a wrong clock or a forger: not yet valid either.
         let now = SystemTime::now()
@@ -362,15 +261,5 @@ mod tests {
         assert_eq!(json, r#"["READ","WRITE","ADMIN"]"#);
         assert_eq!("WRITE".parse(), Ok(Permission::Write));
         assert_eq!("write".parse::<Permission>(), Err(()));
-    }
-
-    #[test]
-    fn thumbprint_matches_rfc_7638_example() {
-        // The example key of RFC 7638, section 3.1.
-        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        assert_eq!(
-            thumbprint(n, "AQAB"),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
     }
 }
