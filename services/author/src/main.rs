@@ -9,8 +9,8 @@ use futures_util::FutureExt;
 use platform::{
     App, Readiness, ServiceInfo,
     cli::Variable,
-    mongo::{self, CommandSpans},
     keys::PublicKeys,
+    mongo::{self, CommandSpans},
     settings::{MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings},
     token::TokenVerifier,
 };
