@@ -22,7 +22,7 @@ const SERVICE: ServiceInfo = ServiceInfo {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |telemetry| {
+    platform::server::run(SERVICE, async |telemetry, _flags| {
         let signer = tokens::TokenSigner::from_env()?;
         let limits = limiter::LoginLimits::from_env()?;
         let author = AuthorClient::new(&author_url_from_env()?);

@@ -2,6 +2,7 @@
 
 mod domain;
 mod routes;
+mod scenarios;
 mod store;
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use platform::{
     mongo::{self, CommandSpans},
     settings::{MongoSettings, author_url_from_env},
 };
+use scenarios::DatabaseScenarios;
 
 const SERVICE: ServiceInfo = ServiceInfo {
     name: "blog-service",
@@ -24,7 +26,7 @@ const COMMAND_SPANS: CommandSpans = CommandSpans::WithQueryText(1024);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |telemetry| {
+    platform::server::run(SERVICE, async |telemetry, flags| {
         let author = AuthorClient::new(&author_url_from_env()?);
         let database = mongo::connect(
             &MongoSettings::from_env()?,
@@ -33,7 +35,7 @@ async fn main() -> ExitCode {
             COMMAND_SPANS,
         )
         .await?;
-        let blogs = store::Blogs::new(&database);
+        let blogs = store::Blogs::new(&database, DatabaseScenarios::new(flags.clone()));
         Ok(App {
             routes: routes::router(blogs, author.clone()),
             readiness: Readiness::default().mongo(database).author(author),

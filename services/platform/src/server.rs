@@ -1,9 +1,10 @@
 //! Start-up, the HTTP stack every service shares, and graceful shutdown.
 //!
 //! A service's `main` hands [`run`] its name and a function that builds its routes; `run` does the
-//! rest the same way for all four: `.env`, telemetry, settings, health probes, the OpenAPI
-//! document at `/openapi.json` (see [`crate::openapi`]), the layers below, listening, and stopping
-//! on SIGINT/SIGTERM within the contract's 5 s.
+//! rest the same way for all four: `.env`, telemetry, settings, the scenario flags (see
+//! [`crate::flags`]), health probes, the OpenAPI document at `/openapi.json` (see
+//! [`crate::openapi`]), the layers below, listening, and stopping on SIGINT/SIGTERM within the
+//! contract's 5 s.
 //!
 //! Layers, outermost first:
 //! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`),
@@ -40,6 +41,7 @@ use utoipa_axum::{
 use crate::{
     ApiError, AuthorClient,
     extract::MAX_BODY_BYTES,
+    flags::ScenarioFlags,
     http_spans,
     openapi::{self, Unavailable},
     problem::{problem_response, retry_after},
@@ -102,7 +104,7 @@ impl Readiness {
 /// Runs a service until SIGINT/SIGTERM. Settings errors stop it at start with one line.
 pub async fn run<Build>(service: ServiceInfo, build: Build) -> ExitCode
 where
-    Build: AsyncFnOnce(&Telemetry) -> Result<App, SettingsError>,
+    Build: AsyncFnOnce(&Telemetry, &ScenarioFlags) -> Result<App, SettingsError>,
 {
     // Containers have no curl: `<binary> healthcheck` probes the running service (see probe.rs).
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
@@ -120,7 +122,8 @@ where
     };
     let started = async {
         let http = HttpSettings::from_env(service.default_port)?;
-        let app = build(&telemetry).await?;
+        let flags = ScenarioFlags::watch_from_env()?;
+        let app = build(&telemetry, &flags).await?;
         let listener = TcpListener::bind((http.host, http.port))
             .await
             .map_err(|error| {

@@ -20,7 +20,7 @@ const SERVICE: ServiceInfo = ServiceInfo {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, async |telemetry| {
+    platform::server::run(SERVICE, async |telemetry, _flags| {
         let author = AuthorClient::new(&author_url_from_env()?);
         let admin = domain::Admin::from_env()?;
         // The users collection holds password hashes: its commands are traced without their text.
