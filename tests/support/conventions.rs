@@ -209,10 +209,12 @@ fn http_server(span: &ExportedSpan, check: &mut impl FnMut(bool, String)) {
                 require_error_type(attributes, &status.to_string(), check);
             }
         }
+        // No answer was sent: the client hung up first. The span says so: a failure with its
+        // error.type (checked for every span).
         None => check(
-            false,
+            !attributes.contains_key("http.response.status_code") && span.status_error,
             format!(
-                "no int http.response.status_code: {:?}",
+                "no int http.response.status_code ({:?}) and not a failure",
                 attributes.get("http.response.status_code")
             ),
         ),
@@ -542,6 +544,24 @@ mod tests {
         assert!(found.contains("error.type is None, not \"503\""), "{found}");
         failed.attributes.insert("error.type".into(), text("503"));
         assert_eq!(violations(&failed), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_server_span_without_an_answer_is_a_failure_with_its_error_type() {
+        let mut unanswered = good_server();
+        unanswered.attributes.remove("http.response.status_code");
+        let found = violations(&unanswered).join("\n");
+        assert!(found.contains("and not a failure"), "{found}");
+        unanswered.status_error = true;
+        assert!(
+            violations(&unanswered)
+                .join("\n")
+                .contains("status ERROR but error.type None")
+        );
+        unanswered
+            .attributes
+            .insert("error.type".into(), text("client_disconnected"));
+        assert_eq!(violations(&unanswered), Vec::<String>::new());
     }
 
     #[test]

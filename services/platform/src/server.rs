@@ -3,11 +3,11 @@
 //! A service's `main` hands [`run`] its name and a function that builds its routes; `run` does the
 //! rest the same way for all four: `.env`, telemetry, settings, the scenario flags (see
 //! [`crate::flags`]), health probes, the OpenAPI document at `/openapi.json` (see
-//! [`crate::openapi`]), the layers below, listening, and stopping on SIGINT/SIGTERM within the
-//! contract's 5 s.
+//! [`crate::openapi`]), the layers below, listening, and stopping on SIGINT/SIGTERM within 5 s.
 //!
 //! Layers, outermost first:
-//! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`),
+//! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`), marked failed when
+//!    the client hangs up before the answer,
 //! 2. the `traceresponse` header naming that span,
 //! 3. panics answered as a 500 problem,
 //! 4. a deadline: a request that cannot finish in [`REQUEST_DEADLINE`] answers 503, never hangs,
@@ -185,6 +185,7 @@ pub fn router(service: &ServiceInfo, app: App) -> Router {
                         .on_eos(())
                         .on_failure(()),
                 )
+                .layer(middleware::from_fn(http_spans::mark_unanswered))
                 .layer(middleware::from_fn(traceresponse))
                 .layer(CatchPanicLayer::custom(|_| {
                     problem_response(
