@@ -22,7 +22,7 @@ use futures_util::future::join_all;
 use mongodb::bson::doc;
 use tempfile::TempDir;
 
-/// What the contract allows a change to take.
+/// How long a change of the flags file may take to apply.
 const RELOAD_BOUND: Duration = Duration::from_secs(2);
 
 /// The seed of the services' draws: any fixed one gives the same answers in every run.
@@ -383,12 +383,24 @@ async fn author_latency_delays_every_answer_inside_authorize_delay_and_callers_g
         .collector
         .wait_for_trace(&reply.trace_id(), |spans| {
             find(spans, "blog-service", "GET /blogs", SpanKind::Server).is_some()
+                && find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
                 && !internal(spans, "author-service", "authorize.delay").is_empty()
         })
         .await;
     let client = find(&spans, "blog-service", "POST /authorize", SpanKind::Client).unwrap();
     assert!(client.status_error);
     assert_eq!(client.attribute("error.type"), Some("timeout"));
+    // author-service was still waiting when blog-service hung up: it never answered.
+    let author = find(
+        &spans,
+        "author-service",
+        "POST /authorize",
+        SpanKind::Server,
+    )
+    .unwrap();
+    assert!(author.status_error);
+    assert_eq!(author.attribute("error.type"), Some("client_disconnected"));
+    assert_eq!(author.int("http.response.status_code"), None);
     let delay = internal(&spans, "author-service", "authorize.delay")[0];
     assert!(descends_from(&spans, delay, client));
     assert_evaluated(delay, "authorLatencyMs", "3000ms", Value::Int(3000));
@@ -447,6 +459,10 @@ async fn blog_database_latency_slows_each_operation_inside_mongodb_delay() {
                     .filter(|span| span.service == "mongodb" && !span.name.contains(' '))
                     .count()
                     == operations.len()
+                    && internal(spans, "blog-service", "mongodb.delay").len() == operations.len()
+                    && spans
+                        .iter()
+                        .any(|span| span.kind == SpanKind::Server && span.service == "blog-service")
             })
             .await;
         let server = spans
