@@ -239,7 +239,7 @@ pub fn parse(text: &[u8]) -> Result<Parsed, String> {
         match known {
             AUTHOR_FAILURE_RATE => {
                 flags.author_failure_rate = match value.as_f64() {
-                    Some(rate) if rate == 0.0 => None,
+                    Some(0.0) => None,
                     Some(rate) if (0.0..=1.0).contains(&rate) => chosen.active(rate),
                     _ => {
                         wrong("a number from 0 to 1");
