@@ -177,6 +177,14 @@ enum State {
 
 /// Reads flagd's format. `Err` (the file does not parse) says where and why.
 pub fn parse(text: &[u8]) -> Result<Parsed, String> {
+    // serde reads a struct from a JSON array too (its fields in order); flagd's file is an object.
+    if let Some(first) = text.iter().find(|byte| !byte.is_ascii_whitespace())
+        && *first != b'{'
+    {
+        return Err(
+            r#"invalid type: not a JSON object; flagd's format is {"flags": {...}}"#.into(),
+        );
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     let document: Document =
         serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
