@@ -13,6 +13,7 @@
 //   AUTHOR_URL                 http://127.0.0.1:$AUTHOR_PORT
 //   JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   keys/private.pem, keys/public.pem (scripts/gen-keys.sh makes them)
 //   OTEL_EXPORTER_OTLP_ENDPOINT       http://localhost:4317 (Jaeger from docker compose)
+//   FLAGS_FILE                 flags.json (the scenario flags; scripts/scenario.sh switches them)
 //   ADMIN_USERNAME, ADMIN_PASSWORD    user-service's bootstrap administrator; unset: none
 //   PM2_LOG_DIR                .data/logs/pm2 (this project's setting, not one of pm2's own)
 //
@@ -54,6 +55,7 @@ const common = {
   JWT_PRIVATE_KEY: env.JWT_PRIVATE_KEY || path.join(root, 'keys/private.pem'),
   JWT_PUBLIC_KEY: env.JWT_PUBLIC_KEY || path.join(root, 'keys/public.pem'),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4317',
+  FLAGS_FILE: env.FLAGS_FILE || path.join(root, 'flags.json'),
 };
 
 // The administrator's credentials, only when set in the shell (both, or user-service ignores them).

@@ -173,6 +173,9 @@ PYTHON
 }
 
 require_cmd python3
+if [[ -d "$FLAGS_FILE" ]]; then
+    die "$FLAGS_FILE is a directory, not the flags file (Docker makes one where a file it should mount is missing): remove it (rmdir) and restore the file (git checkout flags.json)"
+fi
 
 case "${1:-}" in
     -h | --help)

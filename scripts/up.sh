@@ -27,6 +27,7 @@ Environment (all optional):
   ADMIN_USERNAME        administrator created at start by user-service (admin)
   ADMIN_PASSWORD        its password (default: .data/admin-password, generated on first run)
   JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   key files (keys/private.pem, keys/public.pem; made if missing)
+  FLAGS_FILE            the scenario flags (flags.json; switch them with scripts/scenario.sh)
   OTEL_*, RUST_LOG      passed through to the services
 
 The services bind 127.0.0.1 only. up.sh sets PORT, HOST, AUTHOR_URL, MONGODB_URI and
@@ -208,6 +209,7 @@ start_service() {
         PORT="${PORT_OF[$svc]}"
         HOST=127.0.0.1
         AUTHOR_URL="http://127.0.0.1:$AUTHOR_PORT"
+        FLAGS_FILE="${FLAGS_FILE:-$PROJECT_ROOT/flags.json}"
     )
     if [[ "$svc" == user ]]; then
         # Only user-service bootstraps the administrator, so only it gets the password.
