@@ -15,6 +15,10 @@ use crate::stats::{Answer, Stats, TraceRef};
 const KNOWN_BLOGS_MAX: usize = 1000;
 /// Setup posts blogs until at least this many are known, so that there is something to read.
 const KNOWN_BLOGS_MIN: usize = 5;
+/// How often a setup request is sent while it answers 503, and the pause between (the platform's
+/// `Retry-After`).
+const SETUP_ATTEMPTS: u32 = 5;
+const SETUP_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub struct User {
     pub name: String,
@@ -132,6 +136,24 @@ impl Platform {
             trace,
             body,
         })
+    }
+
+    /// Sends a setup request, again while it answers 503 (which stores nothing and says "try again
+    /// shortly"), so that a scenario failing a share of the requests (docs/scenarios.md) does not
+    /// stop the run before it starts.
+    async fn send_setup(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response, reqwest::Error> {
+        let mut attempts = 1;
+        loop {
+            let answer = self.send(request()).await?;
+            if answer.status != 503 || attempts == SETUP_ATTEMPTS {
+                return Ok(answer);
+            }
+            attempts += 1;
+            tokio::time::sleep(SETUP_RETRY_AFTER).await;
+        }
     }
 
     async fn login(&self, username: &str, password: &str) -> Result<Response, reqwest::Error> {
@@ -264,7 +286,7 @@ impl Platform {
                 &["READ"]
             };
             let answer = platform
-                .send(
+                .send_setup(|| {
                     platform
                         .http
                         .post(format!("{}/users", platform.user))
@@ -273,8 +295,8 @@ impl Platform {
                             "username": name,
                             "password": password,
                             "permissions": permissions,
-                        })),
-                )
+                        }))
+                })
                 .await
                 .map_err(|e| unreachable("creating a user", e))?;
             if answer.status != 201 {
@@ -332,12 +354,12 @@ impl Platform {
         // Blogs to read: the newest hundred, and a few new ones if there are not enough.
         let writer = platform.writers[0].token();
         let page = platform
-            .send(
+            .send_setup(|| {
                 platform
                     .http
                     .get(format!("{}/blogs?limit=100&offset=0", platform.blog))
-                    .bearer_auth(&writer),
-            )
+                    .bearer_auth(&writer)
+            })
             .await
             .map_err(|e| unreachable("listing the blogs", e))?;
         if page.status != 200 {
@@ -353,11 +375,17 @@ impl Platform {
             blogs.extend(page.items.into_iter().map(|b| b.id));
         }
         let mut posted = 0;
+        let mut unavailable = 0;
         while platform.known_blogs() < KNOWN_BLOGS_MIN {
             let answer = platform
                 .post_blog(&writer, rng, posted)
                 .await
                 .map_err(|e| unreachable("posting a blog", e))?;
+            if answer.status == 503 && unavailable + 1 < SETUP_ATTEMPTS {
+                unavailable += 1;
+                tokio::time::sleep(SETUP_RETRY_AFTER).await;
+                continue;
+            }
             if answer.status != 201 {
                 return Err(format!(
                     "posting a blog answered HTTP {}{}",
