@@ -55,6 +55,16 @@ impl Scenario {
         }
     }
 
+    /// A writer's token, and the id of a blog it posted, with every flag off.
+    async fn writer_and_a_blog(&self) -> (String, String) {
+        let api = &self.platform.api;
+        let writer = self.platform.user_token("writer", &["READ", "WRITE"]).await;
+        let posted = api.post_blog(Some(&writer), "T", "C").await;
+        assert_eq!(posted.status, 201, "{}", posted.text);
+        let id = posted.body["id"].as_str().unwrap().to_owned();
+        (writer, id)
+    }
+
     /// Runs `scripts/scenario.sh ARGS` on this platform's file, asserting it succeeds.
     fn switch(&self, args: &[&str]) {
         let output = scenario_sh(&self.flags, args);
@@ -410,16 +420,7 @@ async fn author_latency_delays_every_answer_inside_authorize_delay_and_callers_g
 #[tokio::test(flavor = "multi_thread")]
 async fn blog_database_latency_slows_each_operation_inside_mongodb_delay() {
     let mut scenario = Scenario::start().await;
-    let writer = scenario
-        .platform
-        .user_token("writer", &["READ", "WRITE"])
-        .await;
-    let posted = scenario
-        .platform
-        .api
-        .post_blog(Some(&writer), "T", "C")
-        .await;
-    let id = posted.body["id"].as_str().unwrap().to_owned();
+    let (writer, id) = scenario.writer_and_a_blog().await;
     let (_, usual) = timed(scenario.platform.api.get_blog(Some(&writer), &id)).await;
 
     scenario
@@ -509,16 +510,7 @@ async fn blog_database_latency_slows_each_operation_inside_mongodb_delay() {
 #[tokio::test(flavor = "multi_thread")]
 async fn blog_database_bottleneck_queues_operations_and_records_who_was_ahead_and_how_long() {
     let mut scenario = Scenario::start().await;
-    let writer = scenario
-        .platform
-        .user_token("writer", &["READ", "WRITE"])
-        .await;
-    let posted = scenario
-        .platform
-        .api
-        .post_blog(Some(&writer), "T", "C")
-        .await;
-    let id = posted.body["id"].as_str().unwrap().to_owned();
+    let (writer, id) = scenario.writer_and_a_blog().await;
     let before = scenario
         .platform
         .api
