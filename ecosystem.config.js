@@ -15,6 +15,7 @@
 //   JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   keys/private.pem, keys/public.pem (scripts/gen-keys.sh makes them)
 //   OTEL_EXPORTER_OTLP_ENDPOINT       http://localhost:4317 (Jaeger from docker compose)
 //   RUST_LOG                   info
+//   FLAGS_FILE                 flags.json (the scenario flags; scripts/scenario.sh switches them)
 //   ADMIN_USERNAME, ADMIN_PASSWORD    user-service's bootstrap administrator; unset: none
 //   PM2_LOG_DIR                .data/logs/pm2 (this project's setting, not one of pm2's own)
 //
@@ -76,6 +77,7 @@ const common = {
   JWT_PUBLIC_KEY: env.JWT_PUBLIC_KEY || path.join(root, 'keys/public.pem'),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4317',
   RUST_LOG: env.RUST_LOG || 'info',
+  FLAGS_FILE: env.FLAGS_FILE || path.join(root, 'flags.json'),
 };
 
 // The administrator's credentials, only when set in the shell (both, or user-service ignores them).

@@ -32,6 +32,7 @@ Environment (all optional):
   ADMIN_PASSWORD        its password (default: .data/admin-password, generated on first run)
   JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   key files (keys/private.pem, keys/public.pem; made if missing;
                         JWT_PUBLIC_KEY may list several, comma-separated: keys/README.md)
+  FLAGS_FILE            the scenario flags (flags.json; switch them with scripts/scenario.sh)
   OTEL_*, RUST_LOG      passed through to the services
 
 The services bind 127.0.0.1 only. up.sh sets PORT, HOST, AUTHOR_URL, MONGODB_URI and

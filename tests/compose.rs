@@ -797,3 +797,35 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
         [("127.0.0.1".to_owned(), 9090, 9090)]
     );
 }
+
+#[test]
+fn every_service_reads_the_scenario_flags_from_a_read_only_mount_of_flags_json() {
+    let shipped = repository_root().join("flags.json");
+    assert!(shipped.is_file(), "flags.json ships with the repository");
+    for files in [DEFAULT_FILES, PRODUCTION_FILES] {
+        let config = config_of(files);
+        for (name, _, _) in DEPLOYED_SERVICES {
+            let service = service(&config, name);
+            let path = env_var(service, "FLAGS_FILE");
+            let volumes = service["volumes"].as_sequence().expect("volumes");
+            let mount = volumes
+                .iter()
+                .find(|volume| volume.get("target").map(string).as_deref() == Some(path.as_str()))
+                .unwrap_or_else(|| {
+                    panic!("{files:?} {name}: nothing is mounted at FLAGS_FILE={path}: {volumes:?}")
+                });
+            // The long syntax: a short `./flags.json:/flags.json:ro` would make a directory of a
+            // missing host file, and the services would read that as no flags at all.
+            assert_eq!(field(mount, "type"), "bind", "{name}: {mount:?}");
+            assert_eq!(Path::new(&field(mount, "source")), shipped, "{name}");
+            assert_eq!(mount.get("read_only"), Some(&Value::Bool(true)), "{name}");
+            assert_ne!(
+                mount
+                    .get("bind")
+                    .and_then(|bind| bind.get("create_host_path")),
+                Some(&Value::Bool(true)),
+                "{name}"
+            );
+        }
+    }
+}

@@ -146,6 +146,11 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
             service == "user",
             "{service}-service: only user-service is given ADMIN_PASSWORD"
         );
+        assert_eq!(
+            environ.get("FLAGS_FILE").map(PathBuf::from),
+            Some(project_root().join("flags.json")),
+            "{service}-service reads the scenario flags from the project root"
+        );
     }
 
     // --- the story ------------------------------------------------------------------------------

@@ -93,12 +93,16 @@ pub fn violations(span: &ExportedSpan) -> Vec<String> {
             database_client(&span.name, attributes, &mut check)
         }
         SpanKind::Client => http_client(span, &mut check),
-        SpanKind::Internal => check(
-            !attributes.contains_key("http.request.method"),
-            "an INTERNAL span with HTTP attributes".to_owned(),
-        ),
+        SpanKind::Internal => {
+            check(
+                !attributes.contains_key("http.request.method"),
+                "an INTERNAL span with HTTP attributes".to_owned(),
+            );
+            waiting_span(span, &mut check);
+        }
         other => check(false, format!("a span of kind {other:?}")),
     }
+    feature_flag_events(span, &mut check);
     check(
         span.status_error == has_string(attributes, "error.type"),
         format!(
@@ -205,10 +209,12 @@ fn http_server(span: &ExportedSpan, check: &mut impl FnMut(bool, String)) {
                 require_error_type(attributes, &status.to_string(), check);
             }
         }
+        // No answer was sent: the client hung up first. The span says so: a failure with its
+        // error.type (checked for every span).
         None => check(
-            false,
+            !attributes.contains_key("http.response.status_code") && span.status_error,
             format!(
-                "no int http.response.status_code: {:?}",
+                "no int http.response.status_code ({:?}) and not a failure",
                 attributes.get("http.response.status_code")
             ),
         ),
@@ -279,6 +285,68 @@ fn database_client(span_name: &str, attributes: &Attributes, check: &mut impl Fn
     if !span_name.contains(' ') {
         require_strings(attributes, &["server.address"], check);
         require_host_and_port(attributes, check);
+    }
+}
+
+/// A `feature_flag.evaluation` event names the flag and the variant in force (the feature-flag
+/// conventions), and the value it had, typed.
+fn feature_flag_events(span: &ExportedSpan, check: &mut impl FnMut(bool, String)) {
+    for event in span.events_named("feature_flag.evaluation") {
+        require_strings(
+            event,
+            &["feature_flag.key", "feature_flag.result.variant"],
+            check,
+        );
+        check(
+            matches!(
+                event.get("feature_flag.result.value"),
+                Some(Value::Int(_) | Value::Double(_) | Value::Bool(_))
+            ),
+            format!(
+                "feature_flag.result.value is {:?}, not a number or a boolean",
+                event.get("feature_flag.result.value")
+            ),
+        );
+    }
+}
+
+/// A span that a scenario flag made wait (`authorize.delay`, `mongodb.delay`, `mongodb.queue`)
+/// says which flag did it; a database operation's names the operation; a queue's says, as
+/// HotROD's mutex does, how many operations were ahead when it arrived and how long it waited.
+fn waiting_span(span: &ExportedSpan, check: &mut impl FnMut(bool, String)) {
+    let name = span.name.as_str();
+    if !(name.ends_with(".delay") || name.ends_with(".queue")) {
+        return;
+    }
+    check(
+        span.events_named("feature_flag.evaluation").count() == 1,
+        format!("{name} does not record the flag that made it wait"),
+    );
+    if name.starts_with("mongodb.") {
+        require_strings(
+            &span.attributes,
+            &["db.operation.name", "db.collection.name"],
+            check,
+        );
+    }
+    if name == "mongodb.queue" {
+        let entered = span.events_named("queue.entered").next();
+        let left = span.events_named("queue.left").next();
+        check(
+            entered
+                .is_some_and(|event| int(event, "queue.operations_ahead").is_some_and(|n| n >= 0)),
+            format!("{name}: no queue.entered event with an int queue.operations_ahead"),
+        );
+        check(
+            left.is_some_and(|event| {
+                matches!(event.get("queue.wait_ms"), Some(Value::Double(ms)) if *ms >= 0.0)
+                    && int(event, "queue.operations_behind").is_some_and(|n| n >= 0)
+            }),
+            format!(
+                "{name}: no queue.left event with a double queue.wait_ms and an int \
+                 queue.operations_behind"
+            ),
+        );
     }
 }
 
@@ -479,6 +547,24 @@ mod tests {
     }
 
     #[test]
+    fn a_server_span_without_an_answer_is_a_failure_with_its_error_type() {
+        let mut unanswered = good_server();
+        unanswered.attributes.remove("http.response.status_code");
+        let found = violations(&unanswered).join("\n");
+        assert!(found.contains("and not a failure"), "{found}");
+        unanswered.status_error = true;
+        assert!(
+            violations(&unanswered)
+                .join("\n")
+                .contains("status ERROR but error.type None")
+        );
+        unanswered
+            .attributes
+            .insert("error.type".into(), text("client_disconnected"));
+        assert_eq!(violations(&unanswered), Vec::<String>::new());
+    }
+
+    #[test]
     fn a_client_span_that_got_a_4xx_is_failed() {
         let mut client = span(
             SpanKind::Client,
@@ -518,6 +604,66 @@ mod tests {
         );
         let found = violations(&command).join("\n");
         assert!(found.contains("no string db.collection.name"), "{found}");
+    }
+
+    #[test]
+    fn a_span_a_flag_made_wait_says_which_flag_and_how_long_it_queued() {
+        let evaluation: Attributes = [
+            (
+                "feature_flag.key".to_owned(),
+                text("blogDatabaseBottleneck"),
+            ),
+            ("feature_flag.result.variant".to_owned(), text("on")),
+            ("feature_flag.result.value".to_owned(), Value::Bool(true)),
+        ]
+        .into_iter()
+        .collect();
+        let mut queue = span(
+            SpanKind::Internal,
+            "mongodb.queue",
+            &[
+                ("db.operation.name", text("find")),
+                ("db.collection.name", text("blogs")),
+            ],
+        );
+        let found = violations(&queue).join("\n");
+        for expected in [
+            "does not record the flag",
+            "no queue.entered event",
+            "no queue.left event",
+        ] {
+            assert!(found.contains(expected), "{expected:?} not in:\n{found}");
+        }
+        queue
+            .events
+            .push(("feature_flag.evaluation".into(), evaluation.clone()));
+        queue.events.push((
+            "queue.entered".into(),
+            [("queue.operations_ahead".to_owned(), Value::Int(2))]
+                .into_iter()
+                .collect(),
+        ));
+        queue.events.push((
+            "queue.left".into(),
+            [
+                ("queue.wait_ms".to_owned(), Value::Double(12.5)),
+                ("queue.operations_behind".to_owned(), Value::Int(0)),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+        assert_eq!(violations(&queue), Vec::<String>::new());
+
+        let mut delay = span(SpanKind::Internal, "authorize.delay", &[]);
+        let mut untyped = evaluation;
+        untyped.insert("feature_flag.result.value".into(), text("true"));
+        untyped.insert("feature_flag.result.variant".into(), text(""));
+        delay
+            .events
+            .push(("feature_flag.evaluation".into(), untyped));
+        let found = violations(&delay).join("\n");
+        assert!(found.contains("feature_flag.result.variant"), "{found}");
+        assert!(found.contains("not a number or a boolean"), "{found}");
     }
 
     #[test]

@@ -63,6 +63,8 @@ impl Platform {
                 public_key: Some(keys.path().join("public.pem")),
                 otlp_endpoint: Some(collector.endpoint()),
                 rust_log: Some("info".to_owned()),
+                // FLAGS_FILE from `options.env` when a test switches scenarios; else none: all off.
+                flags_file: None,
                 admin: Some((ADMIN_USERNAME.to_owned(), ADMIN_PASSWORD.to_owned())),
             },
             ports: HashMap::new(),

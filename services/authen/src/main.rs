@@ -36,7 +36,7 @@ const SETTINGS: &[&[Variable]] = &[
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry, _flags| {
         let signer = tokens::TokenSigner::from_env()?;
         let limits = limiter::LoginLimits::from_env()?;
         let author = AuthorClient::new(&author_url_from_env()?);

@@ -31,7 +31,7 @@ const SETTINGS: &[&[Variable]] = &[
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry, flags| {
         let verifier = TokenVerifier::new(PublicKeys::from_env()?, &TokenSettings::from_env());
         // The database is only polled in the background, outside any request: tracing each poll
         // would add a trace per second to Jaeger and tell nothing about a request.
@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
         revocations.keep_in_sync(&database);
         let loaded = revocations.clone();
         Ok(App {
-            routes: routes::router(verifier, revocations),
+            routes: routes::router(verifier, revocations, flags.clone()),
             readiness: Readiness::default().mongo(database).check(
                 "the list of revoked tokens",
                 move || {

@@ -1,17 +1,24 @@
 //! `POST /authorize`: 200 with the token's principal when it holds the permission, 401 when the
 //! token is missing, invalid or revoked, 403 when it is valid but lacks the permission.
 //! `POST /revocations`: authen-service's notice that the presented token was just logged out.
+//!
+//! Two scenario flags act on `POST /authorize`, before anything else: `authorLatencyMs` delays
+//! every answer (inside an `authorize.delay` span), and `authorFailureRate` answers that share of
+//! them 500 (on the SERVER span, which is then an error).
 
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRequestParts, State},
+    extract::{FromRequestParts, Request, State},
     http::{StatusCode, request::Parts},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
 };
 use platform::{
     ApiError, Claims, Principal,
     author::AuthorizeRequest,
     extract::Json,
+    flags::ScenarioFlags,
     openapi::{
         BadRequest, Forbidden, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
     },
@@ -27,18 +34,45 @@ struct AppState {
     revocations: Arc<RevocationList>,
 }
 
-pub fn router(verifier: TokenVerifier, revocations: Arc<RevocationList>) -> OpenApiRouter {
-    operations().with_state(AppState {
+pub fn router(
+    verifier: TokenVerifier,
+    revocations: Arc<RevocationList>,
+    flags: ScenarioFlags,
+) -> OpenApiRouter {
+    operations(flags).with_state(AppState {
         verifier: Arc::new(verifier),
         revocations,
     })
 }
 
 /// The routes, each documented by its `#[utoipa::path]`.
-fn operations() -> OpenApiRouter<AppState> {
+fn operations(flags: ScenarioFlags) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(authorize))
+        .route_layer(middleware::from_fn_with_state(flags, scenarios))
         .routes(routes!(revoke))
+}
+
+/// What the scenario flags do to `POST /authorize`: first the delay, then the failure, so a
+/// failed answer comes as late as any other.
+async fn scenarios(State(flags): State<ScenarioFlags>, request: Request, next: Next) -> Response {
+    let in_force = flags.current();
+    if let Some(latency) = &in_force.author_latency {
+        latency
+            .wait_in(tracing::info_span!(
+                "authorize.delay",
+                otel.kind = "internal"
+            ))
+            .await;
+    }
+    if let Some(rate) = &in_force.author_failure_rate
+        && flags.draw(rate.value)
+    {
+        rate.record_on(&tracing::Span::current());
+        return ApiError::Internal("authorFailureRate: this answer fails on purpose".to_owned())
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// Checks that the caller's token is valid, not revoked, and carries a permission.
@@ -115,7 +149,7 @@ impl FromRequestParts<AppState> for CurrentToken {
 
 #[cfg(test)]
 mod tests {
-    use platform::openapi::checked_document;
+    use platform::{flags::ScenarioFlags, openapi::checked_document};
 
     use super::operations;
 
@@ -123,7 +157,7 @@ mod tests {
     fn the_document_is_openapi_3_1_and_lists_every_operation() {
         checked_document(
             &crate::SERVICE,
-            operations(),
+            operations(ScenarioFlags::fixed(Default::default(), 0)),
             &[("post", "/authorize"), ("post", "/revocations")],
         );
     }

@@ -2,6 +2,7 @@
 
 mod domain;
 mod routes;
+mod scenarios;
 mod store;
 
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use platform::{
     mongo::{self, CommandSpans},
     settings::{AUTHOR_URL_VARIABLES, MongoSettings, author_url_from_env},
 };
+use scenarios::DatabaseScenarios;
 
 const SERVICE: ServiceInfo = ServiceInfo {
     name: "blog-service",
@@ -28,7 +30,7 @@ const SETTINGS: &[&[Variable]] = &[MongoSettings::VARIABLES, AUTHOR_URL_VARIABLE
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry, flags| {
         let author = AuthorClient::new(&author_url_from_env()?);
         let database = mongo::connect(
             &MongoSettings::from_env()?,
@@ -37,7 +39,7 @@ async fn main() -> ExitCode {
             COMMAND_SPANS,
         )
         .await?;
-        let blogs = store::Blogs::new(&database);
+        let blogs = store::Blogs::new(&database, DatabaseScenarios::new(flags.clone()));
         Ok(App {
             routes: routes::router(blogs, author.clone()),
             readiness: Readiness::default().mongo(database).author(author),

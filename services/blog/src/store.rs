@@ -1,4 +1,5 @@
-//! The blogs collection.
+//! The blogs collection. Each MongoDB operation runs through the scenario flags that can slow it
+//! down (see `scenarios`).
 
 use futures_util::TryStreamExt;
 use mongodb::{
@@ -8,7 +9,10 @@ use mongodb::{
 use platform::{ApiError, Principal, mongo::detached};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{NewBlog, Page};
+use crate::{
+    domain::{NewBlog, Page},
+    scenarios::DatabaseScenarios,
+};
 
 pub const COLLECTION: &str = "blogs";
 
@@ -24,7 +28,10 @@ pub struct BlogDocument {
 }
 
 #[derive(Clone)]
-pub struct Blogs(Collection<BlogDocument>);
+pub struct Blogs {
+    collection: Collection<BlogDocument>,
+    scenarios: DatabaseScenarios,
+}
 
 /// Newest first, by `_id`: an ObjectId starts with its creation second and then grows within the
 /// process that made it, so the order follows creation and never ties, which keeps pages stable.
@@ -35,8 +42,11 @@ fn newest_first() -> mongodb::bson::Document {
 }
 
 impl Blogs {
-    pub fn new(database: &Database) -> Self {
-        Self(database.collection(COLLECTION))
+    pub fn new(database: &Database, scenarios: DatabaseScenarios) -> Self {
+        Self {
+            collection: database.collection(COLLECTION),
+            scenarios,
+        }
     }
 
     pub async fn insert(
@@ -57,17 +67,28 @@ impl Blogs {
             author_username: author.username.clone(),
             created_at: DateTime::now(),
         };
-        let blogs = self.0.clone();
+        let Self {
+            collection,
+            scenarios,
+        } = self.clone();
         detached(async move {
-            blogs.insert_one(&document).await?;
+            let insert = collection.insert_one(&document);
+            scenarios.run("insert", COLLECTION, insert).await?;
             Ok(document)
         })
         .await
     }
 
     pub async fn get(&self, id: ObjectId) -> Result<Option<BlogDocument>, ApiError> {
-        let blogs = self.0.clone();
-        detached(async move { Ok(blogs.find_one(doc! { "_id": id }).await?) }).await
+        let Self {
+            collection,
+            scenarios,
+        } = self.clone();
+        detached(async move {
+            let find = collection.find_one(doc! { "_id": id });
+            Ok(scenarios.run("find", COLLECTION, find).await?)
+        })
+        .await
     }
 
     /// One page, newest first, and the total count, fetched concurrently.
@@ -78,10 +99,13 @@ impl Blogs {
     /// eight concurrent lists all ran past the 4.5 s deadline (503). With no filter the two agree,
     /// except right after an unclean shutdown of a real MongoDB, until it recounts.
     pub async fn list(&self, page: Page) -> Result<(Vec<BlogDocument>, u64), ApiError> {
-        let blogs = self.0.clone();
+        let Self {
+            collection,
+            scenarios,
+        } = self.clone();
         detached(async move {
             let items = async {
-                blogs
+                collection
                     .find(doc! {})
                     .sort(newest_first())
                     .skip(u64::from(page.offset))
@@ -90,7 +114,8 @@ impl Blogs {
                     .try_collect::<Vec<_>>()
                     .await
             };
-            let total = blogs.estimated_document_count();
+            let items = scenarios.run("find", COLLECTION, items);
+            let total = scenarios.run("count", COLLECTION, collection.estimated_document_count());
             Ok(tokio::try_join!(items, total)?)
         })
         .await

@@ -52,6 +52,19 @@ pub const TELEMETRY_VARIABLES: &[Variable] = &[
     },
 ];
 
+/// What every service reads for the scenario flags (`crate::flags`).
+pub const SCENARIO_VARIABLES: &[Variable] = &[
+    Variable {
+        name: "FLAGS_FILE",
+        meaning: "the scenario flags, flagd's format, re-read while running (flags.json); \
+                  missing: every flag off",
+    },
+    Variable {
+        name: "FLAGS_SEED",
+        meaning: "seeds the draws of authorFailureRate, for repeatable runs (random)",
+    },
+];
+
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -80,7 +93,7 @@ impl Command {
 
 /// Does what the command line asks unless it is to serve: `Some` is the exit code to stop with.
 /// `settings` are the groups of variables the service reads besides `HOST`, `PORT` and
-/// [`TELEMETRY_VARIABLES`].
+/// [`TELEMETRY_VARIABLES`] and [`SCENARIO_VARIABLES`].
 pub fn dispatch(service: &ServiceInfo, settings: &[&[Variable]]) -> Option<ExitCode> {
     match Command::parse(std::env::args().skip(1)) {
         Command::Serve => None,
@@ -124,7 +137,8 @@ pub fn usage(service: &ServiceInfo, settings: &[&[Variable]]) -> String {
         .iter()
         .copied()
         .flatten()
-        .chain(TELEMETRY_VARIABLES);
+        .chain(TELEMETRY_VARIABLES)
+        .chain(SCENARIO_VARIABLES);
     let lines = listening
         .into_iter()
         .chain(variables.map(|variable| (variable.name, variable.meaning)));

@@ -41,6 +41,7 @@ pub fn server_span<B>(request: &Request<B>) -> Span {
         otel.name = name,
         otel.kind = "server",
         otel.status_code = Empty,
+        otel.status_description = Empty,
         http.request.method = method.name(),
         http.request.method_original = method.original(),
         http.route = route,
@@ -71,6 +72,35 @@ pub fn record_response<B>(response: &Response<B>, _latency: Duration, span: &Spa
     if status.is_server_error() {
         mark_failed(span, status);
     }
+}
+
+/// Marks the SERVER span of a request that ended without an answer: its client closed the
+/// connection first (a caller that gave up waiting), and hyper dropped the request's future. The
+/// span then has no status code, so it says what happened instead: an error whose `error.type` is
+/// `client_disconnected` (the conventions' "component-specific low cardinality error identifier"
+/// for a request that fails before a status code is sent). A middleware inside the SERVER span.
+pub async fn mark_unanswered(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    /// Records on drop, unless disarmed by an answer.
+    struct Unanswered(Option<Span>);
+    impl Drop for Unanswered {
+        fn drop(&mut self) {
+            if let Some(span) = self.0.take() {
+                span.record("otel.status_code", "ERROR");
+                span.record(
+                    "otel.status_description",
+                    "the client closed the connection before the answer was ready",
+                );
+                span.record("error.type", "client_disconnected");
+            }
+        }
+    }
+    let mut unanswered = Unanswered(Some(Span::current()));
+    let response = next.run(request).await;
+    unanswered.0 = None;
+    response
 }
 
 /// The CLIENT span of each call made through `reqwest-middleware` (to author-service), for

@@ -1,11 +1,13 @@
 //! What every service of the blog platform needs, written once: settings from the environment,
 //! the problem+json error type, request extractors, token keys, claims and verification, password
 //! hashing, the author-service client, token revocations, the MongoDB connection, telemetry, the
-//! parts of the OpenAPI document every service shares, and server start-up with graceful shutdown.
+//! scenario flags, the parts of the OpenAPI document every service shares, and server start-up
+//! with graceful shutdown.
 
 pub mod author;
 pub mod cli;
 pub mod extract;
+pub mod flags;
 pub mod http_spans;
 pub mod keys;
 pub mod mongo;

@@ -1,12 +1,14 @@
 //! Start-up, the HTTP stack every service shares, and graceful shutdown.
 //!
 //! A service's `main` hands [`run`] its name and a function that builds its routes; `run` does the
-//! rest the same way for all four: `.env`, telemetry, settings, health probes, the OpenAPI
-//! document at `/openapi.json` (see [`crate::openapi`]), the layers below, listening, and stopping
-//! on SIGINT/SIGTERM within 5 s (docs/api.md).
+//! rest the same way for all four: `.env`, telemetry, settings, the scenario flags (see
+//! [`crate::flags`]), health probes, the OpenAPI document at `/openapi.json` (see
+//! [`crate::openapi`]), the layers below, listening, and stopping on SIGINT/SIGTERM within 5 s
+//! (docs/api.md).
 //!
 //! Layers, outermost first:
-//! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`),
+//! 1. the SERVER span (`METHOD /route`, continuing an incoming `traceparent`), marked failed when
+//!    the client hangs up before the answer,
 //! 2. the `traceresponse` header naming that span,
 //! 3. panics answered as a 500 problem,
 //! 4. a deadline: a request that cannot finish in [`REQUEST_DEADLINE`] answers 503, never hangs,
@@ -41,6 +43,7 @@ use crate::{
     ApiError, AuthorClient,
     cli::Variable,
     extract::MAX_BODY_BYTES,
+    flags::ScenarioFlags,
     http_spans,
     openapi::{self, Unavailable},
     problem::{problem_response, retry_after},
@@ -105,7 +108,7 @@ impl Readiness {
 /// line.
 pub async fn run<Build>(service: ServiceInfo, settings: &[&[Variable]], build: Build) -> ExitCode
 where
-    Build: AsyncFnOnce(&Telemetry) -> Result<App, SettingsError>,
+    Build: AsyncFnOnce(&Telemetry, &ScenarioFlags) -> Result<App, SettingsError>,
 {
     if let Some(exit) = crate::cli::dispatch(&service, settings) {
         return exit;
@@ -122,7 +125,8 @@ where
     };
     let started = async {
         let http = HttpSettings::from_env(service.default_port)?;
-        let app = build(&telemetry).await?;
+        let flags = ScenarioFlags::watch_from_env()?;
+        let app = build(&telemetry, &flags).await?;
         let listener = TcpListener::bind((http.host, http.port))
             .await
             .map_err(|error| {
@@ -184,6 +188,7 @@ pub fn router(service: &ServiceInfo, app: App) -> Router {
                         .on_eos(())
                         .on_failure(()),
                 )
+                .layer(middleware::from_fn(http_spans::mark_unanswered))
                 .layer(middleware::from_fn(traceresponse))
                 .layer(CatchPanicLayer::custom(|_| {
                     problem_response(

@@ -28,7 +28,7 @@ const SETTINGS: &[&[Variable]] = &[
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::server::run(SERVICE, SETTINGS, async |telemetry| {
+    platform::server::run(SERVICE, SETTINGS, async |telemetry, _flags| {
         let author = AuthorClient::new(&author_url_from_env()?);
         let admin = domain::Admin::from_env()?;
         // The users collection holds password hashes: its commands are traced without their text.

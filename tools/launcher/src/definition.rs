@@ -62,7 +62,7 @@ pub const AUTHOR: Service = SERVICES[0];
 /// The variables the platform gives every service, in the order [`Service::environment`] sets
 /// them. The services read more (`JWT_ISSUER`, `OTEL_*`, ...: see each binary's `--help`); those
 /// are the user's to set and pass through unchanged.
-pub const VARIABLES: [&str; 9] = [
+pub const VARIABLES: [&str; 10] = [
     "HOST",
     "PORT",
     "AUTHOR_URL",
@@ -72,6 +72,7 @@ pub const VARIABLES: [&str; 9] = [
     "JWT_PUBLIC_KEY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "RUST_LOG",
+    "FLAGS_FILE",
 ];
 
 /// The administrator's credentials, given to the services that [`Service::bootstraps_admin`] only.
@@ -94,6 +95,8 @@ pub struct Wiring {
     pub public_key: Option<PathBuf>,
     pub otlp_endpoint: Option<String>,
     pub rust_log: Option<String>,
+    /// The scenario flags (docs/scenarios.md).
+    pub flags_file: Option<PathBuf>,
     /// `ADMIN_USERNAME` and `ADMIN_PASSWORD`, for user-service.
     pub admin: Option<(String, String)>,
 }
@@ -135,6 +138,7 @@ impl Service {
             path(&wiring.public_key),
             wiring.otlp_endpoint.clone(),
             wiring.rust_log.clone(),
+            path(&wiring.flags_file),
             admin.as_ref().map(|(username, _)| username.clone()),
             admin.map(|(_, password)| password),
         ];
@@ -160,6 +164,7 @@ mod tests {
             public_key: Some("/keys/public.pem".into()),
             otlp_endpoint: Some("http://127.0.0.1:4317".into()),
             rust_log: Some("info".into()),
+            flags_file: Some("/flags.json".into()),
             admin: Some(("admin".into(), "a-password".into())),
         }
     }

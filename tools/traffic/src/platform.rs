@@ -14,6 +14,10 @@ use crate::{cli::Target, mix::Kind};
 
 /// How many blog ids to remember for `GET /blogs/{id}`.
 const KNOWN_BLOGS_MAX: usize = 1000;
+/// How often a setup request is sent while it answers 503, and the pause between (the platform's
+/// `Retry-After`).
+const SETUP_ATTEMPTS: u32 = 5;
+const SETUP_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A user of the run, with the token of its last login.
 pub struct User {
@@ -235,6 +239,24 @@ impl Client {
         }
     }
 
+    /// Sends a setup request, again while it answers 503 (which stores nothing and says "try again
+    /// shortly"), so that a scenario failing a share of the requests (docs/scenarios.md) does not
+    /// stop the run before it starts.
+    async fn send_setup(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response, reqwest::Error> {
+        let mut attempts = 1;
+        loop {
+            let answer = self.send(request()).await?;
+            if answer.status != 503 || attempts == SETUP_ATTEMPTS {
+                return Ok(answer);
+            }
+            attempts += 1;
+            tokio::time::sleep(SETUP_RETRY_AFTER).await;
+        }
+    }
+
     /// Creates a user (as the administrator) and logs it in.
     pub async fn create_user(
         &self,
@@ -244,9 +266,9 @@ impl Client {
         permissions: &[String],
     ) -> Result<User, String> {
         let body = json!({ "username": name, "password": password, "permissions": permissions });
-        let request = self.http.post(format!("{}/users", self.target.user));
+        let url = format!("{}/users", self.target.user);
         let answer = self
-            .send(request.bearer_auth(admin_token).json(&body))
+            .send_setup(|| self.http.post(&url).bearer_auth(admin_token).json(&body))
             .await
             .map_err(|e| unanswered("creating a user", &e))?;
         if answer.status != 201 {
@@ -289,7 +311,7 @@ impl Client {
     pub async fn list(&self, token: &str, limit: u32) -> Result<(Vec<String>, u64), String> {
         let url = format!("{}/blogs?limit={limit}&offset=0", self.target.blog);
         let page = self
-            .send(self.http.get(url).bearer_auth(token))
+            .send_setup(|| self.http.get(&url).bearer_auth(token))
             .await
             .map_err(|e| unanswered("listing the blogs", &e))?;
         match serde_json::from_slice::<BlogPage>(&page.body) {
@@ -332,11 +354,17 @@ impl Client {
         rng: &mut Rng,
     ) -> Result<u64, String> {
         let mut posted = 0;
+        let mut unavailable = 0;
         while self.known_blogs() < count {
             let answer = self
                 .post_words(&writer.token(), rng, posted)
                 .await
                 .map_err(|e| unanswered("posting a blog", &e))?;
+            if answer.status == 503 && unavailable + 1 < SETUP_ATTEMPTS {
+                unavailable += 1;
+                tokio::time::sleep(SETUP_RETRY_AFTER).await;
+                continue;
+            }
             if answer.status != 201 {
                 return Err(unexpected("posting a blog", &answer));
             }
