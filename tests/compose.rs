@@ -800,11 +800,11 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
 
 #[test]
 fn every_service_reads_the_scenario_flags_from_a_read_only_mount_of_flags_json() {
-    let shipped = repository_root().join("flags.json");
+    let shipped = project_root().join("flags.json");
     assert!(shipped.is_file(), "flags.json ships with the repository");
     for files in [DEFAULT_FILES, PRODUCTION_FILES] {
         let config = config_of(files);
-        for (name, _, _) in DEPLOYED_SERVICES {
+        for name in SERVICES.map(|service| service.name) {
             let service = service(&config, name);
             let path = env_var(service, "FLAGS_FILE");
             let volumes = service["volumes"].as_sequence().expect("volumes");

@@ -16,11 +16,17 @@ use std::{
 
 use e2e_tests::{
     Attributes, ExportedSpan, Platform, PlatformOptions, Reply, SERVICES, SpanKind, Value,
-    descends_from, find, repository_root,
+    descends_from, find, project_root,
 };
 use futures_util::future::join_all;
 use mongodb::bson::doc;
 use tempfile::TempDir;
+
+/// The services by their short names (`authen`, ...), as the harness names them.
+const SERVICE_NAMES: [&str; 4] = {
+    let [a, b, c, d] = SERVICES;
+    [a.name, b.name, c.name, d.name]
+};
 
 /// How long a change of the flags file may take to apply.
 const RELOAD_BOUND: Duration = Duration::from_secs(2);
@@ -40,7 +46,7 @@ impl Scenario {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("a directory for the flags file");
         let flags = dir.path().join("flags.json");
-        std::fs::copy(repository_root().join("flags.json"), &flags).expect("copying flags.json");
+        std::fs::copy(project_root().join("flags.json"), &flags).expect("copying flags.json");
         let platform = Platform::start_with(PlatformOptions {
             env: vec![
                 ("FLAGS_FILE".into(), flags.display().to_string()),
@@ -86,7 +92,7 @@ impl Scenario {
     }
 
     fn log_lengths(&self) -> Vec<usize> {
-        SERVICES
+        SERVICE_NAMES
             .iter()
             .map(|service| self.platform.log(service).len())
             .collect()
@@ -96,7 +102,7 @@ impl Scenario {
     /// that takes more than [`RELOAD_BOUND`] from `since`.
     async fn wait_for_log(&self, before: &[usize], needle: &str, since: Instant) {
         loop {
-            let missing: Vec<&str> = SERVICES
+            let missing: Vec<&str> = SERVICE_NAMES
                 .iter()
                 .zip(before)
                 .filter(|(service, from)| !self.platform.log(service)[**from..].contains(needle))
@@ -125,7 +131,7 @@ impl Scenario {
 
     /// Every service still runs, as the same process that started.
     fn assert_nothing_restarted(&mut self) {
-        for service in SERVICES {
+        for service in SERVICE_NAMES {
             assert!(
                 self.platform.is_running(service),
                 "{service}-service is not running"
@@ -138,7 +144,7 @@ impl Scenario {
 
 fn scenario_sh(flags: &Path, args: &[&str]) -> std::process::Output {
     Command::new("bash")
-        .arg(repository_root().join("scripts/scenario.sh"))
+        .arg(project_root().join("scripts/scenario.sh"))
         .args(args)
         .env("FLAGS_FILE", flags)
         .output()
@@ -632,7 +638,7 @@ async fn flags_reload_within_2_s_a_broken_file_changes_nothing_and_a_missing_one
         .wait_for_log(&before, "does not parse", started)
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    for (service, from) in SERVICES.iter().zip(&before) {
+    for (service, from) in SERVICE_NAMES.iter().zip(&before) {
         let lines = scenario.log_lines(service, *from, "does not parse");
         assert_eq!(lines.len(), 1, "{service}: {lines:?}");
         assert!(
@@ -666,7 +672,7 @@ async fn flags_reload_within_2_s_a_broken_file_changes_nothing_and_a_missing_one
     scenario
         .wait_for_log(&before, "\"flags\":\"authorLatencyMs=on (100)\"", started)
         .await;
-    for (service, from) in SERVICES.iter().zip(&before) {
+    for (service, from) in SERVICE_NAMES.iter().zip(&before) {
         let unknown =
             scenario.log_lines(service, *from, "unknown flag \\\"cartFailure\\\" ignored");
         let wrong = scenario.log_lines(
@@ -702,7 +708,7 @@ async fn flags_reload_within_2_s_a_broken_file_changes_nothing_and_a_missing_one
 fn scenario_sh_refuses_unknown_flags_and_wrong_types_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let flags = dir.path().join("flags.json");
-    std::fs::copy(repository_root().join("flags.json"), &flags).unwrap();
+    std::fs::copy(project_root().join("flags.json"), &flags).unwrap();
     let shipped = std::fs::read(&flags).unwrap();
     for (args, says) in [
         (

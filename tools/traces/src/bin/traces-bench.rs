@@ -10,7 +10,7 @@
 //! - latency of `GET /api/v3/traces/{id}` with that many traces stored: one request at a time
 //!   over a kept-alive connection, for random stored traces.
 //!
-//! `traces-bench [--traces N] [--requests N]`; Linux only (it reads /proc).
+//! `traces-bench [--traces N] [--more-traces N] [--requests N]`; Linux only (it reads /proc).
 
 use std::{
     path::PathBuf,
@@ -31,23 +31,32 @@ const TRACES_PER_EXPORT: usize = 64;
 const SPANS_PER_TRACE: usize = 8;
 const IN_FLIGHT: usize = 4;
 
+/// Measures `traces serve` (the release binary beside this one) and prints the figures as a
+/// Markdown section: spans ingested per second, memory per stored span, and the latency of
+/// `GET /api/v3/traces/{id}` with the store full. Linux only (it reads /proc).
+#[derive(clap::Parser)]
+#[command(name = "traces-bench", version)]
 struct Options {
     /// Traces the server keeps (its `--max-traces`), and so the traces stored when measuring.
+    #[arg(long, default_value_t = 10_000, value_parser = positive)]
     traces: usize,
     /// How many traces to send after the store is full (the steady state, with evictions).
+    #[arg(long, default_value_t = 30_000, value_parser = positive)]
     more_traces: usize,
     /// How many `GET /api/v3/traces/{id}` to time.
+    #[arg(long, default_value_t = 2_000, value_parser = positive)]
     requests: usize,
 }
 
+fn positive(text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|value| *value > 0)
+        .ok_or_else(|| "a positive number".to_owned())
+}
+
 fn main() {
-    let options = match parse_options() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("traces-bench: {message}");
-            std::process::exit(2);
-        }
-    };
+    let options = <Options as clap::Parser>::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -57,35 +66,6 @@ fn main() {
         eprintln!("traces-bench: {message}");
         std::process::exit(1);
     }
-}
-
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        traces: 10_000,
-        more_traces: 30_000,
-        requests: 2_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut number = || -> Result<usize, String> {
-            args.next()
-                .and_then(|value| value.parse().ok())
-                .filter(|value| *value > 0)
-                .ok_or_else(|| format!("{flag} takes a positive number"))
-        };
-        match flag.as_str() {
-            "--traces" => options.traces = number()?,
-            "--more-traces" => options.more_traces = number()?,
-            "--requests" => options.requests = number()?,
-            _ => {
-                return Err(format!(
-                    "unknown argument {flag:?}; usage: traces-bench [--traces N] \
-                     [--more-traces N] [--requests N]"
-                ));
-            }
-        }
-    }
-    Ok(options)
 }
 
 /// The `traces serve` process, killed when the bench ends however it ends.
