@@ -33,6 +33,10 @@ Options:
                         login-burst   GET /blogs at 16 connections alone, then with a POST /login
                                       flood (--burst-connections) running at the same time
                         create-blog   POST /blogs                blog -> author -> MongoDB
+                        viewer        the trace viewer (traces serve), measured by traces-bench
+                                      after the platform: spans ingested per second of its CPU,
+                                      memory per stored span, p50/p99 of GET /api/v3/traces/{id}
+                                      with 10 000 traces stored; appended to the report
   --burst-connections N   connections of the login flood (default 16)
   --blogs N           blogs to seed before measuring (default 1000)
   --threads N         wrk threads (default 2; never more than the connections)
@@ -52,7 +56,7 @@ EOF
 
 # create-blog comes last because it adds blogs, and GET /blogs gets slower with every blog it counts:
 # list-blogs and login-burst must both list the same --blogs blogs.
-readonly ALL_CASES=(authorize list-blogs login login-burst create-blog)
+readonly ALL_CASES=(authorize list-blogs login login-burst create-blog viewer)
 readonly MODES=(traced untraced)
 # With tracing on, the pause after any load before the sink's span count is read: long enough for
 # the batch span processor's schedule (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) to send the last
@@ -699,5 +703,15 @@ step "Report"
 report_args=("$WORK")
 [[ "$OUT" == - ]] || report_args+=(--out "$OUT")
 python3 "$REPORT_SCRIPT" "${report_args[@]}"
+if [[ " ${CASE_LIST[*]} " == *" viewer "* ]]; then
+    # The viewer is measured alone, once the platform has stopped: traces-bench starts its own
+    # `traces serve` and prints a markdown section of its own.
+    step "The trace viewer (traces-bench)"
+    if [[ "$OUT" == - ]]; then
+        "$TARGET_DIR/release/traces-bench"
+    else
+        { echo; "$TARGET_DIR/release/traces-bench"; } >>"$OUT"
+    fi
+fi
 COMPLETED=true
 [[ "$OUT" == - ]] || info "report written to ${OUT#"$PROJECT_ROOT"/}"
