@@ -669,7 +669,10 @@ ADMIN_PASS=$(openssl rand -hex 16)
 step "Starting the trace sink"
 start_sink
 
-for MODE in "${MODES[@]}"; do
+# The platform runs only for its own cases: `--cases viewer` measures the viewer alone.
+PLATFORM_MODES=()
+[[ "${CASE_LIST[*]}" == viewer ]] || PLATFORM_MODES=("${MODES[@]}")
+for MODE in "${PLATFORM_MODES[@]}"; do
     mode=$MODE
     step "Mode: $mode ($([[ $mode == traced ]] && echo 'OTEL_TRACES_SAMPLER=always_on' || echo 'OTEL_SDK_DISABLED=true'))"
     start_platform "$mode"
@@ -699,10 +702,12 @@ for MODE in "${MODES[@]}"; do
 done
 printf 'loadavg_end=%s\n' "$(cut -d ' ' -f 1-3 /proc/loadavg)" >>"$WORK/meta"
 
-step "Report"
-report_args=("$WORK")
-[[ "$OUT" == - ]] || report_args+=(--out "$OUT")
-python3 "$REPORT_SCRIPT" "${report_args[@]}"
+if ((${#PLATFORM_MODES[@]} > 0)); then
+    step "Report"
+    report_args=("$WORK")
+    [[ "$OUT" == - ]] || report_args+=(--out "$OUT")
+    python3 "$REPORT_SCRIPT" "${report_args[@]}"
+fi
 if [[ " ${CASE_LIST[*]} " == *" viewer "* ]]; then
     # The viewer is measured alone, once the platform has stopped: traces-bench starts its own
     # `traces serve` and prints a markdown section of its own.
