@@ -240,14 +240,16 @@ async fn start_trace_viewer(cli: &Cli, log_dir: &Path) -> Option<TraceViewer> {
     let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let endpoint = LocalEndpoint::from_env(var).filter(|endpoint| !endpoint.is_served())?;
     let bin_dir = cli.bin_dir.clone().unwrap_or_else(paths::binary_dir);
-    let Some(binary) = viewer::binary(&bin_dir) else {
-        eprintln!(
-            "launcher: nothing receives spans on port {} and {}/traces is missing: spans will \
-             be dropped (build it with cargo build --release -p traces)",
-            endpoint.port,
-            bin_dir.display()
-        );
-        return None;
+    let binary = match paths::binary_in(&bin_dir, "traces") {
+        Ok(binary) => binary,
+        Err(missing) => {
+            eprintln!(
+                "launcher: nothing receives spans on port {}, and no trace viewer: {missing}; \
+                 spans will be dropped",
+                endpoint.port
+            );
+            return None;
+        }
     };
     println!(
         "starting traces (the local trace viewer: nothing receives spans on port {})",
@@ -295,10 +297,7 @@ async fn start(
         env: Vec::new(),
     };
     for service in SERVICES {
-        let binary = plan.bin_dir.join(service.binary);
-        if !binary.is_file() {
-            return Err(format!("{} is missing: build it first", binary.display()));
-        }
+        paths::binary_in(&plan.bin_dir, service.binary)?;
     }
     println!("starting {}", SERVICES.map(|s| s.binary).join(", "));
     Services::start(plan).await

@@ -27,7 +27,12 @@ pub fn binary_dir() -> PathBuf {
 
 /// `binary` in [`binary_dir`], or an error saying how to build it.
 pub fn binary(binary: &str) -> Result<PathBuf, String> {
-    let path = binary_dir().join(binary);
+    binary_in(&binary_dir(), binary)
+}
+
+/// `binary` in `dir`, or an error saying how to build it.
+pub fn binary_in(dir: &Path, binary: &str) -> Result<PathBuf, String> {
+    let path = dir.join(binary);
     if path.is_file() {
         Ok(path)
     } else {

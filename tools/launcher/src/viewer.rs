@@ -156,11 +156,6 @@ impl TraceViewer {
     }
 }
 
-/// The binary beside the services: `traces` in `bin_dir`.
-pub fn binary(bin_dir: &Path) -> Option<PathBuf> {
-    Some(bin_dir.join("traces")).filter(|path| path.is_file())
-}
-
 /// `traces serve`'s start-up line names the UI: `... traces and Jaeger's query API on
 /// http://127.0.0.1:16686/search ...`.
 fn ui_address(line: &str) -> Option<SocketAddr> {
