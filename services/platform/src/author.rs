@@ -29,6 +29,7 @@ pub struct Principal {
     /// The user's id.
     #[schema(value_type = crate::openapi::Id)]
     pub sub: String,
+    /// The user's name.
     pub username: String,
     /// Every permission the token carries, each once.
     #[schema(value_type = std::collections::BTreeSet<Permission>)]
@@ -51,6 +52,7 @@ pub struct AuthorClient {
 }
 
 impl AuthorClient {
+    /// A client for the author-service at `base_url` (`AUTHOR_URL`).
     pub fn new(base_url: &Url) -> Self {
         let http = reqwest::Client::builder()
             .timeout(AUTHORIZE_TIMEOUT)
@@ -153,6 +155,7 @@ fn with_authorization(
 
 /// A permission a handler can demand through [`Authorized`].
 pub trait RequiredPermission: Send + Sync + 'static {
+    /// The permission asked of author-service.
     const PERMISSION: Permission;
 }
 
@@ -176,6 +179,7 @@ impl RequiredPermission for Admin {
 /// The caller, checked by author-service to hold permission `P`. Put it before any body extractor:
 /// a refused request is answered before its body is read, and nothing is stored.
 pub struct Authorized<P: RequiredPermission> {
+    /// Who the caller is, as author-service answered.
     pub principal: Principal,
     _permission: PhantomData<P>,
 }

@@ -10,6 +10,7 @@ use crate::ServiceInfo;
 /// A setting read from the environment, as `--help` lists it.
 #[derive(Debug, Clone, Copy)]
 pub struct Variable {
+    /// The variable's name.
     pub name: &'static str,
     /// What it sets, with its default in parentheses.
     pub meaning: &'static str,

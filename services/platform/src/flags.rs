@@ -51,10 +51,15 @@ const REREAD_DELAY: Duration = Duration::from_millis(100);
 /// The span event that says a flag acted, as OpenTelemetry's feature-flag conventions name it.
 pub const EVALUATION_EVENT: &str = "feature_flag.evaluation";
 
-/// The flags this platform knows, by their keys in the file.
+// The flags this platform knows, by their keys in the file.
+
+/// The share of `POST /authorize` answers author-service fails with a 500 (0 to 1).
 pub const AUTHOR_FAILURE_RATE: &str = "authorFailureRate";
+/// Milliseconds author-service waits before answering `POST /authorize`.
 pub const AUTHOR_LATENCY_MS: &str = "authorLatencyMs";
+/// Milliseconds blog-service waits before each MongoDB operation.
 pub const BLOG_DATABASE_LATENCY_MS: &str = "blogDatabaseLatencyMs";
+/// Whether blog-service runs its MongoDB operations one at a time.
 pub const BLOG_DATABASE_BOTTLENECK: &str = "blogDatabaseBottleneck";
 const KNOWN: [&str; 4] = [
     AUTHOR_FAILURE_RATE,
@@ -66,6 +71,7 @@ const KNOWN: [&str; 4] = [
 /// A flag in force: its value, and the variant of the file that chose it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Active<T> {
+    /// What the flag is set to.
     pub value: T,
     key: &'static str,
     variant: String,
@@ -146,7 +152,9 @@ impl fmt::Display for Flags {
 /// The flags of one reading of the file, and a line for each thing in it that was ignored.
 #[derive(Debug, PartialEq)]
 pub struct Parsed {
+    /// The flags in force after this reading.
     pub flags: Flags,
+    /// One line per unknown key or unusable value, for the log.
     pub notes: Vec<String>,
 }
 

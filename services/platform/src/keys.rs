@@ -243,6 +243,7 @@ impl SigningKey {
         &self.kid
     }
 
+    /// The private key, for signing.
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding_key
     }

@@ -4,6 +4,8 @@
 //! scenario flags, the parts of the OpenAPI document every service shares, and server start-up
 //! with graceful shutdown.
 
+#![warn(missing_docs)]
+
 pub mod author;
 pub mod cli;
 pub mod extract;

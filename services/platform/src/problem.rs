@@ -9,29 +9,40 @@ use axum::{
 };
 use serde::Serialize;
 
+/// Every way a request can fail, each answered as an RFC 9457 problem (`application/problem+json`)
+/// with its status code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The request is malformed or fails validation. The detail must never quote a secret.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// No token, or one that is invalid, expired or revoked (401).
     #[error("unauthorized")]
     Unauthorized,
     /// A login with an unknown username or a wrong password: one answer for both.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A valid token without the permission asked for (403).
     #[error("forbidden")]
     Forbidden,
+    /// The named thing does not exist (404).
     #[error("not found: {0}")]
     NotFound(&'static str),
+    /// The request clashes with what is stored, such as a username taken (409).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The body is over the size limit (413).
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A body that is not `application/json` (415).
     #[error("unsupported media type")]
     UnsupportedMediaType,
     /// Too many failed attempts; the client may try again after this many seconds.
     #[error("too many requests; retry after {retry_after_seconds} s")]
-    TooManyRequests { retry_after_seconds: u64 },
+    TooManyRequests {
+        /// When the client may try again, in seconds (the `Retry-After` header).
+        retry_after_seconds: u64,
+    },
     /// A dependency (named) could not be reached in time.
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
@@ -41,6 +52,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -8,6 +8,7 @@
 use mongodb::{Collection, Database, bson::DateTime};
 use serde::{Deserialize, Serialize};
 
+/// The MongoDB collection of revoked tokens.
 pub const COLLECTION: &str = "revoked_tokens";
 
 /// One revoked token.
@@ -22,6 +23,7 @@ pub struct RevocationDocument {
     pub revoked_at: DateTime,
 }
 
+/// The revoked tokens' collection in `database`.
 pub fn collection(database: &Database) -> Collection<RevocationDocument> {
     database.collection(COLLECTION)
 }

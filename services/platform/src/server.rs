@@ -65,7 +65,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_millis(4000);
 
 /// A service's routes (each documented with `#[utoipa::path]`) and what `/readyz` must check.
 pub struct App {
+    /// The service's own routes; the probes and `/openapi.json` are added to them.
     pub routes: OpenApiRouter,
+    /// What `/readyz` checks.
     pub readiness: Readiness,
 }
 
@@ -79,6 +81,7 @@ pub struct Readiness {
 type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
 impl Readiness {
+    /// Also check that MongoDB answers a ping.
     pub fn mongo(self, database: Database) -> Self {
         self.check("MongoDB", move || {
             let database = database.clone();
@@ -86,6 +89,7 @@ impl Readiness {
         })
     }
 
+    /// Also check that author-service's `/healthz` answers.
     pub fn author(self, client: AuthorClient) -> Self {
         self.check("author-service", move || {
             let client = client.clone();

@@ -12,11 +12,14 @@ use crate::cli::Variable;
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {reason}")]
 pub struct SettingsError {
+    /// The variable at fault.
     pub variable: &'static str,
+    /// What is wrong with its value.
     pub reason: String,
 }
 
 impl SettingsError {
+    /// The error for `variable`, saying why.
     pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
         Self {
             variable,
@@ -50,11 +53,14 @@ where
 /// Where the service listens: `HOST` and `PORT`.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
+    /// The address to bind (127.0.0.1).
     pub host: IpAddr,
+    /// The port to bind: 0 lets the system choose, and the service logs the one it got.
     pub port: u16,
 }
 
 impl HttpSettings {
+    /// `HOST` and `PORT`, with the service's own port by default.
     pub fn from_env(default_port: u16) -> Result<Self, SettingsError> {
         Ok(Self {
             host: parse_var("HOST", IpAddr::from([127, 0, 0, 1]))?,
@@ -66,11 +72,14 @@ impl HttpSettings {
 /// The database: `MONGODB_URI` and `MONGODB_DB`.
 #[derive(Debug, Clone)]
 pub struct MongoSettings {
+    /// The server's connection string.
     pub uri: String,
+    /// The database the service uses.
     pub database: String,
 }
 
 impl MongoSettings {
+    /// The variables read, as `--help` lists them.
     pub const VARIABLES: &[Variable] = &[
         Variable {
             name: "MONGODB_URI",
@@ -82,6 +91,7 @@ impl MongoSettings {
         },
     ];
 
+    /// `MONGODB_URI` and `MONGODB_DB`, with their defaults.
     pub fn from_env() -> Result<Self, SettingsError> {
         Ok(Self {
             uri: var("MONGODB_URI").unwrap_or_else(|| "mongodb://localhost:27017".to_owned()),
@@ -107,11 +117,14 @@ pub fn author_url_from_env() -> Result<reqwest::Url, SettingsError> {
 /// What every token names and is checked against: `JWT_ISSUER` and `JWT_AUDIENCE`.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
+    /// Every token's `iss`.
     pub issuer: String,
+    /// Every token's `aud`.
     pub audience: String,
 }
 
 impl TokenSettings {
+    /// The variables read, as `--help` lists them.
     pub const VARIABLES: &[Variable] = &[
         Variable {
             name: "JWT_ISSUER",
@@ -123,6 +136,7 @@ impl TokenSettings {
         },
     ];
 
+    /// `JWT_ISSUER` and `JWT_AUDIENCE`, with their defaults.
     pub fn from_env() -> Self {
         Self {
             issuer: var("JWT_ISSUER").unwrap_or_else(|| "blog-authen".to_owned()),

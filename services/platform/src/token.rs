@@ -42,14 +42,19 @@ pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 )]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Permission {
+    /// Read blogs.
     Read,
+    /// Write blogs.
     Write,
+    /// Manage users.
     Admin,
 }
 
 impl Permission {
+    /// Every permission there is.
     pub const ALL: [Permission; 3] = [Permission::Read, Permission::Write, Permission::Admin];
 
+    /// The permission's name in tokens and in the API: `READ`, `WRITE`, `ADMIN`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "READ",
@@ -79,28 +84,40 @@ impl FromStr for Permission {
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    /// The issuer, `JWT_ISSUER`.
     pub iss: String,
+    /// The audience, `JWT_AUDIENCE`.
     pub aud: String,
     /// The user's id: a 24-hex ObjectId.
     pub sub: String,
+    /// The user's name.
     pub username: String,
+    /// What the token allows.
     pub permissions: Vec<Permission>,
+    /// Issued at, in seconds since the Unix epoch.
     pub iat: u64,
+    /// Expires at, in seconds since the Unix epoch.
     pub exp: u64,
+    /// Not valid before, in seconds since the Unix epoch, when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// The token's unique id, which logout revokes.
     pub jti: String,
 }
 
 /// Why a token was refused. Only logged (at debug level): the client always gets a plain 401.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// Its `kid` names none of the public keys.
     #[error("the token names key {0:?}, which is not ours")]
     UnknownKey(String),
+    /// It has no `kid`.
     #[error("the token has no key id")]
     MissingKey,
+    /// Its `iat` lies beyond the leeway in the future.
     #[error("the token was issued in the future")]
     IssuedInTheFuture,
+    /// jsonwebtoken refused it: signature, expiry, issuer, audience or format.
     #[error(transparent)]
     Invalid(#[from] jsonwebtoken::errors::Error),
 }
@@ -136,6 +153,8 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
+    /// A verifier that accepts RS256 tokens signed by any of `keys`, for `settings`' issuer and
+    /// audience.
     pub fn new(keys: PublicKeys, settings: &TokenSettings) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
