@@ -49,8 +49,11 @@ use crate::settings::{SettingsError, var};
 /// Names a service in traces and logs.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceInfo {
+    /// The `service.name` of its spans and the program's name, such as `blog-service`.
     pub name: &'static str,
+    /// The `service.version` of its spans: the crate's version.
     pub version: &'static str,
+    /// The port it listens on when `PORT` is not set.
     pub default_port: u16,
 }
 
@@ -70,12 +73,17 @@ impl Telemetry {
     /// runtime (the gRPC exporter needs it).
     pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
         let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
-        let service_provider =
-            tracer_provider(enabled, service_resource(service), drop_event_targets)?;
+        let service_provider = tracer_provider(
+            enabled,
+            service_resource(service),
+            SERVICE_QUEUE,
+            drop_event_targets,
+        )?;
         let database_name = var("MONGODB_SERVICE_NAME").unwrap_or_else(|| "mongodb".to_owned());
         let database_provider = tracer_provider(
             enabled,
             Resource::builder().with_service_name(database_name).build(),
+            DATABASE_QUEUE,
             follow_the_database_conventions,
         )?;
 
@@ -192,10 +200,12 @@ fn service_resource(service: &ServiceInfo) -> Resource {
         .build()
 }
 
-/// A provider exporting through a batch processor, with `rewrite` applied to each span as it ends.
+/// A provider exporting through a batch processor with `queue`, with `rewrite` applied to each
+/// span as it ends.
 fn tracer_provider(
     enabled: bool,
     resource: Resource,
+    queue: Queue,
     rewrite: fn(&mut SpanData),
 ) -> Result<SdkTracerProvider, SettingsError> {
     let builder = SdkTracerProvider::builder().with_resource(resource);
@@ -204,36 +214,50 @@ fn tracer_provider(
     }
     let processor = RewriteOnEnd {
         exporter: BatchSpanProcessor::builder(span_exporter()?)
-            .with_batch_config(batch_config())
+            .with_batch_config(batch_config(queue))
             .build(),
         rewrite,
     };
     Ok(builder.with_span_processor(processor).build())
 }
 
-/// Spans a service may hold while they wait for export, unless `OTEL_BSP_MAX_QUEUE_SIZE` says
-/// otherwise. The batch processor exports from a thread of its own, through a bounded queue: when
-/// the collector is slow or gone, spans are dropped and requests never wait. The SDK's default of
-/// 2 048 is 50 ms of author-service's spans at 21 000 requests a second, and on two busy cores
-/// the export thread does go without the CPU for longer than that: it dropped one span in ten.
-/// 16 384 spans hold 0.4 s, and cost at most about 8 MB (a queued span is about 500 bytes) when
-/// the collector is gone.
-const MAX_QUEUE_SIZE: usize = 16_384;
+/// How many spans a provider may hold while they wait for export, and how many leave in one
+/// export. The batch processor exports from a thread of its own, through a bounded queue: when
+/// the collector is slow or gone, spans are dropped and requests never wait. The queue is
+/// allocated whole when the service starts, about 360 bytes a span, so it is sized for what each
+/// provider must absorb.
+#[derive(Clone, Copy)]
+struct Queue {
+    max_spans: usize,
+    export_batch: usize,
+}
 
-/// Spans sent in one export, unless `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise: an eighth of
-/// the queue, so the queue drains in a few exports rather than 32 (the SDK's 512).
-const MAX_EXPORT_BATCH_SIZE: usize = 2_048;
+/// The service's own spans. The SDK's default queue of 2 048 is 50 ms of author-service's spans
+/// at 21 000 requests a second, and on two busy cores the export thread does go without the CPU
+/// for longer than that: it dropped one span in ten. 16 384 hold 0.4 s, for about 6 MB; an
+/// export takes an eighth of them, so the queue drains in a few exports rather than 32.
+const SERVICE_QUEUE: Queue = Queue {
+    max_spans: 16_384,
+    export_batch: 2_048,
+};
+
+/// MongoDB's spans: two per database operation, and a service waits for each operation's round
+/// trip, so they arrive far slower than the service's own. The SDK's defaults.
+const DATABASE_QUEUE: Queue = Queue {
+    max_spans: 2_048,
+    export_batch: 512,
+};
 
 /// The batch processor's settings: the `OTEL_BSP_*` variables where they are set, else the SDK's
-/// defaults but for the queue and batch sizes above. (Values set in code override the variables,
-/// so ours are set only where no variable is.)
-fn batch_config() -> BatchConfig {
+/// defaults but for `queue`. (Values set in code override the variables, so ours are set only
+/// where no variable is.)
+fn batch_config(queue: Queue) -> BatchConfig {
     let mut config = BatchConfigBuilder::default();
     if var("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
-        config = config.with_max_queue_size(MAX_QUEUE_SIZE);
+        config = config.with_max_queue_size(queue.max_spans);
     }
     if var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
-        config = config.with_max_export_batch_size(MAX_EXPORT_BATCH_SIZE);
+        config = config.with_max_export_batch_size(queue.export_batch);
     }
     config.build()
 }
