@@ -32,6 +32,20 @@ CASES = {
     "create-blog": ("POST /blogs", "blog-service → author-service → MongoDB (insert)"),
 }
 
+# The spans one request of each case makes, by the `service.name` they are exported under (see
+# docs/tracing.md): each service's SERVER span and the spans inside it; MongoDB's operation and
+# command spans report as `mongodb`.
+EXPECTED_SPANS = {
+    "authorize": {"author-service": 2},  # POST /authorize, token.verify
+    # blog: GET /blogs and its POST /authorize client span; author: as above; mongodb: find and
+    # count, each an operation span with its command span inside.
+    "list-blogs": {"blog-service": 2, "author-service": 2, "mongodb": 4},
+    "login": {"authen-service": 3, "mongodb": 2},  # POST /login, password.verify, token.sign
+    "create-blog": {"blog-service": 2, "author-service": 2, "mongodb": 2},
+}
+# The cases whose traced runs must lose no span.
+NO_DROP_CASES = ["authorize", "list-blogs"]
+
 # The published figures for the Node.js demo (express, mongoose, OTel auto-instrumentation) on a
 # 2-core machine with the same MongoDB-compatible server, 16 connections.
 NODE = {
@@ -163,6 +177,23 @@ class Run:
             return NAN
         return sum(self.cpu.get(name, 0.0) for name in SERVICES) / self.requests * 1000
 
+    def span_accounting(self, case):
+        """Per service: (expected, received, at most in flight at the end). The requests wrk
+        counted each made the case's spans; the requests it abandoned when the run ended (at most
+        one per connection) may have made theirs too, so a service that dropped none received at
+        least `expected`."""
+        connections = label_connections(self.dir.name) or 0
+        return {
+            service: (per_request * self.requests, self.spans_by_service.get(service, 0),
+                      per_request * connections)
+            for service, per_request in EXPECTED_SPANS.get(case, {}).items()
+        }
+
+    def spans_dropped(self, case):
+        """Spans lost: expected but never received, over every service of the case."""
+        return sum(max(expected - received, 0)
+                   for expected, received, _ in self.span_accounting(case).values())
+
     @property
     def spans_per_request(self):
         """NaN with a flood, whose requests make spans too."""
@@ -241,6 +272,11 @@ def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def label_connections(label):
+    """The connections of a run labelled after them (c16, c64), else None (login-burst's)."""
+    return int(label[1:]) if label.startswith("c") and label[1:].isdigit() else None
 
 
 def run_label(label):
@@ -330,6 +366,27 @@ def case_section(results, case):
     return "\n".join(lines)
 
 
+def spans_section(results):
+    rows = []
+    for (mode, case, label), run in sorted(results.runs.items(), key=sort_key):
+        if mode != "traced":
+            continue
+        for service, (expected, received, in_flight) in run.span_accounting(case).items():
+            rows.append([f"{case} {run_label(label)}", service, num(expected), num(received),
+                         num(received - expected), num(in_flight), num(max(expected - received, 0))])
+    if not rows:
+        return ""
+    return "\n".join([
+        "Every traced run's spans, by the service that exported them: *expected* is the requests wrk"
+        " counted times the spans one request makes (see docs/tracing.md), *received* what the sink"
+        " got. The *extra* spans come from the requests wrk abandoned when the run ended (at most one"
+        " per connection: *in flight*) and from the readiness checks between runs (a few). A service"
+        " that received fewer than expected dropped spans: its export queue overflowed.",
+        "",
+        table(["run", "service", "expected", "received", "extra", "in flight at the end", "dropped"], rows),
+    ])
+
+
 def cpu_section(results):
     names = PROCESSES + ["wrk", "other"]
     header = ["run", "req/s"] + [f"{name}" for name in names] + ["idle after", "ready after"]
@@ -361,7 +418,9 @@ def cpu_section(results):
 def sort_key(item):
     (mode, case, label), _ = item
     order = ["authorize", "list-blogs", "login", "login-burst", "create-blog"]
-    connections = int(label[1:]) if label.startswith("c") else (0 if label == "alone" else 1)
+    connections = label_connections(label)
+    if connections is None:
+        connections = 0 if label == "alone" else 1
     return (order.index(case) if case in order else 99, connections, MODES.index(mode))
 
 
@@ -522,6 +581,26 @@ def targets_section(results):
     else:
         add("tracing overhead ≤ 10%", "–", None)
 
+    cpu = [(cpu_overhead(traced, untraced), f"{case} {run_label(label)}", traced, untraced)
+           for (mode, case, label), traced in results.runs.items()
+           if mode == "traced" and case in NO_DROP_CASES
+           and (untraced := results.run("untraced", case, label))]
+    if cpu:
+        worst, where, traced, untraced = max(cpu, key=lambda item: item[0])
+        over = [f"{where_} ({pct(value)})" for value, where_, _, _ in cpu if value > TARGET_OVERHEAD]
+        add("tracing adds ≤ 10% to our services' CPU per request (authorize, list-blogs)",
+            f"worst {pct(worst)} ({where}): {traced.services_ms_per_request():.3f} against"
+            f" {untraced.services_ms_per_request():.3f} ms", not over,
+            "" if not over else "over in " + ", ".join(over), runs=[traced, untraced])
+    traced_runs = [(case, label, run) for (mode, case, label), run in results.runs.items()
+                   if mode == "traced" and case in NO_DROP_CASES]
+    if traced_runs:
+        dropped = [(run.spans_dropped(case), f"{case} {run_label(label)}") for case, label, run in traced_runs]
+        lost = [f"{where} ({num(count)})" for count, where in dropped if count]
+        add("0 spans dropped (traced authorize and list-blogs runs)",
+            f"{num(sum(count for count, _ in dropped))} dropped in {len(dropped)} runs", not lost,
+            "" if not lost else "dropped in " + ", ".join(lost))
+
     idle = results.rss[("traced", "idle")]
     if idle:
         worst = max(SERVICES, key=lambda name: idle.get(name, 0))
@@ -629,7 +708,8 @@ def method_section(meta):
     ])
 
 
-def build_report(results):
+def build_report(results, chart_path=None):
+    """The markdown report; `chart_path`, relative to it, is the overhead chart's SVG if any."""
     meta = results.meta
     avg_other, max_other = noise(results)
     lines = ["# Benchmarks", ""]
@@ -660,6 +740,10 @@ def build_report(results):
         "",
         targets_section(results),
         "",
+    ]
+    if chart_path:
+        lines += [f"![What tracing adds to each run's CPU per request and throughput]({chart_path})", ""]
+    lines += [
         "## Compared with the Node.js demo",
         "",
         node_section(results),
@@ -670,6 +754,9 @@ def build_report(results):
     for case in CASES:
         if any(key[1] == case for key in results.runs):
             lines += [case_section(results, case), ""]
+    spans = spans_section(results)
+    if spans:
+        lines += ["## Spans: expected and received", "", spans, ""]
     lines += [
         "## Login burst",
         "",
@@ -727,6 +814,56 @@ def one_line(run_dir, clk_tck):
     return text
 
 
+def overhead_chart(results):
+    """An SVG bar chart of what tracing costs in each run with an untraced twin: the CPU our
+    services spent per request, and the throughput lost, both in % over OTEL_SDK_DISABLED, with
+    the 10% target marked. None when no run has a twin."""
+    bars = []
+    for (mode, case, label), traced in sorted(results.runs.items(), key=sort_key):
+        untraced = results.run("untraced", case, label)
+        if mode != "traced" or case == "login-burst" or not untraced or unmeasurable(traced, untraced):
+            continue
+        lost = (untraced.rps - traced.rps) / untraced.rps
+        bars.append((f"{case} {run_label(label)}", cpu_overhead(traced, untraced) * 100, lost * 100))
+    if not bars:
+        return None
+    series = [("our services' CPU per request", "#1f77b4"), ("throughput lost", "#aec7e8")]
+    low = min([0.0] + [min(cpu, lost) for _, cpu, lost in bars])
+    high = max([TARGET_OVERHEAD * 100 * 2] + [max(cpu, lost) for _, cpu, lost in bars])
+    left, width, row, top = 150, 520, 34, 40
+    height = top + row * len(bars) + 30
+
+    def x(percent):
+        return left + (percent - low) / (high - low) * width
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 60}" height="{height}"'
+           ' font-family="sans-serif" font-size="12">',
+           '<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="{left}" y="16" font-weight="bold">What tracing at 100% adds, in % over'
+           ' OTEL_SDK_DISABLED</text>']
+    for index, (name, colour) in enumerate(series):
+        out.append(f'<rect x="{left + index * 230}" y="24" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{left + index * 230 + 14}" y="33">{name}</text>')
+    for index, (label, *values) in enumerate(bars):
+        y = top + index * row
+        out.append(f'<text x="{left - 8}" y="{y + row / 2 + 4}" text-anchor="end">{label}</text>')
+        for series_index, value in enumerate(values):
+            start, end = sorted((x(0), x(value)))
+            out.append(f'<rect x="{start:.1f}" y="{y + 4 + series_index * 13}" width="{end - start:.1f}"'
+                       f' height="12" fill="{series[series_index][1]}"/>'
+                       f'<text x="{max(x(0), x(value)) + 4:.1f}" y="{y + 14 + series_index * 13}"'
+                       f' font-size="10">{value:+.1f}%</text>')
+    bottom = top + row * len(bars)
+    out.append(f'<line x1="{x(0):.1f}" y1="{top}" x2="{x(0):.1f}" y2="{bottom}" stroke="black"/>')
+    target = x(TARGET_OVERHEAD * 100)
+    out.append(f'<line x1="{target:.1f}" y1="{top}" x2="{target:.1f}" y2="{bottom}" stroke="#d62728"'
+               ' stroke-dasharray="4 3"/>'
+               f'<text x="{target:.1f}" y="{bottom + 16}" fill="#d62728" text-anchor="middle">'
+               f'target {TARGET_OVERHEAD * 100:.0f}%</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory")
@@ -741,8 +878,14 @@ def main():
         print(f"no results in {args.directory}", file=sys.stderr)
         return 1
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(build_report(results))
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        chart = overhead_chart(results)
+        chart_path = f"images/{out.stem}-overhead.svg" if chart else None
+        if chart:
+            (out.parent / chart_path).parent.mkdir(exist_ok=True)
+            (out.parent / chart_path).write_text(chart)
+        out.write_text(build_report(results, chart_path))
     print(summary(results))
     return 0
 
