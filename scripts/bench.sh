@@ -622,12 +622,20 @@ if awk -v load="$load1" -v cores="$(nproc)" 'BEGIN { exit !(load > cores / 4) }'
     warn "the load average is $load1 on $(nproc) cores: other work is running, so these figures will be disturbed"
 fi
 
+# The platform runs only for its own cases: `--cases viewer` measures the viewer alone.
+PLATFORM_MODES=()
+[[ "${CASE_LIST[*]}" == viewer ]] || PLATFORM_MODES=("${MODES[@]}")
+
 # The services as they ship (the production profile, see Cargo.toml). The sink is a test tool:
 # it comes from the same release build as scripts/test.sh's, so after the tests that is a no-op
 # (building it alone would resolve the crates' features differently and rebuild half of them).
-step "Building (cargo build --profile production, and cargo build --release --workspace --bins)"
-cargo build --profile production \
-    -p authen-service -p user-service -p blog-service -p author-service
+if ((${#PLATFORM_MODES[@]} > 0)); then
+    step "Building (cargo build --profile production, and cargo build --release --workspace --bins)"
+    cargo build --profile production \
+        -p authen-service -p user-service -p blog-service -p author-service
+else
+    step "Building (cargo build --release --workspace --bins)"
+fi
 cargo_build_release
 TARGET_DIR=$(cargo_target_dir)
 LAUNCHER="$TARGET_DIR/release/launcher"
@@ -666,12 +674,10 @@ ADMIN_PASS=$(openssl rand -hex 16)
     printf 'loadavg_start=%s\n' "$(cut -d ' ' -f 1-3 /proc/loadavg)"
 } >"$WORK/meta"
 
-step "Starting the trace sink"
-start_sink
-
-# The platform runs only for its own cases: `--cases viewer` measures the viewer alone.
-PLATFORM_MODES=()
-[[ "${CASE_LIST[*]}" == viewer ]] || PLATFORM_MODES=("${MODES[@]}")
+if ((${#PLATFORM_MODES[@]} > 0)); then
+    step "Starting the trace sink"
+    start_sink
+fi
 for MODE in "${PLATFORM_MODES[@]}"; do
     mode=$MODE
     step "Mode: $mode ($([[ $mode == traced ]] && echo 'OTEL_TRACES_SAMPLER=always_on' || echo 'OTEL_SDK_DISABLED=true'))"
