@@ -461,7 +461,9 @@ where
 }
 
 /// One JSON object per line: timestamp, level, target, message, the event's fields, the name of
-/// the span it happened in, and the trace ids.
+/// the span it happened in, and the trace ids. Written here because tracing-subscriber's own JSON
+/// format cannot add OpenTelemetry's trace and span ids to a line, and formats every span's
+/// fields as the span opens (see [`NoSpanFields`]).
 struct JsonWithTraceIds;
 
 impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
