@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use e2e_tests::{Platform, SpanKind, descends_from, find};
+use e2e_tests::{Platform, SpanKind, descends_from, span};
 use mongodb::bson::{DateTime, doc};
 use serde_json::Value;
 
@@ -223,40 +223,35 @@ async fn logout_is_one_trace_from_authen_to_author() {
     assert_eq!(logout.status, 204);
     let spans = platform
         .collector
-        .wait_for_trace(&logout.trace_id(), |spans| {
-            find(spans, "authen-service", "POST /logout", SpanKind::Server).is_some()
-                && find(
-                    spans,
-                    "author-service",
-                    "POST /revocations",
-                    SpanKind::Server,
-                )
-                .is_some()
-                && find(spans, "mongodb", "insert", SpanKind::Client).is_some()
-        })
+        .wait_for_spans(
+            &logout.trace_id(),
+            &[
+                ("authen-service", "POST /logout", SpanKind::Server),
+                ("author-service", "POST /revocations", SpanKind::Server),
+                ("mongodb", "insert", SpanKind::Client),
+            ],
+        )
         .await;
-    let server = find(&spans, "authen-service", "POST /logout", SpanKind::Server).unwrap();
+    let server = span(&spans, "authen-service", "POST /logout", SpanKind::Server);
     assert_eq!(server.span_id, logout.span_id());
-    let verify = find(&spans, "authen-service", "token.verify", SpanKind::Internal).unwrap();
-    let insert = find(&spans, "mongodb", "insert", SpanKind::Client).unwrap();
+    let verify = span(&spans, "authen-service", "token.verify", SpanKind::Internal);
+    let insert = span(&spans, "mongodb", "insert", SpanKind::Client);
     assert_eq!(
         insert.attribute("db.collection.name"),
         Some("revoked_tokens")
     );
-    let client = find(
+    let client = span(
         &spans,
         "authen-service",
         "POST /revocations",
         SpanKind::Client,
-    )
-    .unwrap();
-    let author = find(
+    );
+    let author = span(
         &spans,
         "author-service",
         "POST /revocations",
         SpanKind::Server,
-    )
-    .unwrap();
+    );
     assert_eq!(author.parent_span_id, client.span_id);
     for span in [verify, insert, client] {
         assert!(descends_from(&spans, span, server), "{}", span.name);

@@ -16,7 +16,7 @@ use std::{
 
 use e2e_tests::{
     Attributes, ExportedSpan, Platform, PlatformOptions, Reply, SERVICES, SpanKind, Value,
-    descends_from, find, project_root,
+    descends_from, find, project_root, span,
 };
 use futures_util::future::join_all;
 use mongodb::bson::doc;
@@ -282,20 +282,22 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
     );
     let spans = platform
         .collector
-        .wait_for_trace(&refused_write.trace_id(), |spans| {
-            find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
-                && find(spans, "blog-service", "POST /blogs", SpanKind::Server).is_some()
-        })
+        .wait_for_spans(
+            &refused_write.trace_id(),
+            &[
+                ("author-service", "POST /authorize", SpanKind::Server),
+                ("blog-service", "POST /blogs", SpanKind::Server),
+            ],
+        )
         .await;
-    let blog = find(&spans, "blog-service", "POST /blogs", SpanKind::Server).unwrap();
-    let client = find(&spans, "blog-service", "POST /authorize", SpanKind::Client).unwrap();
-    let author = find(
+    let blog = span(&spans, "blog-service", "POST /blogs", SpanKind::Server);
+    let client = span(&spans, "blog-service", "POST /authorize", SpanKind::Client);
+    let author = span(
         &spans,
         "author-service",
         "POST /authorize",
         SpanKind::Server,
-    )
-    .unwrap();
+    );
     assert_eq!(blog.int("http.response.status_code"), Some(503));
     assert!(blog.status_error);
     assert_eq!(client.int("http.response.status_code"), Some(500));
@@ -314,9 +316,10 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
     let good_write = answers.iter().find(|reply| reply.status == 201).unwrap();
     let spans = platform
         .collector
-        .wait_for_trace(&good_write.trace_id(), |spans| {
-            find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
-        })
+        .wait_for_spans(
+            &good_write.trace_id(),
+            &[("author-service", "POST /authorize", SpanKind::Server)],
+        )
         .await;
     assert!(spans.iter().all(|span| evaluations(span).is_empty()));
 
@@ -360,13 +363,12 @@ async fn author_latency_delays_every_answer_inside_authorize_delay_and_callers_g
                 && spans.iter().any(|span| span.service == "mongodb")
         })
         .await;
-    let author = find(
+    let author = span(
         &spans,
         "author-service",
         "POST /authorize",
         SpanKind::Server,
-    )
-    .unwrap();
+    );
     let delays = internal(&spans, "author-service", "authorize.delay");
     assert_eq!(delays.len(), 1);
     let delay = delays[0];
@@ -403,17 +405,16 @@ async fn author_latency_delays_every_answer_inside_authorize_delay_and_callers_g
                 && !internal(spans, "author-service", "authorize.delay").is_empty()
         })
         .await;
-    let client = find(&spans, "blog-service", "POST /authorize", SpanKind::Client).unwrap();
+    let client = span(&spans, "blog-service", "POST /authorize", SpanKind::Client);
     assert!(client.status_error);
     assert_eq!(client.attribute("error.type"), Some("timeout"));
     // author-service was still waiting when blog-service hung up: it never answered.
-    let author = find(
+    let author = span(
         &spans,
         "author-service",
         "POST /authorize",
         SpanKind::Server,
-    )
-    .unwrap();
+    );
     assert!(author.status_error);
     assert_eq!(author.attribute("error.type"), Some("client_disconnected"));
     assert_eq!(author.int("http.response.status_code"), None);

@@ -1,6 +1,6 @@
 //! One request is one trace across every service it touches, with each MongoDB command inside it.
 
-use e2e_tests::{Platform, PlatformOptions, SpanKind, descends_from, find};
+use e2e_tests::{Platform, PlatformOptions, SpanKind, descends_from, find, span};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn post_blog_is_one_trace_through_author_and_mongodb() {
@@ -15,13 +15,14 @@ async fn post_blog_is_one_trace_through_author_and_mongodb() {
 
     let spans = platform
         .collector
-        .wait_for_trace(&trace_id, |spans| {
-            find(spans, "blog-service", "POST /blogs", SpanKind::Server).is_some()
-                && find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
-                && spans
-                    .iter()
-                    .any(|s| s.service == "mongodb" && s.name == "insert")
-        })
+        .wait_for_spans(
+            &trace_id,
+            &[
+                ("blog-service", "POST /blogs", SpanKind::Server),
+                ("author-service", "POST /authorize", SpanKind::Server),
+                ("mongodb", "insert", SpanKind::Client),
+            ],
+        )
         .await;
 
     let roots: Vec<_> = spans
@@ -29,7 +30,7 @@ async fn post_blog_is_one_trace_through_author_and_mongodb() {
         .filter(|s| s.parent_span_id.is_empty())
         .collect();
     assert_eq!(roots.len(), 1, "exactly one root: {roots:#?}");
-    let server = find(&spans, "blog-service", "POST /blogs", SpanKind::Server).unwrap();
+    let server = span(&spans, "blog-service", "POST /blogs", SpanKind::Server);
     assert_eq!(
         roots[0].span_id, server.span_id,
         "the root is blog's SERVER span"
@@ -56,13 +57,12 @@ async fn post_blog_is_one_trace_through_author_and_mongodb() {
     let client = find(&spans, "blog-service", "POST /authorize", SpanKind::Client)
         .expect("blog's CLIENT span to author");
     assert!(descends_from(&spans, client, server));
-    let author = find(
+    let author = span(
         &spans,
         "author-service",
         "POST /authorize",
         SpanKind::Server,
-    )
-    .unwrap();
+    );
     assert_eq!(
         author.parent_span_id, client.span_id,
         "author's SERVER span is the child of blog's CLIENT span"
@@ -214,28 +214,28 @@ async fn login_finds_the_user_verifies_the_password_then_signs() {
     assert_eq!(reply.status, 200);
     let spans = platform
         .collector
-        .wait_for_trace(&reply.trace_id(), |spans| {
-            find(spans, "authen-service", "POST /login", SpanKind::Server).is_some()
-                && find(spans, "authen-service", "token.sign", SpanKind::Internal).is_some()
-                && spans
-                    .iter()
-                    .any(|s| s.service == "mongodb" && s.name == "find")
-        })
+        .wait_for_spans(
+            &reply.trace_id(),
+            &[
+                ("authen-service", "POST /login", SpanKind::Server),
+                ("authen-service", "token.sign", SpanKind::Internal),
+                ("mongodb", "find", SpanKind::Client),
+            ],
+        )
         .await;
-    let server = find(&spans, "authen-service", "POST /login", SpanKind::Server).unwrap();
+    let server = span(&spans, "authen-service", "POST /login", SpanKind::Server);
     assert!(server.parent_span_id.is_empty(), "login is the root");
     let query = spans
         .iter()
         .find(|s| s.service == "mongodb" && s.name == "find" && s.kind == SpanKind::Client)
         .unwrap();
-    let verify = find(
+    let verify = span(
         &spans,
         "authen-service",
         "password.verify",
         SpanKind::Internal,
-    )
-    .unwrap();
-    let sign = find(&spans, "authen-service", "token.sign", SpanKind::Internal).unwrap();
+    );
+    let sign = span(&spans, "authen-service", "token.sign", SpanKind::Internal);
     for child in [query, verify, sign] {
         assert!(
             descends_from(&spans, child, server),
@@ -267,26 +267,26 @@ async fn create_user_is_checked_by_author_then_hashed_and_inserted() {
     assert_eq!(reply.status, 201);
     let spans = platform
         .collector
-        .wait_for_trace(&reply.trace_id(), |spans| {
-            find(spans, "user-service", "POST /users", SpanKind::Server).is_some()
-                && find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
-                && spans
-                    .iter()
-                    .any(|s| s.service == "mongodb" && s.name == "insert")
-        })
+        .wait_for_spans(
+            &reply.trace_id(),
+            &[
+                ("user-service", "POST /users", SpanKind::Server),
+                ("author-service", "POST /authorize", SpanKind::Server),
+                ("mongodb", "insert", SpanKind::Client),
+            ],
+        )
         .await;
-    let server = find(&spans, "user-service", "POST /users", SpanKind::Server).unwrap();
+    let server = span(&spans, "user-service", "POST /users", SpanKind::Server);
     assert!(server.parent_span_id.is_empty());
-    let client = find(&spans, "user-service", "POST /authorize", SpanKind::Client).unwrap();
-    let author = find(
+    let client = span(&spans, "user-service", "POST /authorize", SpanKind::Client);
+    let author = span(
         &spans,
         "author-service",
         "POST /authorize",
         SpanKind::Server,
-    )
-    .unwrap();
+    );
     assert_eq!(author.parent_span_id, client.span_id);
-    let hash = find(&spans, "user-service", "password.hash", SpanKind::Internal).unwrap();
+    let hash = span(&spans, "user-service", "password.hash", SpanKind::Internal);
     assert!(descends_from(&spans, hash, server));
     let insert = spans
         .iter()
@@ -306,20 +306,22 @@ async fn refusals_are_recorded_on_author_and_blog_spans() {
         assert_eq!(reply.status.to_string(), code);
         let spans = platform
             .collector
-            .wait_for_trace(&reply.trace_id(), |spans| {
-                find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
-                    && find(spans, "blog-service", "POST /blogs", SpanKind::Server).is_some()
-            })
+            .wait_for_spans(
+                &reply.trace_id(),
+                &[
+                    ("author-service", "POST /authorize", SpanKind::Server),
+                    ("blog-service", "POST /blogs", SpanKind::Server),
+                ],
+            )
             .await;
-        let blog = find(&spans, "blog-service", "POST /blogs", SpanKind::Server).unwrap();
-        let client = find(&spans, "blog-service", "POST /authorize", SpanKind::Client).unwrap();
-        let author = find(
+        let blog = span(&spans, "blog-service", "POST /blogs", SpanKind::Server);
+        let client = span(&spans, "blog-service", "POST /authorize", SpanKind::Client);
+        let author = span(
             &spans,
             "author-service",
             "POST /authorize",
             SpanKind::Server,
-        )
-        .unwrap();
+        );
         for span in [blog, client, author] {
             assert_eq!(
                 span.int("http.response.status_code")
@@ -367,7 +369,7 @@ async fn a_503_for_a_dead_database_is_an_error_span() {
                     .any(|s| s.service == "mongodb" && s.status_error)
         })
         .await;
-    let server = find(&spans, "blog-service", "GET /blogs", SpanKind::Server).unwrap();
+    let server = span(&spans, "blog-service", "GET /blogs", SpanKind::Server);
     assert_eq!(server.int("http.response.status_code"), Some(503));
     assert!(server.status_error, "a 5xx SERVER span is an error");
     assert_eq!(server.attribute("error.type"), Some("503"));
@@ -399,23 +401,25 @@ async fn an_incoming_traceparent_is_continued_across_blog_and_author() {
     );
     let spans = platform
         .collector
-        .wait_for_trace(trace_id, |spans| {
-            find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
-                && find(spans, "blog-service", "GET /blogs", SpanKind::Server).is_some()
-        })
+        .wait_for_spans(
+            trace_id,
+            &[
+                ("author-service", "POST /authorize", SpanKind::Server),
+                ("blog-service", "GET /blogs", SpanKind::Server),
+            ],
+        )
         .await;
-    let blog = find(&spans, "blog-service", "GET /blogs", SpanKind::Server).unwrap();
+    let blog = span(&spans, "blog-service", "GET /blogs", SpanKind::Server);
     assert_eq!(
         blog.parent_span_id, caller_span,
         "blog's span is the caller's child"
     );
-    let author = find(
+    let author = span(
         &spans,
         "author-service",
         "POST /authorize",
         SpanKind::Server,
-    )
-    .unwrap();
+    );
     assert!(descends_from(&spans, author, blog));
 }
 
@@ -608,13 +612,14 @@ async fn spans_can_leave_over_otlp_http_protobuf() {
     assert_eq!(reply.status, 200);
     let spans = platform
         .collector
-        .wait_for_trace(&reply.trace_id(), |spans| {
-            find(spans, "blog-service", "GET /blogs", SpanKind::Server).is_some()
-                && find(spans, "author-service", "POST /authorize", SpanKind::Server).is_some()
-                && spans
-                    .iter()
-                    .any(|s| s.service == "mongodb" && s.name == "find")
-        })
+        .wait_for_spans(
+            &reply.trace_id(),
+            &[
+                ("blog-service", "GET /blogs", SpanKind::Server),
+                ("author-service", "POST /authorize", SpanKind::Server),
+                ("mongodb", "find", SpanKind::Client),
+            ],
+        )
         .await;
     // blog-service exports only over HTTP: its spans and its database spans came that way.
     assert!(find(&spans, "blog-service", "POST /authorize", SpanKind::Client).is_some());

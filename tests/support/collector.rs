@@ -346,6 +346,40 @@ impl Collector {
     }
 }
 
+/// Which span: the service that made it, its name and its kind.
+pub type SpanKey<'a> = (&'a str, &'a str, SpanKind);
+
+impl Collector {
+    /// Waits until the trace holds every span of `wanted`, then as [`Collector::wait_for_trace`].
+    pub async fn wait_for_spans(
+        &self,
+        trace_id: &str,
+        wanted: &[SpanKey<'_>],
+    ) -> Vec<ExportedSpan> {
+        self.wait_for_trace(trace_id, |spans| {
+            wanted
+                .iter()
+                .all(|&(service, name, kind)| find(spans, service, name, kind).is_some())
+        })
+        .await
+    }
+}
+
+/// The span of `service` named `name` of `kind`; a failure listing the trace when it has none.
+pub fn span<'a>(
+    spans: &'a [ExportedSpan],
+    service: &str,
+    name: &str,
+    kind: SpanKind,
+) -> &'a ExportedSpan {
+    find(spans, service, name, kind).unwrap_or_else(|| {
+        panic!(
+            "no {kind:?} span {name:?} of {service} in the trace:\n{}",
+            describe(spans)
+        )
+    })
+}
+
 /// The span of `service` named `name` of `kind`, if the trace has one.
 pub fn find<'a>(
     spans: &'a [ExportedSpan],
