@@ -15,8 +15,8 @@ use std::{
 };
 
 use e2e_tests::{
-    Attributes, ExportedSpan, Platform, PlatformOptions, Reply, SERVICES, SpanKind, Value,
-    descends_from, find, project_root, span,
+    Attributes, AuthorHop, ExportedSpan, Platform, PlatformOptions, Reply, SERVICES, SpanKind,
+    Value, descends_from, find, project_root, span,
 };
 use futures_util::future::join_all;
 use mongodb::bson::doc;
@@ -280,24 +280,15 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
         refused_write.header("content-type"),
         Some("application/problem+json")
     );
-    let spans = platform
+    let AuthorHop {
+        caller: blog,
+        client,
+        author,
+        spans,
+    } = platform
         .collector
-        .wait_for_spans(
-            &refused_write.trace_id(),
-            &[
-                ("author-service", "POST /authorize", SpanKind::Server),
-                ("blog-service", "POST /blogs", SpanKind::Server),
-            ],
-        )
+        .wait_for_author_hop(&refused_write.trace_id(), "blog-service", "POST /blogs")
         .await;
-    let blog = span(&spans, "blog-service", "POST /blogs", SpanKind::Server);
-    let client = span(&spans, "blog-service", "POST /authorize", SpanKind::Client);
-    let author = span(
-        &spans,
-        "author-service",
-        "POST /authorize",
-        SpanKind::Server,
-    );
     assert_eq!(blog.int("http.response.status_code"), Some(503));
     assert!(blog.status_error);
     assert_eq!(client.int("http.response.status_code"), Some(500));
@@ -307,7 +298,7 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
     assert!(author.status_error);
     assert_eq!(author.attribute("error.type"), Some("500"));
     assert_eq!(author.parent_span_id, client.span_id);
-    assert_evaluated(author, "authorFailureRate", "20%", Value::Double(0.2));
+    assert_evaluated(&author, "authorFailureRate", "20%", Value::Double(0.2));
     assert!(
         !spans.iter().any(|span| span.service == "mongodb"),
         "a refused write never reaches MongoDB"

@@ -1,6 +1,6 @@
 //! One request is one trace across every service it touches, with each MongoDB command inside it.
 
-use e2e_tests::{Platform, PlatformOptions, SpanKind, descends_from, find, span};
+use e2e_tests::{AuthorHop, Platform, PlatformOptions, SpanKind, descends_from, find, span};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn post_blog_is_one_trace_through_author_and_mongodb() {
@@ -304,25 +304,16 @@ async fn refusals_are_recorded_on_author_and_blog_spans() {
     for (token, code) in [(Some(reader.as_str()), "403"), (None, "401")] {
         let reply = platform.api.post_blog(token, "No", "Not allowed.").await;
         assert_eq!(reply.status.to_string(), code);
-        let spans = platform
+        let AuthorHop {
+            caller: blog,
+            client,
+            author,
+            spans,
+        } = platform
             .collector
-            .wait_for_spans(
-                &reply.trace_id(),
-                &[
-                    ("author-service", "POST /authorize", SpanKind::Server),
-                    ("blog-service", "POST /blogs", SpanKind::Server),
-                ],
-            )
+            .wait_for_author_hop(&reply.trace_id(), "blog-service", "POST /blogs")
             .await;
-        let blog = span(&spans, "blog-service", "POST /blogs", SpanKind::Server);
-        let client = span(&spans, "blog-service", "POST /authorize", SpanKind::Client);
-        let author = span(
-            &spans,
-            "author-service",
-            "POST /authorize",
-            SpanKind::Server,
-        );
-        for span in [blog, client, author] {
+        for span in [&blog, &client, &author] {
             assert_eq!(
                 span.int("http.response.status_code")
                     .map(|code| code.to_string()),

@@ -365,6 +365,47 @@ impl Collector {
     }
 }
 
+/// A request that `service` checked with author-service: `service`'s SERVER span, its CLIENT span
+/// `POST /authorize`, author-service's SERVER span, and the whole trace.
+pub struct AuthorHop {
+    pub caller: ExportedSpan,
+    pub client: ExportedSpan,
+    pub author: ExportedSpan,
+    pub spans: Vec<ExportedSpan>,
+}
+
+impl Collector {
+    /// Waits for the trace of a request to `service`'s `route` that went through author-service.
+    pub async fn wait_for_author_hop(
+        &self,
+        trace_id: &str,
+        service: &str,
+        route: &str,
+    ) -> AuthorHop {
+        let spans = self
+            .wait_for_spans(
+                trace_id,
+                &[
+                    (service, route, SpanKind::Server),
+                    ("author-service", "POST /authorize", SpanKind::Server),
+                ],
+            )
+            .await;
+        AuthorHop {
+            caller: span(&spans, service, route, SpanKind::Server).clone(),
+            client: span(&spans, service, "POST /authorize", SpanKind::Client).clone(),
+            author: span(
+                &spans,
+                "author-service",
+                "POST /authorize",
+                SpanKind::Server,
+            )
+            .clone(),
+            spans,
+        }
+    }
+}
+
 /// The span of `service` named `name` of `kind`; a failure listing the trace when it has none.
 pub fn span<'a>(
     spans: &'a [ExportedSpan],

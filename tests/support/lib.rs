@@ -27,8 +27,8 @@ mod viewer;
 
 pub use api::{Api, Exchange, Reply, read};
 pub use collector::{
-    Attributes, Collector, ExportedSpan, SpanCounts, SpanKey, SpanKind, Value, descends_from,
-    describe, find, span,
+    Attributes, AuthorHop, Collector, ExportedSpan, SpanCounts, SpanKey, SpanKind, Value,
+    descends_from, describe, find, span,
 };
 pub use launcher::{SERVICES, keys::generate as generate_keys, paths::project_root};
 pub use mongo_server::MongoServer;
