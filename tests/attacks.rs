@@ -366,9 +366,7 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
 
     // Our key is what the platform signs with; the kid we compute must be the one it publishes.
     let ours = SigningKey::read(platform.keys_dir());
-    let jwks = api
-        .send("authen", Method::GET, "/.well-known/jwks.json", None, None)
-        .await;
+    let jwks = api.jwks().await;
     assert_eq!(jwks.body["keys"][0]["kid"], ours.kid.as_str());
     let foreign_dir = tempfile::tempdir().unwrap();
     generate_keys(foreign_dir.path()).expect("a foreign key pair");

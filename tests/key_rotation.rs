@@ -8,7 +8,6 @@ use std::path::Path;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use e2e_tests::{Platform, generate_keys};
-use reqwest::Method;
 use serde_json::Value;
 
 /// The path of a key file, as `JWT_PUBLIC_KEY` and `JWT_PRIVATE_KEY` name it.
@@ -26,10 +25,7 @@ fn kid_of(token: &str) -> String {
 
 /// The kids authen-service's JWKS lists, in order.
 async fn published_kids(platform: &Platform) -> Vec<String> {
-    let jwks = platform
-        .api
-        .send("authen", Method::GET, "/.well-known/jwks.json", None, None)
-        .await;
+    let jwks = platform.api.jwks().await;
     assert_eq!(jwks.status, 200, "{}", jwks.text);
     jwks.body["keys"]
         .as_array()

@@ -2,7 +2,6 @@
 //! both log in, the writer posts, the reader reads.
 
 use e2e_tests::Platform;
-use reqwest::Method;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_creates_users_who_write_and_read_blogs() {
@@ -35,15 +34,7 @@ async fn admin_creates_users_who_write_and_read_blogs() {
     let writer_id = writer.body["id"].as_str().unwrap().to_owned();
 
     // The admin can read the user back.
-    let fetched = api
-        .send(
-            "user",
-            Method::GET,
-            &format!("/users/{reader_id}"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let fetched = api.get_user(Some(&admin), &reader_id).await;
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.body, reader.body);
 
@@ -136,10 +127,7 @@ async fn login_refusals_look_the_same_for_unknown_users_and_wrong_passwords() {
 #[tokio::test(flavor = "multi_thread")]
 async fn jwks_publishes_the_signing_key() {
     let platform = Platform::start().await;
-    let jwks = platform
-        .api
-        .send("authen", Method::GET, "/.well-known/jwks.json", None, None)
-        .await;
+    let jwks = platform.api.jwks().await;
     assert_eq!(jwks.status, 200);
     let key = &jwks.body["keys"][0];
     assert_eq!(key["kty"], "RSA");

@@ -51,36 +51,24 @@ async fn every_field_is_validated_and_bad_input_changes_nothing() {
             reply.text
         );
     }
-    // Malformed JSON and a body that is not JSON.
-    let url = format!("{}/users", platform.url("user"));
-    let http = platform.api.http();
-    let malformed = http
-        .post(&url)
-        .bearer_auth(&admin)
-        .header("content-type", "application/json")
-        .body("{\"username\":")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(malformed.status(), 400);
-    let not_json = http
-        .post(&url)
-        .bearer_auth(&admin)
-        .header("content-type", "text/plain")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(not_json.status(), 415);
-    let too_large = http
-        .post(&url)
-        .bearer_auth(&admin)
-        .header("content-type", "application/json")
-        .body(format!("{{\"username\":\"{}\"}}", "x".repeat(70 * 1024)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(too_large.status(), 413);
+    // Malformed JSON, a body that is not JSON, and one over the size limit.
+    for (content_type, body, status) in [
+        ("application/json", "{\"username\":".to_owned(), 400),
+        ("text/plain", "hello".to_owned(), 415),
+        (
+            "application/json",
+            format!("{{\"username\":\"{}\"}}", "x".repeat(70 * 1024)),
+            413,
+        ),
+    ] {
+        let request = platform
+            .api
+            .request("user", Method::POST, "/users")
+            .bearer_auth(&admin)
+            .header("content-type", content_type)
+            .body(body);
+        assert_eq!(platform.api.execute(request).await.status, status);
+    }
 
     let users = platform.mongo.collection("users").await;
     assert_eq!(
@@ -91,16 +79,7 @@ async fn every_field_is_validated_and_bad_input_changes_nothing() {
 
     // Unknown and malformed ids are 404.
     for id in ["000000000000000000000000", "not-an-id"] {
-        let reply = platform
-            .api
-            .send(
-                "user",
-                Method::GET,
-                &format!("/users/{id}"),
-                Some(&admin),
-                None,
-            )
-            .await;
+        let reply = platform.api.get_user(Some(&admin), &id).await;
         assert_eq!(reply.status, 404, "{id}");
     }
 }

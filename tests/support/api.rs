@@ -321,6 +321,17 @@ impl Api {
         self.send("blog", Method::GET, &format!("/blogs/{id}"), token, None)
             .await
     }
+
+    pub async fn get_user(&self, token: Option<&str>, id: &str) -> Reply {
+        self.send("user", Method::GET, &format!("/users/{id}"), token, None)
+            .await
+    }
+
+    /// authen-service's public keys, `GET /.well-known/jwks.json`.
+    pub async fn jwks(&self) -> Reply {
+        self.send("authen", Method::GET, "/.well-known/jwks.json", None, None)
+            .await
+    }
 }
 
 /// Reads a response fully.
