@@ -22,12 +22,6 @@ use futures_util::future::join_all;
 use mongodb::bson::doc;
 use tempfile::TempDir;
 
-/// The services by their short names (`authen`, ...), as the harness names them.
-const SERVICE_NAMES: [&str; 4] = {
-    let [a, b, c, d] = SERVICES;
-    [a.name, b.name, c.name, d.name]
-};
-
 /// How long a change of the flags file may take to apply.
 const RELOAD_BOUND: Duration = Duration::from_secs(2);
 
@@ -92,9 +86,9 @@ impl Scenario {
     }
 
     fn log_lengths(&self) -> Vec<usize> {
-        SERVICE_NAMES
+        SERVICES
             .iter()
-            .map(|service| self.platform.log(service).len())
+            .map(|service| self.platform.log(service.name).len())
             .collect()
     }
 
@@ -102,11 +96,13 @@ impl Scenario {
     /// that takes more than [`RELOAD_BOUND`] from `since`.
     async fn wait_for_log(&self, before: &[usize], needle: &str, since: Instant) {
         loop {
-            let missing: Vec<&str> = SERVICE_NAMES
+            let missing: Vec<&str> = SERVICES
                 .iter()
                 .zip(before)
-                .filter(|(service, from)| !self.platform.log(service)[**from..].contains(needle))
-                .map(|(service, _)| *service)
+                .filter(|(service, from)| {
+                    !self.platform.log(service.name)[**from..].contains(needle)
+                })
+                .map(|(service, _)| service.name)
                 .collect();
             if missing.is_empty() {
                 return;
@@ -131,7 +127,7 @@ impl Scenario {
 
     /// Every service still runs, as the same process that started.
     fn assert_nothing_restarted(&mut self) {
-        for service in SERVICE_NAMES {
+        for service in SERVICES.map(|service| service.name) {
             assert!(
                 self.platform.is_running(service),
                 "{service}-service is not running"
@@ -630,7 +626,7 @@ async fn flags_reload_within_2_s_a_broken_file_changes_nothing_and_a_missing_one
         .wait_for_log(&before, "does not parse", started)
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    for (service, from) in SERVICE_NAMES.iter().zip(&before) {
+    for (service, from) in SERVICES.map(|service| service.name).iter().zip(&before) {
         let lines = scenario.log_lines(service, *from, "does not parse");
         assert_eq!(lines.len(), 1, "{service}: {lines:?}");
         assert!(
@@ -664,7 +660,7 @@ async fn flags_reload_within_2_s_a_broken_file_changes_nothing_and_a_missing_one
     scenario
         .wait_for_log(&before, "\"flags\":\"authorLatencyMs=on (100)\"", started)
         .await;
-    for (service, from) in SERVICE_NAMES.iter().zip(&before) {
+    for (service, from) in SERVICES.map(|service| service.name).iter().zip(&before) {
         let unknown =
             scenario.log_lines(service, *from, "unknown flag \\\"cartFailure\\\" ignored");
         let wrong = scenario.log_lines(
