@@ -688,8 +688,9 @@ def method_section(meta):
         f" directory, seeded with a writer, a reader and {meta.get('blogs')} blogs of ~600"
         " characters. Each mode gets its own fresh platform and database.",
         "- **Tracing on**: `OTEL_TRACES_SAMPLER=always_on`, spans exported over OTLP/gRPC with the"
-        " SDK's default batch settings to `otlp-sink`, a real OTLP receiver that decodes and counts"
-        " them (the *spans received* column; its CPU is shown apart). **Off**:"
+        " services' default batch settings (docs/tracing.md, *Settings*) to `otlp-sink`, a real"
+        " OTLP receiver that decodes and counts them per service (the *spans received* column and"
+        " *Spans: expected and received*; its CPU is shown apart). **Off**:"
         " `OTEL_SDK_DISABLED=true` (no span is sent: the sink receives 0).",
         "- CPU: utime + stime of each process from `/proc/<pid>/stat` before and after the"
         " measured window (all threads); wrk reports its own. Memory: VmRSS; the peak under load is"
