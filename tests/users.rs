@@ -79,7 +79,7 @@ async fn every_field_is_validated_and_bad_input_changes_nothing() {
 
     // Unknown and malformed ids are 404.
     for id in ["000000000000000000000000", "not-an-id"] {
-        let reply = platform.api.get_user(Some(&admin), &id).await;
+        let reply = platform.api.get_user(Some(&admin), id).await;
         assert_eq!(reply.status, 404, "{id}");
     }
 }
