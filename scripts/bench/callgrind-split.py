@@ -23,7 +23,7 @@ PARTS = [
     ("export: protobuf encoding", r"prost|opentelemetry_proto::proto|ProstEncoder|EncodeBody"),
     ("export: gRPC and HTTP/2 send", r"tonic|\bh2::|hyper::proto::h2|tower::buffer|opentelemetry_otlp|"
      r"futures_executor|get_spans_and_export|BatchSpanProcessor::new"),
-    ("MongoDB driver's spans (db.query.text included)", r"mongodb::otel|rawdoc_to_json_str_otel|"
+    ("MongoDB driver's spans", r"mongodb::otel|rawdoc_to_json_str_otel|"
      r"mongodb::bson_util::push_trunc|follow_the_database_conventions"),
     ("HTTP client span and traceparent", r"reqwest_tracing|ClientSpan|propagation|Injector|Extractor"),
     ("log formatting", r"tracing_subscriber::fmt|JsonVisitor|tracing_serde|tracing_log"),
