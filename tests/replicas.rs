@@ -337,12 +337,29 @@ async fn a_key_rotation_on_replicas_under_load_fails_no_request() {
 }
 
 /// Restarts every replica of each step's service, one at a time, with the step's public and
-/// private keys.
+/// private keys. After each restart, a token issued now by each authen-service replica is
+/// accepted by every author-service replica: the order of the steps keeps every replica able to
+/// verify what any replica signs.
 async fn rotate(platform: &mut Platform, steps: &[(&str, &str, &str)]) {
     for (service, public, private) in steps {
         let env = [("JWT_PUBLIC_KEY", *public), ("JWT_PRIVATE_KEY", *private)];
         for replica in platform.replicas(service) {
             restart(platform, &replica, &env).await;
+            for authen in platform.replicas("authen") {
+                let authen = platform.replica_api(&authen);
+                let token = authen.token("reader", "reader-password").await;
+                for author in platform.replicas("author") {
+                    let reply = platform
+                        .replica_api(&author)
+                        .authorize(Some(&token), "READ")
+                        .await;
+                    assert_eq!(
+                        reply.status, 200,
+                        "{author} after {replica}: {}",
+                        reply.text
+                    );
+                }
+            }
         }
     }
 }
