@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use e2e_tests::{
-    BACK_IN_ROTATION, Platform, PlatformOptions, Route, SERVICES, generate_keys,
+    Api, BACK_IN_ROTATION, Platform, PlatformOptions, Route, SERVICES, generate_keys,
     load::{self, Kind, Mix, OpenLoop, Record},
     project_root, site_config,
 };
@@ -96,6 +96,15 @@ async fn writes(platform: &Platform, run: &OpenLoop) -> (u64, u64) {
     (created, stored)
 }
 
+/// A client for each of the service's replicas, to ask each one directly.
+fn replica_apis(platform: &Platform, service: &str) -> Vec<Api> {
+    platform
+        .replicas(service)
+        .iter()
+        .map(|replica| platform.replica_api(replica))
+        .collect()
+}
+
 /// One step of a rolling restart, as docs/deploy.md gives it: stops a replica with SIGTERM,
 /// waits until it has exited, starts it again (with `env`, if any), waits until it is ready, and
 /// then until nginx sends it requests again.
@@ -147,11 +156,7 @@ async fn the_story_goes_through_the_balancer_to_both_replicas() {
 async fn a_logout_through_one_authen_replica_is_refused_by_both_author_replicas_within_1_s() {
     let platform = replicated().await;
     let token = platform.user_token("reader", &["READ"]).await;
-    let authors: Vec<_> = platform
-        .replicas("author")
-        .iter()
-        .map(|replica| platform.replica_api(replica))
-        .collect();
+    let authors = replica_apis(&platform, "author");
     for author in &authors {
         assert_eq!(author.authorize(Some(&token), "READ").await.status, 200);
     }
@@ -314,11 +319,7 @@ async fn a_key_rotation_on_replicas_under_load_fails_no_request() {
 
     // Tokens of both keys are accepted by every author-service replica...
     let new_token = platform.api.token("reader", "reader-password").await;
-    let authors: Vec<_> = platform
-        .replicas("author")
-        .iter()
-        .map(|replica| platform.replica_api(replica))
-        .collect();
+    let authors = replica_apis(&platform, "author");
     for author in &authors {
         for token in [&old_token, &new_token] {
             assert_eq!(author.authorize(Some(token), "READ").await.status, 200);
@@ -345,19 +346,11 @@ async fn rotate(platform: &mut Platform, steps: &[(&str, &str, &str)]) {
         let env = [("JWT_PUBLIC_KEY", *public), ("JWT_PRIVATE_KEY", *private)];
         for replica in platform.replicas(service) {
             restart(platform, &replica, &env).await;
-            for authen in platform.replicas("authen") {
-                let authen = platform.replica_api(&authen);
+            for authen in replica_apis(platform, "authen") {
                 let token = authen.token("reader", "reader-password").await;
-                for author in platform.replicas("author") {
-                    let reply = platform
-                        .replica_api(&author)
-                        .authorize(Some(&token), "READ")
-                        .await;
-                    assert_eq!(
-                        reply.status, 200,
-                        "{author} after {replica}: {}",
-                        reply.text
-                    );
+                for author in replica_apis(platform, "author") {
+                    let reply = author.authorize(Some(&token), "READ").await;
+                    assert_eq!(reply.status, 200, "after {replica}: {}", reply.text);
                 }
             }
         }
