@@ -13,8 +13,9 @@
 # schemathesis named by SCHEMATHESIS_BIN, and validate the Kubernetes manifests with the
 # kubernetes-validate named by KUBERNETES_VALIDATE_BIN; this script installs all three into
 # .tools/venv and exports their paths. tests/viewer.rs renders the trace viewer's pages in the
-# headless Chromium named by CHROMIUM_BIN, which this script installs with apt-get (as root, or
-# through sudo) when it is missing. Exits non-zero on the first failure.
+# headless Chromium named by CHROMIUM_BIN, and tests/replicas.rs balances replicas with the nginx
+# named by NGINX_BIN; this script installs both with apt-get (as root, or through sudo) when they
+# are missing. Exits non-zero on the first failure.
 #
 # --soak runs tests/soak.rs, which the default run skips (it is #[ignore]d): it measures the
 # platform's capacity with a short burst, then drives about 70% of it for SOAK_SECONDS (default
@@ -25,7 +26,7 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib/common.sh"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '3,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '3,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit 0
 fi
 
@@ -86,6 +87,12 @@ step "Preparing Chromium"
 ensure_chromium
 export CHROMIUM_BIN
 info "CHROMIUM_BIN=$CHROMIUM_BIN ($("$CHROMIUM_BIN" --version 2>/dev/null || echo 'version unknown'))"
+
+# tests/replicas.rs runs two replicas of every service behind nginx, from NGINX_BIN.
+step "Preparing nginx"
+ensure_nginx
+export NGINX_BIN
+info "NGINX_BIN=$NGINX_BIN ($("$NGINX_BIN" -v 2>&1 || echo 'version unknown'))"
 
 step "Building the release binaries (cargo build --release --workspace --bins)"
 cargo_build_release

@@ -443,6 +443,7 @@ async fn sigterm_with_a_stalled_request_and_a_silent_collector_still_exits_withi
             "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
             format!("http://{}", silent.local_addr().unwrap()),
         )],
+        ..PlatformOptions::default()
     };
     let mut platform = Platform::start_with(options).await;
     let token = platform.user_token("writer", &["READ", "WRITE"]).await;
@@ -610,7 +611,11 @@ async fn a_dead_or_silent_collector_costs_no_latency_and_bounded_memory() {
     for (collector, endpoint) in [("refusing", refused), ("silent", silent_endpoint)] {
         let mut env = vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint)];
         env.extend(SMALL_QUEUE.map(|(key, value)| (key.to_owned(), value.to_owned())));
-        let mut platform = Platform::start_with(PlatformOptions { env }).await;
+        let mut platform = Platform::start_with(PlatformOptions {
+            env,
+            ..PlatformOptions::default()
+        })
+        .await;
         // Every request goes through blog → author, most of them on to MongoDB.
         let mix = Mix::prepare(
             &platform,

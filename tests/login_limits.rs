@@ -25,6 +25,7 @@ fn limits() -> PlatformOptions {
         ]
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .to_vec(),
+        ..PlatformOptions::default()
     }
 }
 
@@ -130,4 +131,43 @@ async fn successful_logins_are_never_limited() {
         let reply = login_from(&platform, "127.0.0.5", "carol", "carol-password").await;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
+}
+
+/// Behind a balancer each authen-service replica keeps its own budgets, and sees the balancer's
+/// address rather than the client's: one client guessing one account gets one budget per
+/// replica, and an attacker's failures count against the owner's address too. docs/deploy.md
+/// ("What each replica keeps to itself") says so and what to do about it.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_balancer_each_replica_counts_alone_and_every_client_shares_its_address() {
+    let platform = Platform::start_with(PlatformOptions {
+        replicas: 2,
+        ..limits()
+    })
+    .await;
+    platform.user_token("dave", &["READ"]).await;
+    let balancer = platform.balancer.as_ref().unwrap().ports()["authen"];
+    let through_balancer = |source: &'static str, password: &'static str| {
+        let url = format!("http://127.0.0.1:{balancer}/login");
+        async move {
+            let client = reqwest::Client::builder()
+                .local_address(source.parse::<IpAddr>().unwrap())
+                .build()
+                .unwrap();
+            let body = json!({ "username": "dave", "password": password });
+            let response = client.post(url).json(&body).send().await.unwrap();
+            e2e_tests::read(response).await
+        }
+    };
+
+    // Three failures per username and address, per replica: nginx alternates, so six pass.
+    let mut failures = 0;
+    while through_balancer("127.0.0.2", "wrong-password").await.status == 401 {
+        failures += 1;
+        assert!(failures <= 8, "never limited");
+    }
+    println!("failed logins before a 429, two replicas behind nginx: {failures}");
+    assert_eq!(failures, 6);
+    // The owner, at another address, is refused as well: both replicas see nginx's address.
+    let owner = through_balancer("127.0.0.6", "dave-password").await;
+    assert_eq!(owner.status, 429, "{}", owner.text);
 }

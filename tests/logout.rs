@@ -163,7 +163,7 @@ async fn a_revocation_recorded_by_another_authen_replica_is_found_by_polling() {
     while platform.api.authorize(Some(&token), "READ").await.status == 200 {
         assert!(
             started.elapsed() < Duration::from_secs(3),
-            "still accepted 3 s after the revocation was recorded (the poll runs every second)"
+            "still accepted 3 s after the revocation was recorded (the poll runs every half second)"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

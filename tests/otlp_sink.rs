@@ -50,6 +50,7 @@ async fn otlp_sink_counts_the_spans_of_each_service_and_prints_them_when_stopped
 
     let options = PlatformOptions {
         env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), grpc.to_owned())],
+        ..PlatformOptions::default()
     };
     let platform = Platform::start_with(options).await;
     let writer = platform.user_token("writer", &["READ", "WRITE"]).await;

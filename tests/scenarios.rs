@@ -46,6 +46,7 @@ impl Scenario {
                 ("FLAGS_FILE".into(), flags.display().to_string()),
                 ("FLAGS_SEED".into(), SEED.into()),
             ],
+            ..PlatformOptions::default()
         })
         .await;
         Self {

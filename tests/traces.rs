@@ -189,6 +189,7 @@ async fn spans_never_hold_tokens_passwords_or_hashes() {
 async fn with_the_sdk_disabled_services_work_and_export_nothing() {
     let options = PlatformOptions {
         env: vec![("OTEL_SDK_DISABLED".into(), "true".into())],
+        ..PlatformOptions::default()
     };
     let platform = Platform::start_with(options).await;
     let writer = platform.user_token("writer", &["READ", "WRITE"]).await;
@@ -479,6 +480,7 @@ async fn the_sampler_comes_from_the_standard_variables() {
             ),
             ("OTEL_TRACES_SAMPLER_ARG".into(), "0.001".into()),
         ],
+        ..PlatformOptions::default()
     };
     let platform = Platform::start_with(options).await;
     let reader = platform.user_token("reader", &["READ"]).await;
@@ -549,6 +551,7 @@ async fn sigterm_flushes_buffered_spans_and_exits_within_5_s() {
     // A batch delay far longer than the test: only the shutdown flush can deliver the spans.
     let options = PlatformOptions {
         env: vec![("OTEL_BSP_SCHEDULE_DELAY".into(), "600000".into())],
+        ..PlatformOptions::default()
     };
     let mut platform = Platform::start_with(options).await;
     let reader = platform.user_token("reader", &["READ"]).await;

@@ -40,6 +40,7 @@ async fn services_export_over_grpc_and_every_api_path_answers_like_jaeger() {
     let viewer = Viewer::start().await;
     let platform = Platform::start_with(PlatformOptions {
         env: viewer.grpc_env(),
+        ..PlatformOptions::default()
     })
     .await;
     let writer = platform.user_token("writer", &["READ", "WRITE"]).await;
@@ -153,6 +154,7 @@ async fn services_export_over_http_protobuf() {
     let viewer = Viewer::start().await;
     let platform = Platform::start_with(PlatformOptions {
         env: viewer.http_env(),
+        ..PlatformOptions::default()
     })
     .await;
     let reply = platform
@@ -711,6 +713,7 @@ async fn a_browser_renders_the_trace_the_search_and_the_dependencies() {
     let browser = Browser::find();
     let platform = Platform::start_with(PlatformOptions {
         env: viewer.grpc_env(),
+        ..PlatformOptions::default()
     })
     .await;
     let writer = platform.user_token("writer", &["READ", "WRITE"]).await;

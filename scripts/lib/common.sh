@@ -236,6 +236,16 @@ ensure_chromium() {
     CHROMIUM_BIN=$(command -v chromium)
 }
 
+# ensure_nginx: make sure Debian's `nginx` is installed, and set NGINX_BIN to its path
+# (tests/replicas.rs balances two replicas of every service with it, started by the tests
+# themselves on loopback ports: the package's own server is never started, and Debian's policy
+# keeps it from starting in a container). nginx lives in /usr/sbin, which is not on every user's
+# PATH.
+ensure_nginx() {
+    PATH="$PATH:/usr/sbin" ensure_apt_cmd nginx nginx "the load balancer of the replicated tests"
+    NGINX_BIN=$(PATH="$PATH:/usr/sbin" command -v nginx)
+}
+
 # cargo_build_release: build every binary of the workspace in release mode (into
 # "$(cargo_target_dir)/release").
 cargo_build_release() {

@@ -7,6 +7,8 @@
 //!   conventions.
 //! - [`Platform`]: the four release binaries, started by the launcher's one definition of the
 //!   platform against both, with a bootstrap admin, and an HTTP client with helpers for the API.
+//! - [`Balancer`]: nginx in front of several replicas of each service, for the replicated
+//!   platform ([`PlatformOptions::replicas`]).
 //! - [`Viewer`]: the trace viewer (`traces serve`) the services can export to instead, its
 //!   terminal commands, and [`Browser`], headless Chromium to render its pages.
 //! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
@@ -17,6 +19,7 @@
 //! `scripts/test.sh` builds them first.
 
 mod api;
+mod balancer;
 mod collector;
 pub mod conventions;
 pub mod load;
@@ -26,6 +29,7 @@ mod repository;
 mod viewer;
 
 pub use api::{Api, Exchange, Reply, read};
+pub use balancer::{BACK_IN_ROTATION, Balancer, Route, site_config};
 pub use collector::{
     Attributes, AuthorHop, Collector, ExportedSpan, SpanCounts, SpanKey, SpanKind, Value,
     descends_from, describe, find, span,

@@ -10,7 +10,7 @@ use launcher::{Plan, SERVICES, Services, Wiring, paths};
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::{Api, Collector, MongoServer};
+use crate::{Api, Balancer, Collector, MongoServer};
 
 pub const ADMIN_USERNAME: &str = "root-admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -22,17 +22,23 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct PlatformOptions {
     /// Extra environment for every service (e.g. `OTEL_SDK_DISABLED`).
     pub env: Vec<(String, String)>,
+    /// How many replicas of each service run. Above 1, nginx balances them ([`Balancer`]): the
+    /// test's [`Api`] and the services' `AUTHOR_URL` go through it, and
+    /// [`replica_api`](Platform::replica_api) reaches one replica directly.
+    pub replicas: usize,
 }
 
-/// A platform of its own for one test. Dropping it stops the services (flushing their spans to
-/// the collector), then the collector and the database.
+/// A platform of its own for one test. Dropping it stops the balancer and the services (flushing
+/// their spans to the collector), then the collector and the database.
 pub struct Platform {
+    pub balancer: Option<Balancer>,
     services: Services,
     pub collector: Collector,
     pub mongo: MongoServer,
     pub api: Api,
     keys: TempDir,
-    logs: TempDir,
+    /// The services' (and nginx's) logs and working directory, deleted with the platform.
+    _logs: TempDir,
 }
 
 impl Platform {
@@ -51,12 +57,16 @@ impl Platform {
         for service in SERVICES {
             paths::binary(service.binary).unwrap_or_else(|error| panic!("{error}"));
         }
+        let balancer_ports = (options.replicas > 1).then(Balancer::choose_ports);
         let plan = Plan {
             bin_dir: paths::binary_dir(),
             work_dir: logs.path().to_owned(),
             log_dir: logs.path().to_owned(),
             wiring: Wiring {
                 host: Some("127.0.0.1".to_owned()),
+                author_url: balancer_ports
+                    .as_ref()
+                    .map(|ports| format!("http://127.0.0.1:{}", ports["author"])),
                 mongodb_uri: Some(mongo.uri()),
                 mongodb_db: Some(mongo.database_name()),
                 private_key: Some(keys.path().join("private.pem")),
@@ -68,6 +78,7 @@ impl Platform {
                 admin: Some((ADMIN_USERNAME.to_owned(), ADMIN_PASSWORD.to_owned())),
             },
             ports: HashMap::new(),
+            replicas: options.replicas,
             clean_environment: true,
             own_process_group: false,
             env: [("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned())]
@@ -75,20 +86,47 @@ impl Platform {
                 .chain(options.env)
                 .collect(),
         };
-        let services = Services::start(plan)
+        let mut services = Services::launch(plan)
             .await
             .unwrap_or_else(|error| panic!("the platform did not start: {error}"));
-        let ports: HashMap<&'static str, u16> = SERVICES
-            .iter()
-            .map(|service| (service.name, services.port(service.name)))
-            .collect();
+        let balancer = match balancer_ports {
+            Some(ports) => {
+                let replicas = SERVICES
+                    .iter()
+                    .map(|service| {
+                        let names = services.replicas(service.name);
+                        (
+                            service.name,
+                            names.iter().map(|n| services.port(n)).collect(),
+                        )
+                    })
+                    .collect();
+                Some(Balancer::start(&logs.path().join("nginx"), ports, &replicas).await)
+            }
+            None => None,
+        };
+        if let Err(error) = services.wait_all_ready().await {
+            let nginx = balancer
+                .as_ref()
+                .map(Balancer::error_log)
+                .unwrap_or_default();
+            panic!("the platform did not start: {error}\n{nginx}");
+        }
+        let ports: HashMap<&'static str, u16> = match &balancer {
+            Some(balancer) => balancer.ports().clone(),
+            None => SERVICES
+                .iter()
+                .map(|service| (service.name, services.port(service.name)))
+                .collect(),
+        };
         let platform = Self {
+            balancer,
             services,
             collector,
             mongo,
             api: Api::new(&ports),
             keys,
-            logs,
+            _logs: logs,
         };
         platform.wait_for_admin().await;
         platform
@@ -100,8 +138,27 @@ impl Platform {
         self.keys.path()
     }
 
+    /// The URL of one replica (`blog`, `blog#2`), not the balancer's.
     pub fn url(&self, service: &str) -> String {
         self.services.url(service)
+    }
+
+    /// The names of a service's replicas: `blog`, `blog#2`, ...
+    pub fn replicas(&self, service: &str) -> Vec<String> {
+        self.services.replicas(service)
+    }
+
+    /// A client that sends `service`'s requests to one of its replicas (`author#2`) directly.
+    pub fn replica_api(&self, replica: &str) -> Api {
+        let service = replica
+            .split_once('#')
+            .map_or(replica, |(service, _)| service);
+        let service = launcher::definition::service(service)
+            .unwrap_or_else(|| panic!("no service is named {replica:?}"));
+        Api::new(&HashMap::from([(
+            service.name,
+            self.services.port(replica),
+        )]))
     }
 
     /// Starts one service again, on the port it had, with the platform's environment.
@@ -190,10 +247,9 @@ impl Platform {
             .unwrap_or_else(|| panic!("no resident memory for {service}-service: not running?"))
     }
 
-    /// The service's log so far, every start of it.
+    /// The log of a service's replica (`blog`, `blog#2`) so far, every start of it.
     pub fn log(&self, service: &str) -> String {
-        let log = self.logs.path().join(format!("{service}-service.log"));
-        std::fs::read_to_string(log).unwrap_or_default()
+        std::fs::read_to_string(self.services.log_path(service)).unwrap_or_default()
     }
 
     /// Waits until the service's `/readyz` answers 200, failing with its log if it dies or takes
@@ -257,10 +313,9 @@ impl Platform {
             }
         }
         for service in SERVICES {
-            check(
-                &format!("{}'s log", service.binary),
-                &self.log(service.name),
-            );
+            for replica in self.replicas(service.name) {
+                check(&format!("{replica}'s log"), &self.log(&replica));
+            }
         }
         for span in self.collector.spans() {
             check(

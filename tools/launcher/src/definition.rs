@@ -89,6 +89,9 @@ pub fn service(name: &str) -> Option<Service> {
 pub struct Wiring {
     /// `HOST`: where every service listens (127.0.0.1 when `None`).
     pub host: Option<String>,
+    /// `AUTHOR_URL`, when the others reach author-service elsewhere than at its first replica:
+    /// through a load balancer in front of its replicas.
+    pub author_url: Option<String>,
     pub mongodb_uri: Option<String>,
     pub mongodb_db: Option<String>,
     pub private_key: Option<PathBuf>,
@@ -119,19 +122,19 @@ impl Service {
     }
 
     /// The service's environment when it listens on `port` (0: a port the system picks) and
-    /// author-service answers on `author_port`.
+    /// author-service answers at `author_url`.
     pub fn environment(
         &self,
         wiring: &Wiring,
         port: u16,
-        author_port: u16,
+        author_url: &str,
     ) -> Vec<(&'static str, String)> {
         let path = |path: &Option<PathBuf>| path.as_ref().map(|p| p.display().to_string());
         let admin = wiring.admin.clone().filter(|_| self.bootstraps_admin);
         let values = [
             Some(wiring.host().to_owned()),
             Some(port.to_string()),
-            Some(format!("http://{}:{author_port}", wiring.host())),
+            Some(author_url.to_owned()),
             wiring.mongodb_uri.clone(),
             wiring.mongodb_db.clone(),
             path(&wiring.private_key),
@@ -158,6 +161,7 @@ mod tests {
     fn full_wiring() -> Wiring {
         Wiring {
             host: Some("127.0.0.1".into()),
+            author_url: None,
             mongodb_uri: Some("mongodb://127.0.0.1:27017".into()),
             mongodb_db: Some("blog".into()),
             private_key: Some("/keys/private.pem".into()),
@@ -173,7 +177,7 @@ mod tests {
     fn every_service_gets_every_variable_and_only_user_service_the_admin() {
         for service in SERVICES {
             let names: Vec<&str> = service
-                .environment(&full_wiring(), service.port, 3004)
+                .environment(&full_wiring(), service.port, "http://127.0.0.1:3004")
                 .into_iter()
                 .map(|(name, _)| name)
                 .collect();
@@ -190,7 +194,7 @@ mod tests {
     #[test]
     fn the_environment_names_the_port_and_author_service() {
         let blog = service("blog").unwrap();
-        let environment = blog.environment(&full_wiring(), 0, 41234);
+        let environment = blog.environment(&full_wiring(), 0, "http://127.0.0.1:41234");
         let value = |name| {
             environment
                 .iter()
@@ -206,7 +210,7 @@ mod tests {
     fn what_the_wiring_leaves_out_is_not_set() {
         let user = service("user").unwrap();
         let names: Vec<&str> = user
-            .environment(&Wiring::default(), 3002, 3004)
+            .environment(&Wiring::default(), 3002, "http://127.0.0.1:3004")
             .into_iter()
             .map(|(name, _)| name)
             .collect();

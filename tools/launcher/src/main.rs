@@ -292,6 +292,7 @@ async fn start(
             ..Wiring::default()
         },
         ports: settings.ports.clone(),
+        replicas: 1,
         clean_environment: false,
         own_process_group: true,
         env: Vec::new(),

@@ -1,4 +1,5 @@
-//! Starting the four services as the definition says, and stopping them.
+//! Starting the four services as the definition says, one or more replicas of each, and stopping
+//! them.
 
 use std::{
     collections::HashMap,
@@ -29,9 +30,14 @@ pub struct Plan {
     /// Where each one's output goes, as `<binary>.log`.
     pub log_dir: PathBuf,
     pub wiring: Wiring,
-    /// Ports by service name; a service not named here, or given 0, listens where the system
-    /// lets it, and says where in its log, so that nothing races for a free port.
+    /// Ports by service name, for the first replica; a service not named here, or given 0, and
+    /// every further replica, listens where the system lets it, and says where in its log, so
+    /// that nothing races for a free port.
     pub ports: HashMap<&'static str, u16>,
+    /// How many processes of each service run (1, or 0 taken as 1: the platform as
+    /// `scripts/up.sh` runs it). The first replica of `author` is named `author`, the second
+    /// `author#2`, and so on: see [`replica_names`].
+    pub replicas: usize,
     /// Start them from an empty environment (`PATH` alone) rather than this process's, so that
     /// what they do depends on the plan alone (tests, benchmarks).
     pub clean_environment: bool,
@@ -42,14 +48,25 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
 }
 
+/// The names of `service`'s replicas when `count` run: `author`, `author#2`, ... The first is
+/// the service's own name, so a platform of one replica each names its processes as before.
+pub fn replica_names(service: Service, count: usize) -> Vec<String> {
+    (1..=count.max(1))
+        .map(|n| match n {
+            1 => service.name.to_owned(),
+            n => format!("{}#{n}", service.name),
+        })
+        .collect()
+}
+
 /// The running services.
 pub struct Services {
     plan: Plan,
-    /// Where each one listens, once known.
-    ports: HashMap<&'static str, u16>,
-    processes: HashMap<&'static str, Process>,
-    /// Variables for one service only, after everything else.
-    service_env: HashMap<&'static str, Vec<(String, String)>>,
+    /// Where each replica listens, once known.
+    ports: HashMap<String, u16>,
+    processes: HashMap<String, Process>,
+    /// Variables for one replica only, after everything else.
+    service_env: HashMap<String, Vec<(String, String)>>,
     http: reqwest::Client,
 }
 
@@ -57,6 +74,16 @@ impl Services {
     /// Starts the four services and waits until each is ready. author-service goes first: the
     /// others are told where it listens.
     pub async fn start(plan: Plan) -> Result<Self, String> {
+        let mut services = Self::launch(plan).await?;
+        services.wait_all_ready().await?;
+        Ok(services)
+    }
+
+    /// Starts every replica of the four services and returns once each has said where it
+    /// listens, before they are ready: for a caller that puts something in front of them (a load
+    /// balancer that `Wiring::author_url` names) before [`wait_all_ready`](Self::wait_all_ready).
+    /// author-service goes first: without a balancer, the others are told where it listens.
+    pub async fn launch(plan: Plan) -> Result<Self, String> {
         let mut services = Self {
             ports: HashMap::new(),
             processes: HashMap::new(),
@@ -64,41 +91,67 @@ impl Services {
             http: reqwest::Client::new(),
             plan,
         };
-        services.spawn(AUTHOR)?;
-        services.find_port(AUTHOR).await?;
-        for service in &SERVICES[1..] {
-            services.spawn(*service)?;
+        for name in services.replicas(AUTHOR.name) {
+            services.spawn(&name)?;
+            services.find_port(&name).await?;
         }
-        for service in &SERVICES[1..] {
-            services.find_port(*service).await?;
+        let others: Vec<String> = SERVICES[1..]
+            .iter()
+            .flat_map(|service| services.replicas(service.name))
+            .collect();
+        for name in &others {
+            services.spawn(name)?;
         }
-        for service in SERVICES {
-            services.wait_ready(service.name, READY_TIMEOUT).await?;
+        for name in &others {
+            services.find_port(name).await?;
         }
         Ok(services)
     }
 
-    /// Starts `service` (again), on its port. The port must be known: given in the plan, or
-    /// read back when the platform started.
-    pub fn restart(&mut self, name: &str) -> Result<(), String> {
-        let service = service_named(name);
-        if self.port(name) == 0 {
-            return Err(format!("{} has no known port yet", service.binary));
+    /// Waits until every replica is ready.
+    pub async fn wait_all_ready(&mut self) -> Result<(), String> {
+        for service in SERVICES {
+            for name in self.replicas(service.name) {
+                self.wait_ready(&name, READY_TIMEOUT).await?;
+            }
         }
-        self.spawn(service)
-    }
-
-    fn spawn(&mut self, service: Service) -> Result<(), String> {
-        let command = self.command(service);
-        let log = self.plan.log_dir.join(format!("{}.log", service.binary));
-        let process =
-            Process::spawn(service.binary, command, &log).map_err(|error| error.to_string())?;
-        self.processes.insert(service.name, process);
         Ok(())
     }
 
-    /// The command that runs `service` with its environment.
-    fn command(&self, service: Service) -> Command {
+    /// The names of the service's replicas (see [`replica_names`]).
+    pub fn replicas(&self, service: &str) -> Vec<String> {
+        replica_names(service_named(service), self.plan.replicas)
+    }
+
+    /// Starts a replica (again), on its port. The port must be known: given in the plan, or
+    /// read back when the platform started.
+    pub fn restart(&mut self, name: &str) -> Result<(), String> {
+        if self.port(name) == 0 {
+            return Err(format!("{} has no known port yet", process_name(name)));
+        }
+        self.spawn(name)
+    }
+
+    fn spawn(&mut self, name: &str) -> Result<(), String> {
+        let command = self.command(name);
+        let process_name = process_name(name);
+        let log = self.log_path(name);
+        let process =
+            Process::spawn(&process_name, command, &log).map_err(|error| error.to_string())?;
+        self.processes.insert(name.to_owned(), process);
+        Ok(())
+    }
+
+    /// Where the replica's output goes: `author-service.log`, `author-service#2.log`, ...
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.plan
+            .log_dir
+            .join(format!("{}.log", process_name(name)))
+    }
+
+    /// The command that runs replica `name` with its environment.
+    fn command(&self, name: &str) -> Command {
+        let service = service_named(name);
         let mut command = Command::new(self.plan.bin_dir.join(service.binary));
         command.current_dir(&self.plan.work_dir);
         if self.plan.clean_environment {
@@ -112,8 +165,12 @@ impl Services {
             }
         }
         let wiring = &self.plan.wiring;
-        command.envs(service.environment(wiring, self.port(service.name), self.port("author")));
-        let one_service = self.service_env.get(service.name).into_iter().flatten();
+        let author_url = wiring
+            .author_url
+            .clone()
+            .unwrap_or_else(|| self.url(AUTHOR.name));
+        command.envs(service.environment(wiring, self.port(name), &author_url));
+        let one_service = self.service_env.get(name).into_iter().flatten();
         command.envs(self.plan.env.iter().chain(one_service).map(|(k, v)| (k, v)));
         if self.plan.own_process_group {
             use std::os::unix::process::CommandExt;
@@ -122,14 +179,11 @@ impl Services {
         command
     }
 
-    /// Reads the port `service` listens on back from its log.
-    async fn find_port(&mut self, service: Service) -> Result<(), String> {
-        let process = self
-            .processes
-            .get_mut(service.name)
-            .expect("a started service");
+    /// Reads the port a replica listens on back from its log.
+    async fn find_port(&mut self, name: &str) -> Result<(), String> {
+        let process = self.processes.get_mut(name).expect("a started service");
         let address = process.address(service_listening, LISTEN_TIMEOUT).await?;
-        self.ports.insert(service.name, address.port());
+        self.ports.insert(name.to_owned(), address.port());
         Ok(())
     }
 
@@ -157,7 +211,7 @@ impl Services {
         }
     }
 
-    /// The port a service listens on (0 while unknown).
+    /// The port a replica listens on (0 while unknown).
     pub fn port(&self, name: &str) -> u16 {
         let planned = self.plan.ports.get(name).copied().unwrap_or(0);
         self.ports.get(name).copied().unwrap_or(planned)
@@ -187,17 +241,22 @@ impl Services {
         self.processes.remove(name)
     }
 
-    /// Variables for one service's next start (after it was stopped).
+    /// Variables for one replica's next start (after it was stopped).
     pub fn set_service_env(&mut self, name: &str, env: Vec<(String, String)>) {
-        self.service_env.insert(service_named(name).name, env);
+        let _known = service_named(name);
+        self.service_env.insert(name.to_owned(), env);
     }
 
-    /// Stops every service at once with SIGTERM (SIGKILL for one still running after 10 s);
-    /// returns each one's binary and how long it took (`None`: killed).
+    /// Stops every replica at once with SIGTERM (SIGKILL for one still running after 10 s);
+    /// returns each one's process name and how long it took (`None`: killed).
     pub fn stop(&mut self) -> Vec<(String, Option<Duration>)> {
-        let mut processes: Vec<Process> = SERVICES
+        let names: Vec<String> = SERVICES
             .iter()
-            .filter_map(|service| self.processes.remove(service.name))
+            .flat_map(|service| self.replicas(service.name))
+            .collect();
+        let mut processes: Vec<Process> = names
+            .iter()
+            .filter_map(|name| self.processes.remove(name))
             .collect();
         let took = process::stop_all(&mut processes, Signal::SIGTERM, Duration::from_secs(10));
         processes
@@ -214,6 +273,33 @@ impl Drop for Services {
     }
 }
 
+/// The service a replica (`blog`, `blog#2`) runs.
 fn service_named(name: &str) -> Service {
-    crate::definition::service(name).unwrap_or_else(|| panic!("no service is named {name:?}"))
+    let service = name.split_once('#').map_or(name, |(service, _)| service);
+    crate::definition::service(service).unwrap_or_else(|| panic!("no service is named {name:?}"))
+}
+
+/// A replica's process name: its binary, and its number after the first (`blog-service#2`).
+fn process_name(name: &str) -> String {
+    let binary = service_named(name).binary;
+    match name.split_once('#') {
+        Some((_, n)) => format!("{binary}#{n}"),
+        None => binary.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_after_the_first_are_numbered() {
+        let blog = crate::definition::service("blog").unwrap();
+        assert_eq!(replica_names(blog, 0), ["blog"]);
+        assert_eq!(replica_names(blog, 1), ["blog"]);
+        assert_eq!(replica_names(blog, 3), ["blog", "blog#2", "blog#3"]);
+        assert_eq!(service_named("blog#2"), blog);
+        assert_eq!(process_name("blog"), "blog-service");
+        assert_eq!(process_name("blog#2"), "blog-service#2");
+    }
 }
