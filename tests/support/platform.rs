@@ -150,11 +150,7 @@ impl Platform {
 
     /// A client that sends `service`'s requests to one of its replicas (`author#2`) directly.
     pub fn replica_api(&self, replica: &str) -> Api {
-        let service = replica
-            .split_once('#')
-            .map_or(replica, |(service, _)| service);
-        let service = launcher::definition::service(service)
-            .unwrap_or_else(|| panic!("no service is named {replica:?}"));
+        let service = launcher::services::service_named(replica);
         Api::new(&HashMap::from([(
             service.name,
             self.services.port(replica),

@@ -274,7 +274,7 @@ impl Drop for Services {
 }
 
 /// The service a replica (`blog`, `blog#2`) runs.
-fn service_named(name: &str) -> Service {
+pub fn service_named(name: &str) -> Service {
     let service = name.split_once('#').map_or(name, |(service, _)| service);
     crate::definition::service(service).unwrap_or_else(|| panic!("no service is named {name:?}"))
 }
