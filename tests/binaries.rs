@@ -116,6 +116,7 @@ fn a_services_help_lists_the_settings_it_reads() {
                 "JWT_PRIVATE_KEY",
                 "JWT_TTL_SECONDS",
                 "LOGIN_FAILURE_WINDOW_SECONDS",
+                "TRUSTED_PROXIES",
                 "AUTHOR_URL",
             ],
             "user" => &[

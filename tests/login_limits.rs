@@ -30,17 +30,27 @@ fn limits() -> PlatformOptions {
 }
 
 async fn login_from(platform: &Platform, source: &str, username: &str, password: &str) -> Reply {
+    let url = format!("{}/login", platform.url("authen"));
+    let credentials = json!({ "username": username, "password": password });
+    login_at(&url, source, credentials, None).await
+}
+
+/// A login sent from `source`, with the `X-Forwarded-For` a client may write itself.
+async fn login_at(
+    url: &str,
+    source: &str,
+    credentials: serde_json::Value,
+    forwarded_for: Option<&str>,
+) -> Reply {
     let client = reqwest::Client::builder()
         .local_address(source.parse::<IpAddr>().unwrap())
         .build()
         .unwrap();
-    let response = client
-        .post(format!("{}/login", platform.url("authen")))
-        .json(&json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .expect("authen-service answers");
-    e2e_tests::read(response).await
+    let mut request = client.post(url).json(&credentials);
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("X-Forwarded-For", forwarded_for);
+    }
+    e2e_tests::read(request.send().await.expect("the service answers")).await
 }
 
 fn retry_after(reply: &Reply) -> u64 {
@@ -133,41 +143,77 @@ async fn successful_logins_are_never_limited() {
     }
 }
 
-/// Behind a balancer each authen-service replica keeps its own budgets, and sees the balancer's
-/// address rather than the client's: one client guessing one account gets one budget per
-/// replica, and an attacker's failures count against the owner's address too. docs/deploy.md
-/// ("What each replica keeps to itself") says so and what to do about it.
-#[tokio::test(flavor = "multi_thread")]
-async fn behind_a_balancer_each_replica_counts_alone_and_every_client_shares_its_address() {
-    let platform = Platform::start_with(PlatformOptions {
-        replicas: 2,
-        ..limits()
-    })
-    .await;
-    platform.user_token("dave", &["READ"]).await;
+/// dave's login to the balancer's authen port from `source` (nginx appends the address it saw to
+/// `X-Forwarded-For`).
+async fn login_through_balancer(
+    platform: &Platform,
+    source: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> Reply {
     let balancer = platform.balancer.as_ref().unwrap().ports()["authen"];
-    let through_balancer = |source: &'static str, password: &'static str| {
-        let url = format!("http://127.0.0.1:{balancer}/login");
-        async move {
-            let client = reqwest::Client::builder()
-                .local_address(source.parse::<IpAddr>().unwrap())
-                .build()
-                .unwrap();
-            let body = json!({ "username": "dave", "password": password });
-            let response = client.post(url).json(&body).send().await.unwrap();
-            e2e_tests::read(response).await
-        }
-    };
+    let url = format!("http://127.0.0.1:{balancer}/login");
+    let credentials = json!({ "username": "dave", "password": password });
+    login_at(&url, source, credentials, forwarded_for).await
+}
 
-    // Three failures per username and address, per replica: nginx alternates, so six pass.
+/// Fails dave's logins from `source` until one is refused; how many failed with 401. Each
+/// attempt forges a new `X-Forwarded-For`, as an attacker wanting a fresh budget would.
+async fn failures_through_balancer_until_limited(platform: &Platform, source: &str) -> u32 {
     let mut failures = 0;
-    while through_balancer("127.0.0.2", "wrong-password").await.status == 401 {
+    loop {
+        let forged = format!("198.51.100.{failures}");
+        let reply = login_through_balancer(platform, source, "wrong-password", Some(&forged)).await;
+        if reply.status != 401 {
+            assert_eq!(reply.status, 429, "{}", reply.text);
+            return failures;
+        }
         failures += 1;
         assert!(failures <= 8, "never limited");
     }
+}
+
+async fn replicas_behind_nginx(env: &[(&str, &str)]) -> Platform {
+    let mut options = limits();
+    options.replicas = 2;
+    options.env.extend(
+        env.iter()
+            .map(|(key, value)| (key.to_string(), value.to_string())),
+    );
+    let platform = Platform::start_with(options).await;
+    platform.user_token("dave", &["READ"]).await;
+    platform
+}
+
+/// Behind a balancer each authen-service replica keeps its own budgets, and by default sees the
+/// balancer's address rather than the client's: one client guessing one account gets one budget
+/// per replica, and an attacker's failures count against the owner's address too. docs/deploy.md
+/// ("What each replica keeps to itself") says so and what to do about it.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_balancer_each_replica_counts_alone_and_every_client_shares_its_address() {
+    let platform = replicas_behind_nginx(&[]).await;
+    // Three failures per username and address, per replica: nginx alternates, so six pass.
+    let failures = failures_through_balancer_until_limited(&platform, "127.0.0.2").await;
     println!("failed logins before a 429, two replicas behind nginx: {failures}");
     assert_eq!(failures, 6);
     // The owner, at another address, is refused as well: both replicas see nginx's address.
-    let owner = through_balancer("127.0.0.6", "dave-password").await;
+    let owner = login_through_balancer(&platform, "127.0.0.6", "dave-password", None).await;
     assert_eq!(owner.status, 429, "{}", owner.text);
+}
+
+/// With nginx named in `TRUSTED_PROXIES`, authen-service takes the client from the address nginx
+/// appends to `X-Forwarded-For`: the attacker's failures are its own, whatever it forges.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_balancer_each_client_keeps_its_own_budget() {
+    let platform = replicas_behind_nginx(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    // Had a forged address been believed, every attempt would have had a fresh budget.
+    let failures = failures_through_balancer_until_limited(&platform, "127.0.0.2").await;
+    assert_eq!(failures, 6);
+    let owner = login_through_balancer(&platform, "127.0.0.6", "dave-password", None).await;
+    assert_eq!(owner.status, 200, "{}", owner.text);
+    // A client reaching a replica directly is no trusted proxy: the address it forges is ignored.
+    let url = format!("{}/login", platform.url("authen"));
+    let credentials = json!({ "username": "dave", "password": "dave-password" });
+    let direct = login_at(&url, "127.0.0.2", credentials, Some("127.0.0.7")).await;
+    assert_eq!(direct.status, 429, "{}", direct.text);
 }

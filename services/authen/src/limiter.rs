@@ -12,8 +12,9 @@
 //! Each budget holds its maximum and earns it back evenly over `LOGIN_FAILURE_WINDOW_SECONDS`
 //! (default 300): with the defaults, one more guess every 60 s per pair. No lock is permanent:
 //! an exhausted budget answers 429 with the `Retry-After` of its next allowance, and a successful
-//! login restores the pair's budget. Budgets are per process (replicas each keep their own) and
-//! keyed by the TCP peer: behind a proxy, every client shares the proxy's address.
+//! login restores the pair's budget. Budgets are per process (replicas each keep their own). The
+//! address is the client's as `client_address` finds it: the TCP peer, or behind a proxy named
+//! in `TRUSTED_PROXIES`, the address that proxy forwarded.
 
 use std::{
     collections::HashMap,

@@ -1,6 +1,7 @@
 //! authen-service: checks credentials, issues RS256 access tokens, revokes them at logout and
 //! publishes the JWKS.
 
+mod client_address;
 mod limiter;
 mod routes;
 mod store;
@@ -32,6 +33,7 @@ const SETTINGS: &[&[Variable]] = &[
     PUBLIC_KEY_VARIABLES,
     TokenSettings::VARIABLES,
     limiter::LoginLimits::VARIABLES,
+    client_address::TrustedProxies::VARIABLES,
 ];
 
 #[tokio::main]
@@ -39,6 +41,7 @@ async fn main() -> ExitCode {
     platform::server::run(SERVICE, SETTINGS, async |telemetry, _flags| {
         let signer = tokens::TokenSigner::from_env()?;
         let limits = limiter::LoginLimits::from_env()?;
+        let proxies = client_address::TrustedProxies::from_env()?;
         let author = AuthorClient::new(&author_url_from_env()?);
         // The users collection holds password hashes: its commands are traced without their text.
         let database = mongo::connect(
@@ -57,6 +60,7 @@ async fn main() -> ExitCode {
             verifier: Arc::new(signer.verifier()),
             signer: Arc::new(signer),
             limiter: Arc::new(limiter::LoginLimiter::new(limits)),
+            proxies: Arc::new(proxies),
             author,
         };
         Ok(App {

@@ -28,6 +28,7 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    client_address::TrustedProxies,
     limiter::LoginLimiter,
     store::{Revocations, Users},
     tokens::{Subject, TokenSigner},
@@ -40,6 +41,7 @@ pub struct AppState {
     pub signer: Arc<TokenSigner>,
     pub verifier: Arc<TokenVerifier>,
     pub limiter: Arc<LoginLimiter>,
+    pub proxies: Arc<TrustedProxies>,
     pub author: AuthorClient,
 }
 
@@ -127,9 +129,10 @@ impl ToSchema for Jwks {}
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let address = peer.ip();
+    let address = state.proxies.client_address(peer.ip(), &headers);
     state.limiter.check(&request.username, address)?;
     let user = state.users.find_by_username(&request.username).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
