@@ -120,14 +120,20 @@ struct Trace {
 
 struct StoredSpan {
     origin: Arc<Origin>,
+    /// Shared with the operations index, and with every other span of the same name.
     name: Arc<str>,
+    fields: SpanFields,
+}
+
+/// What searches and summaries read of a span, and the rest of it still encoded.
+struct SpanFields {
     span_id: SpanId,
     parent: Option<SpanId>,
     kind: u8,
     error: bool,
     start: u64,
     end: u64,
-    /// The span's protobuf encoding without the fields above.
+    /// The span's protobuf encoding without its ids, name, kind and times.
     rest: Box<[u8]>,
 }
 
@@ -145,15 +151,10 @@ struct OriginParts {
     scope_schema_url: String,
 }
 
+/// A span before the store has interned its name.
 struct StoredParts {
     name: String,
-    span_id: SpanId,
-    parent: Option<SpanId>,
-    kind: u8,
-    error: bool,
-    start: u64,
-    end: u64,
-    rest: Box<[u8]>,
+    fields: SpanFields,
 }
 
 impl Store {
@@ -265,10 +266,10 @@ impl Store {
             let services: HashMap<SpanId, &Arc<str>> = trace
                 .spans
                 .iter()
-                .map(|span| (span.span_id, &span.origin.service))
+                .map(|span| (span.fields.span_id, &span.origin.service))
                 .collect();
             for span in &trace.spans {
-                let parent = span.parent.and_then(|parent| services.get(&parent));
+                let parent = span.fields.parent.and_then(|parent| services.get(&parent));
                 if let Some(parent) = parent
                     && **parent != span.origin.service
                 {
@@ -375,13 +376,15 @@ impl StoredParts {
         span.end_time_unix_nano = 0;
         Self {
             name,
-            span_id,
-            parent,
-            kind,
-            error,
-            start,
-            end,
-            rest: span.encode_to_vec().into_boxed_slice(),
+            fields: SpanFields {
+                span_id,
+                parent,
+                kind,
+                error,
+                start,
+                end,
+                rest: span.encode_to_vec().into_boxed_slice(),
+            },
         }
     }
 }
@@ -399,7 +402,8 @@ impl Inner {
                     Some((name, _)) => Arc::clone(name),
                     None => Arc::from(span.name),
                 };
-                operations.entry(Arc::clone(&name)).or_default()[usize::from(span.kind)] += 1;
+                operations.entry(Arc::clone(&name)).or_default()[usize::from(span.fields.kind)] +=
+                    1;
                 if !self.traces.contains_key(&trace_id) {
                     if self.traces.len() >= max_traces {
                         self.evict_oldest();
@@ -407,22 +411,16 @@ impl Inner {
                     self.arrival.push_back(trace_id);
                 }
                 let trace = self.traces.entry(trace_id).or_insert_with(|| Trace {
-                    start: span.start,
-                    end: span.end,
+                    start: span.fields.start,
+                    end: span.fields.end,
                     ..Trace::default()
                 });
-                trace.start = trace.start.min(span.start);
-                trace.end = trace.end.max(span.end);
+                trace.start = trace.start.min(span.fields.start);
+                trace.end = trace.end.max(span.fields.end);
                 trace.spans.push(StoredSpan {
                     origin: Arc::clone(&origin),
                     name,
-                    span_id: span.span_id,
-                    parent: span.parent,
-                    kind: span.kind,
-                    error: span.error,
-                    start: span.start,
-                    end: span.end,
-                    rest: span.rest,
+                    fields: span.fields,
                 });
                 self.spans += 1;
             }
@@ -462,7 +460,7 @@ impl Inner {
         for span in trace.spans {
             if let Some(operations) = self.services.get_mut(&span.origin.service) {
                 if let Some(counts) = operations.get_mut(&span.name) {
-                    counts[usize::from(span.kind)] -= 1;
+                    counts[usize::from(span.fields.kind)] -= 1;
                     if counts.iter().all(|count| *count == 0) {
                         operations.remove(&span.name);
                     }
@@ -491,7 +489,7 @@ impl Inner {
 
 impl StoredSpan {
     fn matches(&self, query: &Query) -> bool {
-        let duration = self.end - self.start;
+        let duration = self.fields.end - self.fields.start;
         query
             .service
             .as_deref()
@@ -500,23 +498,23 @@ impl StoredSpan {
                 .operation
                 .as_deref()
                 .is_none_or(|operation| *self.name == *operation)
-            && query.start_min.is_none_or(|min| self.start >= min)
-            && query.start_max.is_none_or(|max| self.start <= max)
+            && query.start_min.is_none_or(|min| self.fields.start >= min)
+            && query.start_max.is_none_or(|max| self.fields.start <= max)
             && query.duration_min.is_none_or(|min| duration >= min)
             && query.duration_max.is_none_or(|max| duration <= max)
-            && query.error.is_none_or(|error| self.error == error)
+            && query.error.is_none_or(|error| self.fields.error == error)
     }
 
     fn to_otlp(&self, trace_id: TraceId) -> Span {
         // Encoded by this store from a decoded message: decoding it again cannot fail.
-        let mut span = Span::decode(&self.rest[..]).unwrap_or_default();
+        let mut span = Span::decode(&self.fields.rest[..]).unwrap_or_default();
         span.trace_id = trace_id.0.to_vec();
-        span.span_id = self.span_id.0.to_vec();
-        span.parent_span_id = self.parent.map(|p| p.0.to_vec()).unwrap_or_default();
+        span.span_id = self.fields.span_id.0.to_vec();
+        span.parent_span_id = self.fields.parent.map(|p| p.0.to_vec()).unwrap_or_default();
         span.name = self.name.to_string();
-        span.kind = i32::from(self.kind);
-        span.start_time_unix_nano = self.start;
-        span.end_time_unix_nano = self.end;
+        span.kind = i32::from(self.fields.kind);
+        span.start_time_unix_nano = self.fields.start;
+        span.end_time_unix_nano = self.fields.end;
         span
     }
 }
@@ -563,13 +561,17 @@ impl Trace {
     }
 
     fn summary(&self, trace_id: TraceId) -> Summary {
-        let ids: HashSet<SpanId> = self.spans.iter().map(|span| span.span_id).collect();
+        let ids: HashSet<SpanId> = self.spans.iter().map(|span| span.fields.span_id).collect();
         // The root: a span without a parent in the trace, the earliest if there are several.
         let root = self
             .spans
             .iter()
-            .filter(|span| span.parent.is_none_or(|parent| !ids.contains(&parent)))
-            .min_by_key(|span| (span.parent.is_some(), span.start));
+            .filter(|span| {
+                span.fields
+                    .parent
+                    .is_none_or(|parent| !ids.contains(&parent))
+            })
+            .min_by_key(|span| (span.fields.parent.is_some(), span.fields.start));
         let mut services: BTreeMap<&str, usize> = BTreeMap::new();
         for span in &self.spans {
             *services.entry(&span.origin.service).or_default() += 1;
@@ -583,7 +585,7 @@ impl Trace {
             start: self.start,
             duration: self.end - self.start,
             spans: self.spans.len(),
-            errors: self.spans.iter().filter(|span| span.error).count(),
+            errors: self.spans.iter().filter(|span| span.fields.error).count(),
             services: services
                 .into_iter()
                 .map(|(service, spans)| (service.to_owned(), spans))
