@@ -333,6 +333,14 @@ impl Manifests {
         service
     }
 
+    /// [`service_for`](Self::service_for) that must be headless: its DNS name resolves to every
+    /// pod's own address rather than to one virtual IP, for clients that pick a pod themselves.
+    fn headless_service_for(&self, name: &str, template: &Value) -> &Value {
+        let service = self.service_for(name, template);
+        assert_eq!(service["spec"]["clusterIP"], "None", "{name} is headless");
+        service
+    }
+
     fn config_map_generator(&self, name: &str) -> &Generator {
         self.kustomization
             .config_maps
@@ -1476,8 +1484,7 @@ fn mongodb_is_a_three_member_replica_set_that_the_services_write_to_by_majority(
 
     // The members' names come from a headless Service that publishes them before they are ready.
     let governing = text(set, "/spec/serviceName");
-    let service = manifests.service_for(governing, template);
-    assert_eq!(service["spec"]["clusterIP"], "None");
+    let service = manifests.headless_service_for(governing, template);
     assert_eq!(service["spec"]["publishNotReadyAddresses"], true);
     let hosts: Vec<String> = (0..members)
         .map(|ordinal| format!("mongo-{ordinal}.{governing}:27017"))
@@ -1730,11 +1737,7 @@ fn the_services_export_to_the_gateway_which_counts_every_span_and_routes_traces_
     let sampler = manifests.generated_config("otel-sampler-config", "config.yaml");
     let (_, sampler_pod, sampler_container) = manifests.deployment("otel-sampler");
     let hostname = text(balancer, "/resolver/dns/hostname");
-    let sampler_service = manifests.service_for(hostname, sampler_pod);
-    assert_eq!(
-        sampler_service["spec"]["clusterIP"], "None",
-        "{hostname} is headless"
-    );
+    let sampler_service = manifests.headless_service_for(hostname, sampler_pod);
     let resolver_port = number(balancer, "/resolver/dns/port");
     assert_eq!(
         service_target(sampler_service, resolver_port, sampler_container),
@@ -1754,11 +1757,8 @@ fn the_services_export_to_the_gateway_which_counts_every_span_and_routes_traces_
         .expect("Prometheus finds the gateways by DNS");
     let names = texts(scrape, "/names");
     assert_eq!(names.len(), 1);
-    let metrics_service = manifests.service_for(&names[0], gateway_pod);
-    assert_eq!(
-        metrics_service["spec"]["clusterIP"], "None",
-        "one address per gateway pod"
-    );
+    // Headless, so that every gateway pod is scraped, not whichever one a virtual IP picks.
+    let metrics_service = manifests.headless_service_for(&names[0], gateway_pod);
     let scraped_port = number(scrape, "/port");
     assert_eq!(
         service_target(metrics_service, scraped_port, gateway_container),
