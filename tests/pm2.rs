@@ -52,7 +52,6 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
     for service in SERVICES {
         paths::binary(service.binary).unwrap_or_else(|error| panic!("{error}"));
     }
-
     // Declared before the guard, so they outlive it: pm2 is killed first.
     let mongo = MongoServer::start_new().await;
     let collector = Collector::start().await;
@@ -64,9 +63,25 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
         .collect();
     let api = Api::new(&ports);
     let dir = tempfile::tempdir().expect("a temporary directory for pm2");
-    let keys = dir.path().join("keys");
-    generate_keys(&keys).expect("a key pair");
+    let env = environment(&ports, &mongo, &collector, &dir.path().join("keys"));
+    let mut pm2 = Pm2::new(pm2_bin, dir, env);
 
+    start_from_the_ecosystem_file(&pm2, &api, &ports).await;
+    let (writer, posted) = the_story_is_served(&pm2, &api).await;
+    let read = a_killed_service_is_restarted_alone(&pm2, &api, &ports, &writer, &posted).await;
+    let app_pids = delete_all_flushes_the_last_spans(&pm2, &collector, &read.trace_id()).await;
+    kill_leaves_nothing_running(&mut pm2, &ports, &app_pids);
+}
+
+/// What the test gives pm2 to pass on: ports, database, keys, collector, and pins for what a
+/// developer's `.env` in the project root could otherwise change.
+fn environment(
+    ports: &HashMap<&'static str, u16>,
+    mongo: &MongoServer,
+    collector: &Collector,
+    keys: &Path,
+) -> Vec<(String, String)> {
+    generate_keys(keys).expect("a key pair");
     let mut env: Vec<(String, String)> = SERVICES
         .iter()
         .map(|service| {
@@ -103,9 +118,13 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
         ]
         .map(|(key, value)| (key.to_owned(), value)),
     );
-    let mut pm2 = Pm2::new(pm2_bin, dir, env);
+    env
+}
 
-    // --- pm2 start ecosystem.config.js ---------------------------------------------------------
+/// `pm2 start ecosystem.config.js`: the four apps, each running the binary of this build
+/// (wherever cargo put it) on its port, and only user-service given the administrator's
+/// credentials.
+async fn start_from_the_ecosystem_file(pm2: &Pm2, api: &Api, ports: &HashMap<&'static str, u16>) {
     let ecosystem = project_root().join("ecosystem.config.js");
     pm2.run(&["start", &ecosystem.display().to_string()]);
     let apps = pm2.apps();
@@ -122,11 +141,8 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
     );
     for service in SERVICES {
         let service = service.name;
-        wait_ready(&pm2, &api, service, ports[service], Duration::from_secs(30)).await;
+        wait_ready(pm2, api, service, ports[service], Duration::from_secs(30)).await;
     }
-
-    // Each app runs the binary of this build (wherever cargo put it), got its port, and only
-    // user-service the administrator's credentials.
     for service in SERVICES {
         let app = pm2.app(service.binary);
         assert_eq!(
@@ -152,8 +168,11 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
             "{service}-service reads the scenario flags from the project root"
         );
     }
+}
 
-    // --- the story ------------------------------------------------------------------------------
+/// The administrator creates a writer, who posts a blog and finds it listed. The writer's token
+/// and the blog as posted.
+async fn the_story_is_served(pm2: &Pm2, api: &Api) -> (String, e2e_tests::Reply) {
     let started = Instant::now();
     while api.login(ADMIN_USERNAME, ADMIN_PASSWORD).await.status != 200 {
         assert!(
@@ -178,18 +197,24 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
         .post_blog(Some(&writer), "Under pm2", "Started by pm2.")
         .await;
     assert_eq!(posted.status, 201, "{}", posted.text);
-    let blog_id = posted.body["id"]
-        .as_str()
-        .expect("the blog's id")
-        .to_owned();
     let listed = api.list_blogs(Some(&writer), "").await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(
         listed.body["items"][0], posted.body,
         "the new blog is listed"
     );
+    (writer, posted)
+}
 
-    // --- a crash: pm2 restarts blog-service -----------------------------------------------------
+/// SIGKILL to blog-service: pm2 starts it again within 15 s, counts the restart, leaves the
+/// other apps alone, and the new process serves the blog posted before. Its answer.
+async fn a_killed_service_is_restarted_alone(
+    pm2: &Pm2,
+    api: &Api,
+    ports: &HashMap<&'static str, u16>,
+    writer: &str,
+    posted: &e2e_tests::Reply,
+) -> e2e_tests::Reply {
     let before: HashMap<String, App> = pm2
         .apps()
         .into_iter()
@@ -215,7 +240,7 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
         "pm2 counts the restart: {crashed:?} -> {restarted:?}"
     );
     let left = Duration::from_secs(15).saturating_sub(started.elapsed());
-    wait_ready(&pm2, &api, "blog", ports["blog"], left).await;
+    wait_ready(pm2, api, "blog", ports["blog"], left).await;
     for app in pm2.apps() {
         if app.name != "blog-service" {
             assert_eq!(
@@ -226,25 +251,32 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
             );
         }
     }
-    // The blog is still there, served by the new process.
-    let read = api.get_blog(Some(&writer), &blog_id).await;
+    let blog_id = posted.body["id"].as_str().expect("the blog's id");
+    let read = api.get_blog(Some(writer), blog_id).await;
     assert_eq!(read.status, 200, "{}", read.text);
     assert_eq!(read.body, posted.body);
+    read
+}
 
-    // --- pm2 delete all: SIGINT, and the services flush their spans before they exit ------------
-    let trace_id = read.trace_id();
+/// `pm2 delete all` sends SIGINT, and the services flush the spans still buffered (the batch
+/// delay is ten minutes) before they exit. The pids the apps had.
+async fn delete_all_flushes_the_last_spans(
+    pm2: &Pm2,
+    collector: &Collector,
+    trace_id: &str,
+) -> Vec<i32> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let is_blog_server = |span: &e2e_tests::ExportedSpan| {
         span.service == "blog-service" && span.kind == SpanKind::Server
     };
     assert!(
-        !collector.trace(&trace_id).iter().any(is_blog_server),
+        !collector.trace(trace_id).iter().any(is_blog_server),
         "the span is still buffered before pm2 stops the service"
     );
-    let app_pids: Vec<i32> = pm2.apps().iter().map(|app| app.pid).collect();
+    let app_pids = pm2.apps().iter().map(|app| app.pid).collect();
     pm2.run(&["delete", "all"]);
     assert!(pm2.apps().is_empty(), "pm2 delete all leaves no app");
-    let spans = collector.trace(&trace_id);
+    let spans = collector.trace(trace_id);
     assert!(
         spans.iter().any(is_blog_server)
             && spans
@@ -254,8 +286,16 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
          the trace has:\n{}",
         describe(&spans)
     );
+    app_pids
+}
 
-    // --- pm2 kill: the daemon goes, and nothing listens any more --------------------------------
+/// `pm2 kill`: the daemon and every app are gone, nothing listens on the services' ports, and
+/// the apps' output went to the configured per-app log files.
+fn kill_leaves_nothing_running(
+    pm2: &mut Pm2,
+    ports: &HashMap<&'static str, u16>,
+    app_pids: &[i32],
+) {
     let daemon = pm2.daemon_pid().expect("the pm2 daemon's pid file");
     pm2.kill();
     for pid in app_pids.iter().chain([&daemon]) {
@@ -274,7 +314,6 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
             "{service}-service's port {port} still accepts connections"
         );
     }
-    // The apps' output went to the configured per-app log files.
     for service in SERVICES {
         let log = pm2.log_dir().join(format!("{}.out.log", service.binary));
         let text = std::fs::read_to_string(&log).unwrap_or_default();
