@@ -351,6 +351,187 @@ fn bearer(name: impl Into<String>, token: &str) -> Credential {
     credential(name, format!("Bearer {token}"))
 }
 
+/// Every way a request could present a token that is not ours and valid, and the controls:
+/// tokens that are ours and valid, so that a 401 for the others is the token's doing.
+struct Credentials {
+    refused: Vec<Credential>,
+    admitted: Vec<Credential>,
+    /// What they hold that no answer, log or span may repeat: tokens, signatures, passwords.
+    secrets: Vec<String>,
+}
+
+impl Credentials {
+    /// Forged as an attacker would, with our key (`ours`) and another (`foreign`), for the
+    /// administrator `admin_id`; `admin` and `writer` are real tokens the platform issued.
+    fn forge(
+        ours: &SigningKey,
+        foreign: &SigningKey,
+        admin_id: &str,
+        admin: &str,
+        writer: &str,
+    ) -> Self {
+        let claims = admin_claims(admin_id);
+        let (within_8_kib, over_8_kib) = tokens_around(ours, &claims, 8 * 1024);
+        // The writer's real token with ADMIN in its payload, under its original signature.
+        let tampered = {
+            let parts: Vec<&str> = writer.split('.').collect();
+            let payload: Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+            let escalated = with(&payload, "permissions", json!(["READ", "WRITE", "ADMIN"]));
+            format!("{}.{}.{}", parts[0], b64(&escalated), parts[2])
+        };
+        let alg_none = {
+            let header = json!({ "alg": "none", "typ": "JWT", "kid": ours.kid });
+            format!("{}.{}", b64(&header), b64(&claims))
+        };
+        let hs256_public_key = jsonwebtoken::encode(
+            &ours.header(Algorithm::HS256, Some(&ours.kid)),
+            &claims,
+            &EncodingKey::from_secret(ours.public_pem.as_bytes()),
+        )
+        .unwrap();
+        // The old trick of pointing `kid` at a file whose content is known (empty) to sign with it.
+        let kid_traversal = jsonwebtoken::encode(
+            &ours.header(Algorithm::HS256, Some("../../../../../../dev/null")),
+            &claims,
+            &EncodingKey::from_secret(b""),
+        )
+        .unwrap();
+        // A foreign key that ships itself in the header (CVE-2018-0114) or names where to fetch it.
+        let embedded_jwk = {
+            let mut header = foreign.header(Algorithm::RS256, Some(&ours.kid));
+            header.jwk = Some(Jwk::from_encoding_key(&foreign.private, Algorithm::RS256).unwrap());
+            foreign.sign_with(header, &claims)
+        };
+        let jku = {
+            let mut header = foreign.header(Algorithm::RS256, Some(&foreign.kid));
+            header.jku = Some("http://127.0.0.1:1/.well-known/jwks.json".to_owned());
+            foreign.sign_with(header, &claims)
+        };
+        // Signed with our key exactly as authen-service signs: the forgery that must get in.
+        let good = ours.sign(&claims);
+        let basic = STANDARD.encode(format!("{ADMIN_USERNAME}:{ADMIN_PASSWORD}"));
+
+        let refused: Vec<Credential> = vec![
+            Credential {
+                name: "no Authorization header".into(),
+                headers: Vec::new(),
+            },
+            Credential {
+                name: "two Authorization headers, ours first".into(),
+                headers: vec![format!("Bearer {good}").into(), b"Bearer garbage".to_vec()],
+            },
+            Credential {
+                name: "two Authorization headers, ours second".into(),
+                headers: vec![b"Bearer garbage".to_vec(), format!("Bearer {good}").into()],
+            },
+            credential("an empty header", ""),
+            credential("`Bearer` without a token", "Bearer"),
+            credential("`Bearer` and white space", "Bearer    "),
+            credential("a token without a scheme", good.as_str()),
+            credential("Basic with the admin's password", format!("Basic {basic}")),
+            credential("scheme `Token`", format!("Token {good}")),
+            credential("scheme `JWT`", format!("JWT {good}")),
+            bearer("two tokens", &format!("{good} {good}")),
+            bearer("alg none, no signature", &format!("{alg_none}.")),
+            bearer("alg none, no signature part", &alg_none),
+            bearer(
+                "alg none with a valid signature",
+                &format!("{alg_none}.{}", good.rsplit('.').next().unwrap()),
+            ),
+            bearer("HS256 with the public key as secret", &hs256_public_key),
+            bearer(
+                "kid path traversal, HS256 with an empty secret",
+                &kid_traversal,
+            ),
+            bearer(
+                "RS512 with our key",
+                &ours.sign_with(ours.header(Algorithm::RS512, Some(&ours.kid)), &claims),
+            ),
+            bearer(
+                "PS256 with our key",
+                &ours.sign_with(ours.header(Algorithm::PS256, Some(&ours.kid)), &claims),
+            ),
+            bearer(
+                "our key, unknown kid",
+                &ours.sign_with(ours.header(Algorithm::RS256, Some("key-2")), &claims),
+            ),
+            bearer(
+                "our key, no kid",
+                &ours.sign_with(ours.header(Algorithm::RS256, None), &claims),
+            ),
+            bearer(
+                "foreign key, our kid",
+                &foreign.sign_with(foreign.header(Algorithm::RS256, Some(&ours.kid)), &claims),
+            ),
+            bearer("foreign key, its own kid", &foreign.sign(&claims)),
+            bearer("foreign key embedded as `jwk`", &embedded_jwk),
+            bearer("foreign key named by `jku`", &jku),
+            bearer(
+                "expired 60 s ago",
+                &ours.sign(&with(&claims, "exp", json!(now() - 60))),
+            ),
+            bearer(
+                "nbf 120 s ahead",
+                &ours.sign(&with(&claims, "nbf", json!(now() + 120))),
+            ),
+            bearer(
+                "iat 120 s ahead",
+                &ours.sign(&with(&claims, "iat", json!(now() + 120))),
+            ),
+            bearer("no exp", &ours.sign(&without(&claims, "exp"))),
+            bearer(
+                "wrong issuer",
+                &ours.sign(&with(&claims, "iss", json!("someone-else"))),
+            ),
+            bearer(
+                "wrong audience",
+                &ours.sign(&with(&claims, "aud", json!("another-api"))),
+            ),
+            bearer("tampered payload (escalated permissions)", &tampered),
+            bearer("truncated signature", &good[..good.len() - 10]),
+            bearer("no signature", good.rsplit_once('.').unwrap().0),
+            bearer("garbage", "not.a.token"),
+            bearer("three empty parts", ".."),
+            bearer("not base64", "!!!.???.###"),
+            bearer("random base64", &URL_SAFE_NO_PAD.encode([0x5a_u8; 300])),
+            bearer("our valid token, header over 8 KiB", &over_8_kib),
+            bearer("64 KiB of garbage", &"A".repeat(64 * 1024)),
+            credential("bytes that are not ASCII", {
+                let mut header = format!("Bearer {good}").into_bytes();
+                header.extend_from_slice(b"\xff\xfe");
+                header
+            }),
+        ];
+        // Controls: the same requests with tokens that are ours and valid get in, so a 401 above is
+        // the token's doing.
+        let admitted = vec![
+            bearer("our key, forged like authen-service signs", &good),
+            credential("lower-case `bearer`", format!("bearer {admin}")),
+            credential("upper-case `BEARER`", format!("BEARER {admin}")),
+            bearer("our valid token, header of at most 8 KiB", &within_8_kib),
+        ];
+        let mut secrets = vec![basic];
+        for header in refused.iter().chain(&admitted).flat_map(|c| &c.headers) {
+            let header = String::from_utf8_lossy(header);
+            let token = header.split_once(' ').map_or(&*header, |(_, token)| token);
+            // Tokens and their signatures; the garbage cases (no dots, or short) are no secrets.
+            if token.contains('.') {
+                for secret in [token, token.rsplit('.').next().unwrap()] {
+                    if secret.len() >= 20 {
+                        secrets.push(secret.to_owned());
+                    }
+                }
+            }
+        }
+        Self {
+            refused,
+            admitted,
+            secrets,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn only_our_own_valid_tokens_get_in_anywhere() {
     let platform = Platform::start().await;
@@ -372,147 +553,7 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
     generate_keys(foreign_dir.path()).expect("a foreign key pair");
     let foreign = SigningKey::read(foreign_dir.path());
 
-    let claims = admin_claims(&admin_id);
-    let (within_8_kib, over_8_kib) = tokens_around(&ours, &claims, 8 * 1024);
-    // The writer's real token with ADMIN written into its payload, under its original signature.
-    let tampered = {
-        let parts: Vec<&str> = writer.split('.').collect();
-        let payload: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-        let escalated = with(&payload, "permissions", json!(["READ", "WRITE", "ADMIN"]));
-        format!("{}.{}.{}", parts[0], b64(&escalated), parts[2])
-    };
-    let alg_none = {
-        let header = json!({ "alg": "none", "typ": "JWT", "kid": ours.kid });
-        format!("{}.{}", b64(&header), b64(&claims))
-    };
-    let hs256_public_key = jsonwebtoken::encode(
-        &ours.header(Algorithm::HS256, Some(&ours.kid)),
-        &claims,
-        &EncodingKey::from_secret(ours.public_pem.as_bytes()),
-    )
-    .unwrap();
-    // The old trick of pointing `kid` at a file whose content is known (empty) to sign with it.
-    let kid_traversal = jsonwebtoken::encode(
-        &ours.header(Algorithm::HS256, Some("../../../../../../dev/null")),
-        &claims,
-        &EncodingKey::from_secret(b""),
-    )
-    .unwrap();
-    // A foreign key that ships itself in the header (CVE-2018-0114) or names where to fetch it.
-    let embedded_jwk = {
-        let mut header = foreign.header(Algorithm::RS256, Some(&ours.kid));
-        header.jwk = Some(Jwk::from_encoding_key(&foreign.private, Algorithm::RS256).unwrap());
-        foreign.sign_with(header, &claims)
-    };
-    let jku = {
-        let mut header = foreign.header(Algorithm::RS256, Some(&foreign.kid));
-        header.jku = Some("http://127.0.0.1:1/.well-known/jwks.json".to_owned());
-        foreign.sign_with(header, &claims)
-    };
-    // Signed with our key exactly as authen-service signs: the forgery that must get in.
-    let good = ours.sign(&claims);
-    let basic = STANDARD.encode(format!("{ADMIN_USERNAME}:{ADMIN_PASSWORD}"));
-
-    let refused: Vec<Credential> = vec![
-        Credential {
-            name: "no Authorization header".into(),
-            headers: Vec::new(),
-        },
-        Credential {
-            name: "two Authorization headers, ours first".into(),
-            headers: vec![format!("Bearer {good}").into(), b"Bearer garbage".to_vec()],
-        },
-        Credential {
-            name: "two Authorization headers, ours second".into(),
-            headers: vec![b"Bearer garbage".to_vec(), format!("Bearer {good}").into()],
-        },
-        credential("an empty header", ""),
-        credential("`Bearer` without a token", "Bearer"),
-        credential("`Bearer` and white space", "Bearer    "),
-        credential("a token without a scheme", good.as_str()),
-        credential("Basic with the admin's password", format!("Basic {basic}")),
-        credential("scheme `Token`", format!("Token {good}")),
-        credential("scheme `JWT`", format!("JWT {good}")),
-        bearer("two tokens", &format!("{good} {good}")),
-        bearer("alg none, no signature", &format!("{alg_none}.")),
-        bearer("alg none, no signature part", &alg_none),
-        bearer(
-            "alg none with a valid signature",
-            &format!("{alg_none}.{}", good.rsplit('.').next().unwrap()),
-        ),
-        bearer("HS256 with the public key as secret", &hs256_public_key),
-        bearer(
-            "kid path traversal, HS256 with an empty secret",
-            &kid_traversal,
-        ),
-        bearer(
-            "RS512 with our key",
-            &ours.sign_with(ours.header(Algorithm::RS512, Some(&ours.kid)), &claims),
-        ),
-        bearer(
-            "PS256 with our key",
-            &ours.sign_with(ours.header(Algorithm::PS256, Some(&ours.kid)), &claims),
-        ),
-        bearer(
-            "our key, unknown kid",
-            &ours.sign_with(ours.header(Algorithm::RS256, Some("key-2")), &claims),
-        ),
-        bearer(
-            "our key, no kid",
-            &ours.sign_with(ours.header(Algorithm::RS256, None), &claims),
-        ),
-        bearer(
-            "foreign key, our kid",
-            &foreign.sign_with(foreign.header(Algorithm::RS256, Some(&ours.kid)), &claims),
-        ),
-        bearer("foreign key, its own kid", &foreign.sign(&claims)),
-        bearer("foreign key embedded as `jwk`", &embedded_jwk),
-        bearer("foreign key named by `jku`", &jku),
-        bearer(
-            "expired 60 s ago",
-            &ours.sign(&with(&claims, "exp", json!(now() - 60))),
-        ),
-        bearer(
-            "nbf 120 s ahead",
-            &ours.sign(&with(&claims, "nbf", json!(now() + 120))),
-        ),
-        bearer(
-            "iat 120 s ahead",
-            &ours.sign(&with(&claims, "iat", json!(now() + 120))),
-        ),
-        bearer("no exp", &ours.sign(&without(&claims, "exp"))),
-        bearer(
-            "wrong issuer",
-            &ours.sign(&with(&claims, "iss", json!("someone-else"))),
-        ),
-        bearer(
-            "wrong audience",
-            &ours.sign(&with(&claims, "aud", json!("another-api"))),
-        ),
-        bearer("tampered payload (escalated permissions)", &tampered),
-        bearer("truncated signature", &good[..good.len() - 10]),
-        bearer("no signature", good.rsplit_once('.').unwrap().0),
-        bearer("garbage", "not.a.token"),
-        bearer("three empty parts", ".."),
-        bearer("not base64", "!!!.???.###"),
-        bearer("random base64", &URL_SAFE_NO_PAD.encode([0x5a_u8; 300])),
-        bearer("our valid token, header over 8 KiB", &over_8_kib),
-        bearer("64 KiB of garbage", &"A".repeat(64 * 1024)),
-        credential("bytes that are not ASCII", {
-            let mut header = format!("Bearer {good}").into_bytes();
-            header.extend_from_slice(b"\xff\xfe");
-            header
-        }),
-    ];
-    // Controls: the same requests with tokens that are ours and valid get in, so a 401 above is
-    // the token's doing.
-    let admitted = vec![
-        bearer("our key, forged like authen-service signs", &good),
-        credential("lower-case `bearer`", format!("bearer {admin}")),
-        credential("upper-case `BEARER`", format!("BEARER {admin}")),
-        bearer("our valid token, header of at most 8 KiB", &within_8_kib),
-    ];
+    let credentials = Credentials::forge(&ours, &foreign, &admin_id, &admin, &writer);
 
     let endpoints = [
         TokenEndpoint::Authorize,
@@ -527,8 +568,9 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
     let mut checks = Checks::default();
     let mut n = 0;
     for endpoint in &endpoints {
-        for (credentials, allowed) in [(&refused, false), (&admitted, true)] {
-            for credential in credentials {
+        let lists = [(&credentials.refused, false), (&credentials.admitted, true)];
+        for (list, allowed) in lists {
+            for credential in list {
                 n += 1;
                 let tag = if allowed { "allowed" } else { "attacker" };
                 let mut request = endpoint.request(api, &format!("{tag}-{n}"));
@@ -551,7 +593,7 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
     // Only the controls stored anything.
     let users = platform.mongo.collection("users").await;
     let blogs = platform.mongo.collection("blogs").await;
-    let controls = admitted.len() as u64;
+    let controls = credentials.admitted.len() as u64;
     assert_eq!(count(&platform, "users").await, users_before + controls);
     assert_eq!(count(&platform, "blogs").await, blogs_before + controls);
     let by_attacker = doc! { "$regex": "^attacker-" };
@@ -571,22 +613,9 @@ async fn only_our_own_valid_tokens_get_in_anywhere() {
     );
 
     // No answer, log or span repeats a credential, forged or real.
-    let mut secrets: Vec<String> = [ADMIN_PASSWORD, "writer-password", "a-password-never-stored"]
-        .map(str::to_owned)
-        .into();
-    secrets.push(basic);
-    for header in refused.iter().chain(&admitted).flat_map(|c| &c.headers) {
-        let header = String::from_utf8_lossy(header);
-        let token = header.split_once(' ').map_or(&*header, |(_, token)| token);
-        // Tokens and their signatures; the garbage cases (no dots, or short) are no secrets.
-        if token.contains('.') {
-            for secret in [token, token.rsplit('.').next().unwrap()] {
-                if secret.len() >= 20 {
-                    secrets.push(secret.to_owned());
-                }
-            }
-        }
-    }
+    let mut secrets = credentials.secrets;
+    secrets
+        .extend([ADMIN_PASSWORD, "writer-password", "a-password-never-stored"].map(str::to_owned));
     secrets.extend([admin, writer]);
     assert_nothing_leaks(&platform, secrets).await;
 }
@@ -965,7 +994,9 @@ async fn hostile_json_bodies_are_refused_and_store_nothing() {
     );
     // The services still answer after the deepest and largest bodies.
     for service in ["authen", "user", "blog", "author"] {
-        let reply = api.send(service, Method::GET, "/healthz", None, None).await;
+        let reply = api
+            .execute(api.request(service, Method::GET, "/healthz"))
+            .await;
         assert_eq!(reply.status, 200, "{service}");
     }
     let secrets = [

@@ -553,7 +553,7 @@ async fn clients_hanging_up_mid_request_leave_the_service_answering_at_once() {
     let started = Instant::now();
     let ready = platform
         .api
-        .send("blog", Method::GET, "/readyz", None, None)
+        .execute(platform.api.request("blog", Method::GET, "/readyz"))
         .await;
     let readyz_took = started.elapsed();
     let started = Instant::now();

@@ -1,7 +1,7 @@
 //! Who may do what: anonymous, READ, WRITE and ADMIN callers against every endpoint, with the
 //! exact codes, and proof in the database that refused writes store nothing.
 
-use e2e_tests::Platform;
+use e2e_tests::{Platform, WithToken};
 use mongodb::bson::doc;
 use reqwest::Method;
 use serde_json::json;
@@ -125,15 +125,13 @@ async fn every_endpoint_answers_each_caller_with_the_exact_code() {
                 (Some(_), "user") => Some(new_user()),
                 _ => body.clone(),
             };
-            let reply = api
-                .send(
-                    service,
-                    method.clone(),
-                    &path,
-                    token(caller).as_deref(),
-                    body,
-                )
-                .await;
+            let mut request = api
+                .request(service, method.clone(), &path)
+                .token(token(caller).as_deref());
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let reply = api.execute(request).await;
             if reply.status != expected {
                 failures.push(format!(
                     "{caller:?} {method} {service}{path}: expected {expected}, got {} {}",
@@ -160,15 +158,7 @@ async fn every_endpoint_answers_each_caller_with_the_exact_code() {
     );
 
     // author-service's answer names the token's holder.
-    let principal = api
-        .send(
-            "author",
-            Method::POST,
-            "/authorize",
-            Some(&read),
-            Some(json!({ "permission": "READ" })),
-        )
-        .await;
+    let principal = api.authorize(Some(&read), "READ").await;
     assert_eq!(principal.body["username"], "only-read");
     assert_eq!(principal.body["permissions"], json!(["READ"]));
     assert_eq!(principal.body["sub"].as_str().unwrap().len(), 24);
@@ -221,9 +211,10 @@ async fn a_client_cannot_choose_the_author() {
     let platform = Platform::start().await;
     let write = platform.user_token("writer", &["WRITE"]).await;
     let body = json!({ "title": "T", "content": "C", "author_id": "000000000000000000000000" });
+    let request = platform.api.request("blog", Method::POST, "/blogs");
     let reply = platform
         .api
-        .send("blog", Method::POST, "/blogs", Some(&write), Some(body))
+        .execute(request.bearer_auth(&write).json(&body))
         .await;
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert!(reply.body["detail"].as_str().unwrap().contains("author_id"));

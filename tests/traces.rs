@@ -376,13 +376,12 @@ async fn an_incoming_traceparent_is_continued_across_blog_and_author() {
     let traceparent = format!("00-{trace_id}-{caller_span}-01");
     let reply = platform
         .api
-        .send_with_headers(
-            "blog",
-            reqwest::Method::GET,
-            "/blogs",
-            Some(&reader),
-            None,
-            &[("traceparent", &traceparent)],
+        .execute(
+            platform
+                .api
+                .request("blog", reqwest::Method::GET, "/blogs")
+                .bearer_auth(&reader)
+                .header("traceparent", &traceparent),
         )
         .await;
     assert_eq!(reply.status, 200);

@@ -32,12 +32,12 @@ async fn every_field_is_validated_and_bad_input_changes_nothing() {
     for body in cases {
         let reply = platform
             .api
-            .send(
-                "user",
-                Method::POST,
-                "/users",
-                Some(&admin),
-                Some(body.clone()),
+            .execute(
+                platform
+                    .api
+                    .request("user", Method::POST, "/users")
+                    .bearer_auth(&admin)
+                    .json(&body),
             )
             .await;
         assert_eq!(reply.status, 400, "{body}: {}", reply.text);

@@ -95,8 +95,8 @@ impl Api {
         &self.http
     }
 
-    /// A request to `service` (`"blog"`, `"user"`, ...) to finish with any header or body, then
-    /// send with [`execute`](Self::execute).
+    /// A request to `service` (`"blog"`, `"user"`, ...) to finish with a token
+    /// ([`WithToken::token`]), headers or a body, then send with [`execute`](Self::execute).
     pub fn request(&self, service: &str, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.urls[service]))
@@ -201,17 +201,10 @@ impl Api {
         }
     }
 
-    /// [`send`](Self::send) that reports a missing or incomplete answer (connection refused or
-    /// reset, timeout, body cut off) as an error instead of panicking.
-    pub async fn try_send(
-        &self,
-        service: &str,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Result<Reply, String> {
-        let request = Self::with_token_and_body(self.request(service, method, path), token, body);
+    /// [`execute`](Self::execute) that reports a missing or incomplete answer (connection refused
+    /// or reset, timeout, body cut off) as an error instead of panicking, for load. Not recorded
+    /// in the transcript, which would grow by every request of the load.
+    pub async fn try_execute(&self, request: RequestBuilder) -> Result<Reply, String> {
         let response = request.send().await.map_err(|error| error_chain(&error))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -219,56 +212,9 @@ impl Api {
         Ok(Reply::new(status, headers, text))
     }
 
-    /// Sends a request to `service` (`"blog"`, `"user"`, ...) with an optional bearer token and JSON
-    /// body, and reads the whole answer.
-    pub async fn send(
-        &self,
-        service: &str,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        self.send_with_headers(service, method, path, token, body, &[])
-            .await
-    }
-
-    /// [`send`](Self::send) with extra request headers (e.g. a `traceparent`).
-    pub async fn send_with_headers(
-        &self,
-        service: &str,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let mut request = self.request(service, method, path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        self.execute(Self::with_token_and_body(request, token, body))
-            .await
-    }
-
-    /// `request` with the bearer token and the JSON body, when there are any.
-    fn with_token_and_body(
-        mut request: RequestBuilder,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> RequestBuilder {
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request
-    }
-
     pub async fn login(&self, username: &str, password: &str) -> Reply {
         let body = json!({ "username": username, "password": password });
-        self.send("authen", Method::POST, "/login", None, Some(body))
+        self.execute(self.request("authen", Method::POST, "/login").json(&body))
             .await
     }
 
@@ -283,14 +229,14 @@ impl Api {
     }
 
     pub async fn logout(&self, token: Option<&str>) -> Reply {
-        self.send("authen", Method::POST, "/logout", token, None)
+        self.execute(self.request("authen", Method::POST, "/logout").token(token))
             .await
     }
 
     pub async fn authorize(&self, token: Option<&str>, permission: &str) -> Reply {
         let body = json!({ "permission": permission });
-        self.send("author", Method::POST, "/authorize", token, Some(body))
-            .await
+        let request = self.request("author", Method::POST, "/authorize");
+        self.execute(request.token(token).json(&body)).await
     }
 
     pub async fn create_user(
@@ -302,35 +248,49 @@ impl Api {
     ) -> Reply {
         let body =
             json!({ "username": username, "password": password, "permissions": permissions });
-        self.send("user", Method::POST, "/users", Some(token), Some(body))
-            .await
+        let request = self.request("user", Method::POST, "/users");
+        self.execute(request.bearer_auth(token).json(&body)).await
     }
 
     pub async fn post_blog(&self, token: Option<&str>, title: &str, content: &str) -> Reply {
         let body = json!({ "title": title, "content": content });
-        self.send("blog", Method::POST, "/blogs", token, Some(body))
-            .await
+        let request = self.request("blog", Method::POST, "/blogs");
+        self.execute(request.token(token).json(&body)).await
     }
 
     pub async fn list_blogs(&self, token: Option<&str>, query: &str) -> Reply {
-        self.send("blog", Method::GET, &format!("/blogs{query}"), token, None)
-            .await
+        let request = self.request("blog", Method::GET, &format!("/blogs{query}"));
+        self.execute(request.token(token)).await
     }
 
     pub async fn get_blog(&self, token: Option<&str>, id: &str) -> Reply {
-        self.send("blog", Method::GET, &format!("/blogs/{id}"), token, None)
-            .await
+        let request = self.request("blog", Method::GET, &format!("/blogs/{id}"));
+        self.execute(request.token(token)).await
     }
 
     pub async fn get_user(&self, token: Option<&str>, id: &str) -> Reply {
-        self.send("user", Method::GET, &format!("/users/{id}"), token, None)
-            .await
+        let request = self.request("user", Method::GET, &format!("/users/{id}"));
+        self.execute(request.token(token)).await
     }
 
     /// authen-service's public keys, `GET /.well-known/jwks.json`.
     pub async fn jwks(&self) -> Reply {
-        self.send("authen", Method::GET, "/.well-known/jwks.json", None, None)
+        self.execute(self.request("authen", Method::GET, "/.well-known/jwks.json"))
             .await
+    }
+}
+
+/// A bearer token that a test may leave out, to see the request refused without one.
+pub trait WithToken {
+    fn token(self, token: Option<&str>) -> Self;
+}
+
+impl WithToken for RequestBuilder {
+    fn token(self, token: Option<&str>) -> Self {
+        match token {
+            Some(token) => self.bearer_auth(token),
+            None => self,
+        }
     }
 }
 

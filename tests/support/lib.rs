@@ -28,7 +28,7 @@ mod platform;
 mod repository;
 mod viewer;
 
-pub use api::{Api, Exchange, Reply, read};
+pub use api::{Api, Exchange, Reply, WithToken, read};
 pub use balancer::{BACK_IN_ROTATION, Balancer, Route, site_config};
 pub use collector::{
     Attributes, AuthorHop, Collector, ExportedSpan, SpanCounts, SpanKey, SpanKind, Value,

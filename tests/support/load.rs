@@ -168,12 +168,15 @@ impl Mix {
         n: u64,
         rng: &mut Rng,
     ) -> (Option<String>, Result<Reply, String>) {
-        let token = Some(&*self.writer_token);
+        let token = &self.writer_token;
         match kind {
             Kind::List => (
                 None,
-                api.try_send("blog", Method::GET, "/blogs?limit=20", token, None)
-                    .await,
+                api.try_execute(
+                    api.request("blog", Method::GET, "/blogs?limit=20")
+                        .bearer_auth(token),
+                )
+                .await,
             ),
             Kind::Read => {
                 let path = {
@@ -182,7 +185,8 @@ impl Mix {
                 };
                 (
                     None,
-                    api.try_send("blog", Method::GET, &path, token, None).await,
+                    api.try_execute(api.request("blog", Method::GET, &path).bearer_auth(token))
+                        .await,
                 )
             }
             Kind::Write => {
@@ -190,15 +194,19 @@ impl Mix {
                 let body = json!({ "title": title, "content": "Written under load." });
                 (
                     Some(title),
-                    api.try_send("blog", Method::POST, "/blogs", token, Some(body))
-                        .await,
+                    api.try_execute(
+                        api.request("blog", Method::POST, "/blogs")
+                            .bearer_auth(token)
+                            .json(&body),
+                    )
+                    .await,
                 )
             }
             Kind::Login => {
                 let body = json!({ "username": LOAD_USER, "password": Self::password() });
                 (
                     None,
-                    api.try_send("authen", Method::POST, "/login", None, Some(body))
+                    api.try_execute(api.request("authen", Method::POST, "/login").json(&body))
                         .await,
                 )
             }
@@ -207,11 +215,15 @@ impl Mix {
                 let body = json!({
                     "username": username, "password": "load-user-password", "permissions": ["READ"],
                 });
-                let admin = Some(&*self.admin_token);
+                let admin = &self.admin_token;
                 (
                     Some(username),
-                    api.try_send("user", Method::POST, "/users", admin, Some(body))
-                        .await,
+                    api.try_execute(
+                        api.request("user", Method::POST, "/users")
+                            .bearer_auth(admin)
+                            .json(&body),
+                    )
+                    .await,
                 )
             }
         }
