@@ -185,47 +185,11 @@ enum State {
 
 /// Reads flagd's format. `Err` (the file does not parse) says where and why.
 pub fn parse(text: &[u8]) -> Result<Parsed, String> {
-    // serde reads a struct from a JSON array too (its fields in order); flagd's file is an object.
-    if let Some(first) = text.iter().find(|byte| !byte.is_ascii_whitespace())
-        && *first != b'{'
-    {
-        return Err(
-            r#"invalid type: not a JSON object; flagd's format is {"flags": {...}}"#.into(),
-        );
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(text);
-    let document: Document =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            match error.path().to_string().as_str() {
-                "." => error.inner().to_string(),
-                path => format!("{path}: {}", error.inner()),
-            }
-        })?;
-    deserializer.end().map_err(|error| error.to_string())?;
-
+    let document = read_document(text)?;
     let mut flags = Flags::default();
     let mut notes = Vec::new();
     for (key, definition) in &document.flags {
-        if definition.variants.keys().any(String::is_empty) {
-            return Err(format!("flags.{key}.variants: a variant has an empty name"));
-        }
-        let chosen = match &definition.default_variant {
-            Some(variant) => match definition.variants.get(variant) {
-                Some(value) => Some((variant, value)),
-                None => {
-                    return Err(format!(
-                        "flags.{key}.defaultVariant: {variant:?} is not one of its variants ({})",
-                        definition
-                            .variants
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-            },
-            None => None,
-        };
+        let chosen = definition.default_variant(key)?;
         let Some(known) = KNOWN.into_iter().find(|known| known == key) else {
             notes.push(format!(
                 "unknown flag {key:?} ignored; the flags are {}",
@@ -247,50 +211,55 @@ pub fn parse(text: &[u8]) -> Result<Parsed, String> {
             variant,
             value,
         };
-        let mut wrong = |expected: &str| {
+        if let Err(expected) = chosen.set(&mut flags) {
             notes.push(format!(
                 "flag {known} wants {value} (variant {variant:?}) but takes {expected}; it is off"
             ));
-        };
-        match known {
-            AUTHOR_FAILURE_RATE => {
-                flags.author_failure_rate = match value.as_f64() {
-                    Some(0.0) => None,
-                    Some(rate) if (0.0..=1.0).contains(&rate) => chosen.active(rate),
-                    _ => {
-                        wrong("a number from 0 to 1");
-                        None
-                    }
-                }
-            }
-            AUTHOR_LATENCY_MS | BLOG_DATABASE_LATENCY_MS => {
-                let latency = match value.as_u64() {
-                    Some(0) => None,
-                    Some(ms) => chosen.active(Duration::from_millis(ms)),
-                    None => {
-                        wrong("a whole number of milliseconds, 0 or more");
-                        None
-                    }
-                };
-                if known == AUTHOR_LATENCY_MS {
-                    flags.author_latency = latency;
-                } else {
-                    flags.blog_database_latency = latency;
-                }
-            }
-            _ => {
-                flags.blog_database_bottleneck = match value.as_bool() {
-                    Some(false) => None,
-                    Some(true) => chosen.active(true),
-                    None => {
-                        wrong("true or false");
-                        None
-                    }
-                }
-            }
         }
     }
     Ok(Parsed { flags, notes })
+}
+
+/// The document, or where and why it is not flagd's format.
+fn read_document(text: &[u8]) -> Result<Document, String> {
+    // serde reads a struct from a JSON array too (its fields in order); flagd's file is an object.
+    if let Some(first) = text.iter().find(|byte| !byte.is_ascii_whitespace())
+        && *first != b'{'
+    {
+        return Err(
+            r#"invalid type: not a JSON object; flagd's format is {"flags": {...}}"#.into(),
+        );
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let document: Document =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            match error.path().to_string().as_str() {
+                "." => error.inner().to_string(),
+                path => format!("{path}: {}", error.inner()),
+            }
+        })?;
+    deserializer.end().map_err(|error| error.to_string())?;
+    Ok(document)
+}
+
+impl Definition {
+    /// The default variant's name and value; `None` for flagd's `null`. A variant without a
+    /// name, or a default that names no variant, makes the whole file unreadable, as in flagd.
+    fn default_variant(&self, key: &str) -> Result<Option<(&str, &Value)>, String> {
+        if self.variants.keys().any(String::is_empty) {
+            return Err(format!("flags.{key}.variants: a variant has an empty name"));
+        }
+        let Some(variant) = &self.default_variant else {
+            return Ok(None);
+        };
+        match self.variants.get(variant) {
+            Some(value) => Ok(Some((variant, value))),
+            None => Err(format!(
+                "flags.{key}.defaultVariant: {variant:?} is not one of its variants ({})",
+                self.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
 }
 
 /// A known flag that is enabled, and the variant it names.
@@ -301,6 +270,41 @@ struct Chosen<'a> {
 }
 
 impl Chosen<'_> {
+    /// Sets its flag in `flags` from the variant's value: on, or off for the value that means
+    /// off (0, `false`). `Err` names what the flag takes when the value is of the wrong type or
+    /// out of range; the flag stays off.
+    fn set(&self, flags: &mut Flags) -> Result<(), &'static str> {
+        match self.key {
+            AUTHOR_FAILURE_RATE => {
+                flags.author_failure_rate = match self.value.as_f64() {
+                    Some(0.0) => None,
+                    Some(rate) if (0.0..=1.0).contains(&rate) => self.active(rate),
+                    _ => return Err("a number from 0 to 1"),
+                }
+            }
+            AUTHOR_LATENCY_MS | BLOG_DATABASE_LATENCY_MS => {
+                let latency = match self.value.as_u64() {
+                    Some(0) => None,
+                    Some(ms) => self.active(Duration::from_millis(ms)),
+                    None => return Err("a whole number of milliseconds, 0 or more"),
+                };
+                if self.key == AUTHOR_LATENCY_MS {
+                    flags.author_latency = latency;
+                } else {
+                    flags.blog_database_latency = latency;
+                }
+            }
+            _ => {
+                flags.blog_database_bottleneck = match self.value.as_bool() {
+                    Some(false) => None,
+                    Some(true) => self.active(true),
+                    None => return Err("true or false"),
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn active<T>(&self, value: T) -> Option<Active<T>> {
         Some(Active {
             value,
