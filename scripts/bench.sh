@@ -40,6 +40,9 @@ Options:
   --burst-connections N   connections of the login flood (default 16)
   --blogs N           blogs to seed before measuring (default 1000)
   --threads N         wrk threads (default 2; never more than the connections)
+  --repeat N          run every case and mode N times (default 1), alternating which mode goes
+                      first, so that the report can give tracing's overhead as the median of N
+                      rounds with their spread instead of one pair of runs
   --out FILE          the markdown report (default docs/benchmarks.md; - for stdout only)
   --note TEXT         a note shown at the top of the report (e.g. "development run, busy machine")
   --keep              keep the working directory (logs, raw results) instead of deleting it
@@ -86,6 +89,7 @@ CASES="${ALL_CASES[*]}"
 BURST_CONNECTIONS=16
 BLOGS=1000
 THREADS=2
+REPEAT=1
 OUT=docs/benchmarks.md
 NOTE=""
 KEEP=false
@@ -102,7 +106,7 @@ done
 
 while (($# > 0)); do
     case "$1" in
-        --duration | --connections | --cases | --burst-connections | --blogs | --threads | --out | --note)
+        --duration | --connections | --cases | --burst-connections | --blogs | --threads | --repeat | --out | --note)
             (($# >= 2)) || die "$1 needs a value (see --help)"
             case "$1" in
                 --duration) DURATION=$2 ;;
@@ -111,6 +115,7 @@ while (($# > 0)); do
                 --burst-connections) BURST_CONNECTIONS=$2 ;;
                 --blogs) BLOGS=$2 ;;
                 --threads) THREADS=$2 ;;
+                --repeat) REPEAT=$2 ;;
                 --out) OUT=$2 ;;
                 --note) NOTE=$2 ;;
             esac
@@ -155,6 +160,7 @@ done
 positive_int "$BURST_CONNECTIONS" || die "--burst-connections must be a positive whole number"
 [[ "$BLOGS" =~ ^[0-9]+$ ]] || die "--blogs must be a whole number"
 positive_int "$THREADS" || die "--threads must be a positive whole number"
+positive_int "$REPEAT" || die "--repeat must be a positive whole number"
 if [[ "$OUT" != - ]]; then
     # Relative to where the user ran the script, as they would expect, before we cd.
     OUT=$(realpath -m -- "$OUT")
@@ -181,6 +187,7 @@ CLK_TCK=100
 HWM_RESETTABLE=true
 COMPLETED=false
 MODE=""                # the mode being measured (traced, untraced)
+ROUND=1                # the round of --repeat being measured (mode_dir)
 PAUSE_PID=""           # the sleep of a running pause
 
 # --- processes ------------------------------------------------------------------------------
@@ -200,8 +207,14 @@ pause() {
     PAUSE_PID=""
 }
 
+# mode_dir MODE: where this round's runs of MODE go. The first round's lie directly in $WORK, as
+# they always have; with --repeat, round N's in $WORK/roundN.
 mode_dir() {
-    printf '%s/%s' "$WORK" "$1"
+    if ((ROUND == 1)); then
+        printf '%s/%s' "$WORK" "$1"
+    else
+        printf '%s/round%d/%s' "$WORK" "$ROUND" "$1"
+    fi
 }
 
 start_sink() {
@@ -662,6 +675,7 @@ ADMIN_PASS=$(openssl rand -hex 16)
     printf 'burst_list_connections=%s\n' "$BURST_LIST_CONNECTIONS"
     printf 'blogs=%s\n' "$BLOGS"
     printf 'threads=%s\n' "$THREADS"
+    printf 'repeat=%s\n' "$REPEAT"
     printf 'settle_s=%s\n' "$SETTLE_SECONDS"
     printf 'warmup_s=%s\n' "$WARMUP_SECONDS"
     printf 'idle_percent=%s\n' "$IDLE_PERCENT"
@@ -678,9 +692,11 @@ if ((${#PLATFORM_MODES[@]} > 0)); then
     step "Starting the trace sink"
     start_sink
 fi
-for MODE in "${PLATFORM_MODES[@]}"; do
-    mode=$MODE
-    step "Mode: $mode ($([[ $mode == traced ]] && echo 'OTEL_TRACES_SAMPLER=always_on' || echo 'OTEL_SDK_DISABLED=true'))"
+# run_mode: start the platform in $MODE, seed it, measure every case, stop it.
+run_mode() {
+    local mode=$MODE round=""
+    ((REPEAT == 1)) || round="Round $ROUND of $REPEAT: "
+    step "${round}Mode: $mode ($([[ $mode == traced ]] && echo 'OTEL_TRACES_SAMPLER=always_on' || echo 'OTEL_SDK_DISABLED=true'))"
     start_platform "$mode"
     info "started: $(for n in "${SERVICES[@]}" nx-27017; do printf '%s=%s ' "$n" "${PID_OF[$n]}"; done)"
     seed "$mode"
@@ -705,6 +721,20 @@ for MODE in "${PLATFORM_MODES[@]}"; do
     done
     step "Stopping the $mode platform"
     stop_platform
+}
+
+for ((ROUND = 1; ROUND <= REPEAT; ROUND++)); do
+    # Even rounds take the modes the other way round, so that a drift of the machine during the
+    # benchmark (a neighbour, heat) weighs on both modes alike.
+    round_modes=("${PLATFORM_MODES[@]}")
+    if ((ROUND % 2 == 0)); then
+        for ((i = 0; i < ${#PLATFORM_MODES[@]}; i++)); do
+            round_modes[i]=${PLATFORM_MODES[${#PLATFORM_MODES[@]} - 1 - i]}
+        done
+    fi
+    for MODE in "${round_modes[@]}"; do
+        run_mode
+    done
 done
 printf 'loadavg_end=%s\n' "$(cut -d ' ' -f 1-3 /proc/loadavg)" >>"$WORK/meta"
 
