@@ -14,7 +14,7 @@ use std::{
 };
 
 use e2e_tests::{SERVICES, assert_image_pinned, project_root, read_repository_file};
-use launcher::definition::AUTHOR;
+use launcher::definition::{AUTHOR, Service};
 use serde_norway::Value;
 
 /// The services that use MongoDB: all of them (author-service reads the revoked tokens there).
@@ -315,14 +315,19 @@ fn jaeger_is_v2_pinned_and_publishes_otlp_and_its_ui() {
     }
 }
 
-#[test]
-fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
-    let config = config();
-    for definition in SERVICES {
-        let (name, binary, port) = (definition.name, definition.binary, definition.port);
-        let service = service(&config, name);
-        let context = |what: &str| format!("service {name}: {what}");
+/// Each service of the platform's definition, with its entry in the compose file.
+fn compose_services(config: &Value) -> impl Iterator<Item = (Service, &Value)> {
+    SERVICES
+        .iter()
+        .map(move |definition| (*definition, service(config, definition.name)))
+}
 
+#[test]
+fn the_four_services_run_from_one_image_as_non_root_with_health_checks() {
+    let config = config();
+    for (definition, service) in compose_services(&config) {
+        let (name, binary) = (definition.name, definition.binary);
+        let context = |what: &str| format!("service {name}: {what}");
         assert_eq!(
             field(service, "image"),
             "blog-platform:local",
@@ -368,14 +373,28 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
             "{}",
             context("stop grace")
         );
+        let user = field(service, "user");
+        let uid = user.split(':').next().unwrap();
+        assert!(
+            uid != "0" && uid != "root" && !uid.is_empty(),
+            "{}",
+            context("runs as a non-root user by default")
+        );
+    }
+}
 
+#[test]
+fn each_service_publishes_its_port_on_loopback_and_reads_keys_database_and_jaeger() {
+    let config = config();
+    for (definition, service) in compose_services(&config) {
+        let (name, port) = (definition.name, definition.port);
+        let context = |what: &str| format!("service {name}: {what}");
         assert_eq!(
             published(service),
             [("127.0.0.1".to_owned(), port, port)],
             "{}",
             context("published port")
         );
-
         for (variable, expected) in [
             ("HOST", "0.0.0.0".to_owned()),
             ("PORT", port.to_string()),
@@ -395,7 +414,6 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
                 context(variable)
             );
         }
-
         let keys = project_root().join("keys");
         assert!(
             mounts(service)
@@ -407,15 +425,18 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
             context("keys/ mounted read-only at /keys"),
             mounts(service)
         );
+    }
+    let user = service(&config, "user");
+    assert_eq!(env_var(user, "ADMIN_USERNAME"), "admin");
+    assert_eq!(env_var(user, "ADMIN_PASSWORD"), "a-password-for-the-test");
+}
 
-        let user = field(service, "user");
-        let uid = user.split(':').next().unwrap();
-        assert!(
-            uid != "0" && uid != "root" && !uid.is_empty(),
-            "{}",
-            context("runs as a non-root user by default")
-        );
-
+#[test]
+fn the_services_start_after_jaeger_a_healthy_mongodb_and_a_healthy_author_service() {
+    let config = config();
+    for (definition, service) in compose_services(&config) {
+        let name = definition.name;
+        let context = |what: &str| format!("service {name}: {what}");
         assert_eq!(
             depends_on(service, "mongo").as_deref(),
             USE_MONGO.contains(&name).then_some("service_healthy"),
@@ -434,10 +455,6 @@ fn the_four_services_run_from_one_image_with_health_checks_keys_and_tracing() {
             context("starts after jaeger")
         );
     }
-
-    let user = service(&config, "user");
-    assert_eq!(env_var(user, "ADMIN_USERNAME"), "admin");
-    assert_eq!(env_var(user, "ADMIN_PASSWORD"), "a-password-for-the-test");
 }
 
 #[test]
