@@ -156,9 +156,14 @@ async fn every_endpoint_answers_each_caller_with_the_exact_code() {
         "unexpected codes:\n{}",
         failures.join("\n")
     );
+}
 
-    // author-service's answer names the token's holder.
-    let principal = api.authorize(Some(&read), "READ").await;
+#[tokio::test(flavor = "multi_thread")]
+async fn author_service_names_the_tokens_holder() {
+    let platform = Platform::start().await;
+    let read = platform.user_token("only-read", &["READ"]).await;
+    let principal = platform.api.authorize(Some(&read), "READ").await;
+    assert_eq!(principal.status, 200, "{}", principal.text);
     assert_eq!(principal.body["username"], "only-read");
     assert_eq!(principal.body["permissions"], json!(["READ"]));
     assert_eq!(principal.body["sub"].as_str().unwrap().len(), 24);
