@@ -241,9 +241,15 @@ impl Services {
         self.processes.remove(name)
     }
 
-    /// Variables for one replica's next start (after it was stopped).
+    /// Variables for one replica's next start (after it was stopped). A name that is no
+    /// replica of this platform (`blog#3` of two) panics rather than never taking effect.
     pub fn set_service_env(&mut self, name: &str, env: Vec<(String, String)>) {
-        let _known = service_named(name);
+        assert!(
+            self.replicas(service_named(name).name)
+                .iter()
+                .any(|replica| replica == name),
+            "no replica is named {name:?}"
+        );
         self.service_env.insert(name.to_owned(), env);
     }
 
