@@ -618,6 +618,63 @@ async fn spans_can_leave_over_otlp_http_protobuf() {
     assert!(find(&spans, "blog-service", "POST /authorize", SpanKind::Client).is_some());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_receiver_gets_the_exporters_headers_over_both_protocols() {
+    let mut platform = Platform::start().await;
+    // blog-service sends over HTTP with the general list, author-service over gRPC with the
+    // traces-only one, whose value is percent-encoded as the specification says.
+    for (service, variables) in [
+        (
+            "blog",
+            [
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    platform.collector.http_endpoint(),
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "x-tenant=blog,x-team=a".to_owned(),
+                ),
+            ],
+        ),
+        (
+            "author",
+            [
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", platform.collector.endpoint()),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                    "x-tenant=author%20team".to_owned(),
+                ),
+            ],
+        ),
+    ] {
+        platform.stop_service(service);
+        let variables = variables
+            .each_ref()
+            .map(|(name, value)| (*name, value.as_str()));
+        platform.set_service_env(service, &variables);
+        platform.start_service(service);
+        platform.wait_ready(service).await;
+    }
+    let reader = platform.user_token("reader", &["READ"]).await;
+    let reply = platform.api.list_blogs(Some(&reader), "").await;
+    assert_eq!(reply.status, 200);
+    platform
+        .collector
+        .wait_for_author_hop(&reply.trace_id(), "blog-service", "GET /blogs")
+        .await;
+    let headers = platform.collector.custom_headers();
+    for expected in [
+        "http x-tenant=blog",
+        "http x-team=a",
+        "grpc x-tenant=author team",
+    ] {
+        assert!(headers.contains(expected), "{expected} in {headers:?}");
+    }
+}
+
 /// The port at the end of a URL such as `http://127.0.0.1:3003` or `mongodb://127.0.0.1:27017`.
 fn port_of(url: &str) -> i64 {
     url.rsplit(':')

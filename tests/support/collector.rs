@@ -3,7 +3,7 @@
 //! the `otlp-sink` binary (scripts/bench.sh's trace sink) runs.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::SocketAddr,
     sync::{
         Arc, Mutex,
@@ -203,6 +203,9 @@ struct Store {
     keep: Arc<AtomicBool>,
     spans: Arc<Mutex<Vec<ExportedSpan>>>,
     counts: Arc<Mutex<SpanCounts>>,
+    /// `grpc x-name=value` or `http x-name=value`: the exporters' own headers (`x-*`) as they
+    /// arrived.
+    custom_headers: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Store {
@@ -211,6 +214,19 @@ impl Store {
             keep: Arc::new(AtomicBool::new(keep)),
             spans: Arc::default(),
             counts: Arc::default(),
+            custom_headers: Arc::default(),
+        }
+    }
+
+    /// Notes the `x-*` headers an export came with.
+    fn note_headers(&self, protocol: &str, headers: &axum::http::HeaderMap) {
+        let custom = headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("x-"));
+        let mut noted = self.custom_headers.lock().unwrap();
+        for (name, value) in custom {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            noted.insert(format!("{protocol} {name}={value}"));
         }
     }
 }
@@ -284,6 +300,12 @@ impl Collector {
     pub fn count_only(&self) {
         self.store.keep.store(false, Ordering::Relaxed);
         self.store.spans.lock().unwrap().clear();
+    }
+
+    /// The exporters' own headers (`x-*`) seen so far, as `grpc x-name=value` or
+    /// `http x-name=value`.
+    pub fn custom_headers(&self) -> BTreeSet<String> {
+        self.store.custom_headers.lock().unwrap().clone()
     }
 
     /// How many spans it has received in all, kept or not.
@@ -467,6 +489,7 @@ impl TraceService for Store {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.note_headers("grpc", &request.metadata().clone().into_headers());
         self.ingest(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -563,9 +586,11 @@ async fn stats(axum::extract::State(store): axum::extract::State<Store>) -> axum
 /// OTLP/HTTP with protobuf bodies: `POST /v1/traces`.
 async fn export_http(
     axum::extract::State(store): axum::extract::State<Store>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl axum::response::IntoResponse, axum::http::StatusCode> {
     use prost::Message;
+    store.note_headers("http", &headers);
     let request =
         ExportTraceServiceRequest::decode(body).map_err(|_| axum::http::StatusCode::BAD_REQUEST)?;
     store.ingest(request);

@@ -28,6 +28,14 @@ pub const TELEMETRY_VARIABLES: &[Variable] = &[
         meaning: "grpc or http/protobuf (grpc)",
     },
     Variable {
+        name: "OTEL_EXPORTER_OTLP_HEADERS",
+        meaning: "name=value,... sent with every export, values percent-encoded (none)",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_TIMEOUT",
+        meaning: "milliseconds an export may take (10000)",
+    },
+    Variable {
         name: "OTEL_TRACES_SAMPLER",
         meaning: "and OTEL_TRACES_SAMPLER_ARG: which traces are kept (parentbased_always_on)",
     },

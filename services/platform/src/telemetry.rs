@@ -1,9 +1,10 @@
 //! Traces and logs, set up once for every service.
 //!
 //! - Spans are written with `tracing` and turned into OpenTelemetry spans by
-//!   `tracing-opentelemetry`; they leave through a batch span processor and an OTLP exporter
-//!   (gRPC, or HTTP/protobuf when `OTEL_EXPORTER_OTLP_PROTOCOL` says so). Every knob is a standard
-//!   `OTEL_*` variable: the SDK reads the sampler, batch and endpoint settings itself.
+//!   `tracing-opentelemetry`; they leave through a batch span processor and the OTLP exporter of
+//!   [`crate::otlp`] (gRPC, or HTTP/protobuf when `OTEL_EXPORTER_OTLP_PROTOCOL` says so). Every
+//!   knob is a standard `OTEL_*` variable: the SDK reads the sampler and batch settings, the
+//!   exporter its endpoint, headers and timeout.
 //! - MongoDB command spans come from the driver, through a second tracer provider whose
 //!   `service.name` is the database (`mongodb` unless `MONGODB_SERVICE_NAME` says otherwise), so
 //!   Jaeger draws the database as a node of its own, as HotROD does.
@@ -19,7 +20,6 @@ use opentelemetry::{
     propagation::TextMapCompositePropagator,
     trace::{Status, TraceContextExt, TracerProvider as _},
 };
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
@@ -44,7 +44,10 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
-use crate::settings::{SettingsError, var};
+use crate::{
+    otlp::{ExportSettings, OtlpExporter},
+    settings::{SettingsError, var},
+};
 
 /// Names a service in traces and logs.
 #[derive(Debug, Clone, Copy)]
@@ -380,28 +383,8 @@ pub(crate) fn scrub_query(query: &str) -> String {
         .join("&")
 }
 
-fn span_exporter() -> Result<SpanExporter, SettingsError> {
-    let (variable, protocol) = match var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
-        Some(protocol) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocol),
-        None => (
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-            var("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|| "grpc".to_owned()),
-        ),
-    };
-    let exporter = match protocol.as_str() {
-        "grpc" => SpanExporter::builder().with_tonic().build(),
-        "http/protobuf" => SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .build(),
-        other => {
-            return Err(SettingsError::new(
-                variable,
-                format!("{other:?} is not supported; use grpc or http/protobuf"),
-            ));
-        }
-    };
-    exporter.map_err(|error| SettingsError::new("OTEL_EXPORTER_OTLP_ENDPOINT", error.to_string()))
+fn span_exporter() -> Result<OtlpExporter, SettingsError> {
+    OtlpExporter::new(ExportSettings::from_vars(var)?)
 }
 
 /// The exporter's own HTTP/2 and gRPC machinery must not trace itself: each export would make
@@ -415,7 +398,6 @@ fn is_exporter_internal(target: &str) -> bool {
         "tower",
         "opentelemetry",
         "opentelemetry_sdk",
-        "opentelemetry_otlp",
     ]
     .iter()
     .any(|internal| {
