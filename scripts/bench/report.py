@@ -755,7 +755,8 @@ def method_section(meta):
         f" {meta.get('settle_s')} s after it, which includes the spans of the requests still in"
         " flight when wrk stopped: with few, slow requests the spans per request read high.",
         "- Between runs the benchmark waits until the platform is idle (its processes together"
-        f" under {meta.get('idle_percent')}% of a core), because nx-27017 carries on executing the"
+        f" under {meta.get('idle_percent')}% of a core above what they use at rest, measured once"
+        " they have started), because nx-27017 carries on executing the"
         " commands of requests wrk abandoned when the previous run ended, and then until every"
         " service's `/readyz` answers 200 (see `ready after`).",
         "- `POST /authorize` uses the reader's token asking for `READ`; `GET /blogs` the reader;"
