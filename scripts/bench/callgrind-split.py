@@ -20,9 +20,10 @@ import re
 PARTS = [
     ("export: SDK span to OTLP message", r"opentelemetry_proto::transform|group_spans_by_resource|"
      r"From<opentelemetry_sdk::trace::export::SpanData>|drop_in_place<.*opentelemetry_proto::proto"),
-    ("export: protobuf encoding", r"prost|opentelemetry_proto::proto|ProstEncoder|EncodeBody"),
+    ("export: protobuf encoding", r"prost|opentelemetry_proto::proto|ProstEncoder|EncodeBody|"
+     r"platform::otlp::protobuf"),
     ("export: gRPC and HTTP/2 send", r"tonic|\bh2::|hyper::proto::h2|tower::buffer|opentelemetry_otlp|"
-     r"futures_executor|get_spans_and_export|BatchSpanProcessor::new"),
+     r"platform::otlp|futures_executor|get_spans_and_export|BatchSpanProcessor::new"),
     ("MongoDB driver's spans", r"mongodb::otel|rawdoc_to_json_str_otel|"
      r"mongodb::bson_util::push_trunc|follow_the_database_conventions"),
     ("HTTP client span and traceparent", r"reqwest_tracing|ClientSpan|propagation|Injector|Extractor"),
