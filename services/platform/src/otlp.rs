@@ -71,59 +71,7 @@ enum Protocol {
 impl ExportSettings {
     /// The settings `var` gives (it reads the environment), or what is wrong with them.
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let protocol = match first_set(&var, PROTOCOL) {
-            None => Protocol::Grpc,
-            Some((_, value)) if value == "grpc" => Protocol::Grpc,
-            Some((_, value)) if value == "http/protobuf" => Protocol::HttpProtobuf,
-            Some((variable, other)) => {
-                return Err(SettingsError::new(
-                    variable,
-                    format!("{other:?} is not supported; use grpc or http/protobuf"),
-                ));
-            }
-        };
-        let (variable, endpoint) = match (var(ENDPOINT[0]), var(ENDPOINT[1]), protocol) {
-            (Some(traces), _, _) => (ENDPOINT[0], traces),
-            (None, Some(general), Protocol::Grpc) => (ENDPOINT[1], general),
-            // The general endpoint is the receiver's root, under which HTTP's traces have a path.
-            (None, Some(general), Protocol::HttpProtobuf) => (
-                ENDPOINT[1],
-                format!("{}/v1/traces", general.trim_end_matches('/')),
-            ),
-            (None, None, Protocol::Grpc) => (ENDPOINT[1], "http://localhost:4317".to_owned()),
-            (None, None, Protocol::HttpProtobuf) => {
-                (ENDPOINT[1], "http://localhost:4318/v1/traces".to_owned())
-            }
-        };
-        let endpoint = match reqwest::Url::parse(&endpoint) {
-            Ok(url) if url.scheme() == "http" && url.has_host() => url
-                .as_str()
-                .parse()
-                .map_err(|error| SettingsError::new(variable, format!("{endpoint:?}: {error}")))?,
-            Ok(url) if url.scheme() == "https" => {
-                return Err(SettingsError::new(
-                    variable,
-                    "https is not built in; send to a collector on the same network over http",
-                ));
-            }
-            _ => {
-                return Err(SettingsError::new(
-                    variable,
-                    format!("{endpoint:?} is not an http:// URL"),
-                ));
-            }
-        };
-        let timeout =
-            match first_set(&var, TIMEOUT) {
-                None => Duration::from_secs(10),
-                Some((variable, value)) => value
-                    .trim()
-                    .parse()
-                    .map(Duration::from_millis)
-                    .map_err(|_| {
-                        SettingsError::new(variable, format!("{value:?} is not milliseconds"))
-                    })?,
-            };
+        let protocol = protocol(&var)?;
         if let Some((variable, value)) = first_set(&var, COMPRESSION)
             && value != "none"
         {
@@ -134,10 +82,67 @@ impl ExportSettings {
         }
         Ok(Self {
             protocol,
-            endpoint,
+            endpoint: endpoint(&var, protocol)?,
             headers: headers(&var)?,
-            timeout,
+            timeout: timeout(&var)?,
         })
+    }
+}
+
+fn protocol(var: &impl Fn(&str) -> Option<String>) -> Result<Protocol, SettingsError> {
+    match first_set(var, PROTOCOL) {
+        None => Ok(Protocol::Grpc),
+        Some((_, value)) if value == "grpc" => Ok(Protocol::Grpc),
+        Some((_, value)) if value == "http/protobuf" => Ok(Protocol::HttpProtobuf),
+        Some((variable, other)) => Err(SettingsError::new(
+            variable,
+            format!("{other:?} is not supported; use grpc or http/protobuf"),
+        )),
+    }
+}
+
+/// The traces endpoint as it is, else the general one (the receiver's root, under which HTTP's
+/// traces have a path of their own), else the protocol's local default.
+fn endpoint(
+    var: &impl Fn(&str) -> Option<String>,
+    protocol: Protocol,
+) -> Result<http::Uri, SettingsError> {
+    let (variable, endpoint) = match (var(ENDPOINT[0]), var(ENDPOINT[1]), protocol) {
+        (Some(traces), _, _) => (ENDPOINT[0], traces),
+        (None, Some(general), Protocol::Grpc) => (ENDPOINT[1], general),
+        (None, Some(general), Protocol::HttpProtobuf) => (
+            ENDPOINT[1],
+            format!("{}/v1/traces", general.trim_end_matches('/')),
+        ),
+        (None, None, Protocol::Grpc) => (ENDPOINT[1], "http://localhost:4317".to_owned()),
+        (None, None, Protocol::HttpProtobuf) => {
+            (ENDPOINT[1], "http://localhost:4318/v1/traces".to_owned())
+        }
+    };
+    match reqwest::Url::parse(&endpoint) {
+        Ok(url) if url.scheme() == "http" && url.has_host() => url
+            .as_str()
+            .parse()
+            .map_err(|error| SettingsError::new(variable, format!("{endpoint:?}: {error}"))),
+        Ok(url) if url.scheme() == "https" => Err(SettingsError::new(
+            variable,
+            "https is not built in; send to a collector on the same network over http",
+        )),
+        _ => Err(SettingsError::new(
+            variable,
+            format!("{endpoint:?} is not an http:// URL"),
+        )),
+    }
+}
+
+fn timeout(var: &impl Fn(&str) -> Option<String>) -> Result<Duration, SettingsError> {
+    match first_set(var, TIMEOUT) {
+        None => Ok(Duration::from_secs(10)),
+        Some((variable, value)) => value
+            .trim()
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| SettingsError::new(variable, format!("{value:?} is not milliseconds"))),
     }
 }
 
