@@ -14,7 +14,7 @@ pub mod http_spans;
 pub mod keys;
 pub mod mongo;
 pub mod openapi;
-mod otlp;
+pub mod otlp;
 pub mod password;
 pub mod probe;
 pub mod problem;

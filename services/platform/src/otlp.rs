@@ -62,16 +62,29 @@ pub(crate) struct ExportSettings {
     timeout: Duration,
 }
 
+/// How spans are sent (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
+pub enum Protocol {
+    /// OTLP/gRPC, `grpc`: the default.
     Grpc,
+    /// OTLP/HTTP with protobuf bodies, `http/protobuf`.
     HttpProtobuf,
+}
+
+/// Where the services send their spans and with which protocol, by the specification's rules:
+/// the traces-only variable wins, and only the general HTTP endpoint gets `/v1/traces` appended.
+/// `var` reads the environment. The launcher reads it to start a receiver where spans will go.
+pub fn traces_endpoint(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<(Protocol, http::Uri), SettingsError> {
+    let protocol = protocol(&var)?;
+    Ok((protocol, endpoint(&var, protocol)?))
 }
 
 impl ExportSettings {
     /// The settings `var` gives (it reads the environment), or what is wrong with them.
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let protocol = protocol(&var)?;
+        let (protocol, endpoint) = traces_endpoint(&var)?;
         if let Some((variable, value)) = first_set(&var, COMPRESSION)
             && value != "none"
         {
@@ -82,7 +95,7 @@ impl ExportSettings {
         }
         Ok(Self {
             protocol,
-            endpoint: endpoint(&var, protocol)?,
+            endpoint,
             headers: headers(&var)?,
             timeout: timeout(&var)?,
         })

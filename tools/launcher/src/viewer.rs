@@ -11,6 +11,7 @@ use std::{
 };
 
 use nix::sys::signal::Signal;
+use platform::otlp::Protocol;
 
 use crate::process::Process;
 
@@ -36,33 +37,27 @@ pub struct LocalEndpoint {
 
 impl LocalEndpoint {
     /// The endpoint the services will export to, when it is on this machine; `None` when tracing
-    /// is disabled or the endpoint is another machine's. `var` reads the environment.
+    /// is disabled, the endpoint is another machine's, or the services would refuse it (they
+    /// say why when they start). `var` reads the environment.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
         if var("OTEL_SDK_DISABLED").is_some_and(|value| value.eq_ignore_ascii_case("true")) {
             return None;
         }
-        let protocol = var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|| var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-            .unwrap_or_else(|| "grpc".to_owned());
-        let http = protocol.starts_with("http/");
-        let (default, receiver_option, other_option, other_port) = if http {
-            ("http://localhost:4318", "--otlp-http", "--otlp-grpc", 4317)
-        } else {
-            ("http://localhost:4317", "--otlp-grpc", "--otlp-http", 4318)
+        let (protocol, endpoint) = platform::otlp::traces_endpoint(var).ok()?;
+        let (receiver_option, other_option, other_port) = match protocol {
+            Protocol::Grpc => ("--otlp-grpc", "--otlp-http", 4318),
+            Protocol::HttpProtobuf => ("--otlp-http", "--otlp-grpc", 4317),
         };
-        let endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            .unwrap_or_else(|| default.to_owned());
-        let url = reqwest::Url::parse(&endpoint).ok()?;
         let local = matches!(
-            url.host_str(),
+            endpoint.host(),
             Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
         );
         Some(Self {
             receiver_option,
             other_option,
             other_port,
-            port: url.port_or_known_default()?,
+            // The endpoint is http://: without a port, 80.
+            port: endpoint.port_u16().unwrap_or(80),
         })
         .filter(|_| local)
     }
@@ -186,6 +181,20 @@ mod tests {
         assert_eq!((http.port, http.receiver_option), (4318, "--otlp-http"));
         let chosen = endpoint(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:14317")]);
         assert_eq!(chosen.unwrap().port, 14317);
+        let traces_only = endpoint(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:14317"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://[::1]:14318/v1/traces",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            (traces_only.port, traces_only.receiver_option),
+            (14318, "--otlp-http")
+        );
     }
 
     #[test]
@@ -195,6 +204,11 @@ mod tests {
             None
         );
         assert_eq!(endpoint(&[("OTEL_SDK_DISABLED", "true")]), None);
+        // The services refuse it at start, and say why.
+        assert_eq!(
+            endpoint(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317")]),
+            None
+        );
     }
 
     #[test]
