@@ -6,7 +6,8 @@
 # docker-compose.yml builds this image and runs the whole platform (see README.md, "Docker compose").
 #
 # Builder: Debian bookworm, like the runtime stage, so the binaries link against the same glibc.
-# The C parts of the TLS and crypto crates (aws-lc-sys, ring) build with the image's own gcc:
+# The C parts of the TLS and crypto crates (aws-lc-sys, ring) and of the allocator (mimalloc)
+# build with the image's own gcc:
 # aws-lc-sys uses its cc builder with pregenerated bindings on x86_64 and aarch64 Linux, so no
 # cmake, clang or nasm is needed.
 FROM rust:1.95.0-slim-bookworm AS builder
