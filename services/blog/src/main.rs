@@ -30,9 +30,10 @@ const SETTINGS: &[&[Variable]] = &[MongoSettings::VARIABLES, AUTHOR_URL_VARIABLE
 
 /// mimalloc, not the C library's malloc. A traced request allocates its spans on the thread that
 /// serves it and the batch processor's thread frees them after export, which glibc's malloc does
-/// slowly: with it, tracing added 12% to the CPU of a `GET /blogs` under load, with mimalloc 5%
-/// (docs/tracing.md, "The allocator"). authen-service and user-service keep glibc's: they hash
-/// with Argon2 (19 MiB a hash), and with mimalloc they idled at twice the memory.
+/// slowly: with it, tracing added 12% to the CPU of a `GET /blogs` under load, with mimalloc 6%
+/// and 9% in two benches (docs/tracing.md, "Under load, and the allocator"). authen-service and
+/// user-service keep glibc's: they hash with Argon2 (19 MiB a hash), and with mimalloc they idled
+/// at twice the memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
