@@ -29,12 +29,9 @@ const SETTINGS: &[&[Variable]] = &[
     MongoSettings::VARIABLES,
 ];
 
-/// mimalloc, not the C library's malloc. A traced request allocates its spans on the thread that
-/// serves it and the batch processor's thread frees them after export, which glibc's malloc does
-/// slowly: with it, tracing added 12% to the CPU of a `GET /blogs` under load, with mimalloc 6%
-/// and 9% in two benches (docs/tracing.md, "Under load, and the allocator"). authen-service and
-/// user-service keep glibc's: they hash with Argon2 (19 MiB a hash), and with mimalloc they idled
-/// at twice the memory.
+/// mimalloc, not glibc's malloc: tracing allocates each span on the thread serving the request
+/// and frees it on the export thread, which glibc's malloc does slowly (docs/tracing.md, "Under
+/// load, and the allocator"; why only this service and blog-service: the root Cargo.toml).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
