@@ -4,7 +4,7 @@
 //!   `tracing-opentelemetry`; they leave through a batch span processor and the OTLP exporter of
 //!   [`crate::otlp`] (gRPC, or HTTP/protobuf when `OTEL_EXPORTER_OTLP_PROTOCOL` says so). Every
 //!   knob is a standard `OTEL_*` variable: the SDK reads the sampler and batch settings, the
-//!   exporter its endpoint, headers and timeout.
+//!   exporter its endpoint, headers, timeout, compression and TLS files.
 //! - MongoDB command spans come from the driver, through a second tracer provider whose
 //!   `service.name` is the database (`mongodb` unless `MONGODB_SERVICE_NAME` says otherwise), so
 //!   Jaeger draws the database as a node of its own, as HotROD does.
@@ -13,7 +13,7 @@
 //! - `OTEL_SDK_DISABLED=true` turns export off: nothing is sampled or sent, but trace ids are still
 //!   made and propagated, so logs and the `traceresponse` header keep correlating requests.
 
-use std::{fmt, io::IsTerminal, time::Duration};
+use std::{fmt, io::IsTerminal, sync::Arc, time::Duration};
 
 use opentelemetry::{
     KeyValue, global,
@@ -45,7 +45,7 @@ use tracing_subscriber::{
 };
 
 use crate::{
-    otlp::{ExportSettings, OtlpExporter},
+    otlp::{ExportSettings, OtlpExporter, Reporter},
     settings::{SettingsError, var},
 };
 
@@ -76,11 +76,13 @@ impl Telemetry {
     /// runtime (the gRPC exporter needs it).
     pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
         let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
+        let reporter = Arc::new(Reporter::default());
         let service_provider = tracer_provider(
             enabled,
             service_resource(service),
             SERVICE_QUEUE,
             drop_event_targets,
+            &reporter,
         )?;
         let database_name = var("MONGODB_SERVICE_NAME").unwrap_or_else(|| "mongodb".to_owned());
         let database_provider = tracer_provider(
@@ -88,6 +90,7 @@ impl Telemetry {
             Resource::builder().with_service_name(database_name).build(),
             DATABASE_QUEUE,
             follow_the_database_conventions,
+            &reporter,
         )?;
 
         global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -126,8 +129,15 @@ impl Telemetry {
                 .event_format(JsonWithTraceIds)
                 .boxed()
         };
+        // The SDK logs every failed export at ERROR; the exporter has already said why, at most
+        // once a minute (`otlp::report`), so the SDK's line would only repeat it, batch by batch.
+        let log_layer = log_layer
+            .with_filter(log_filter)
+            .with_filter(filter_fn(|metadata| {
+                metadata.name() != "BatchSpanProcessor.ExportError"
+            }));
         tracing_subscriber::registry()
-            .with(log_layer.with_filter(log_filter))
+            .with(log_layer)
             .with(otel_layer)
             .try_init()
             .map_err(|error| {
@@ -204,21 +214,25 @@ fn service_resource(service: &ServiceInfo) -> Resource {
 }
 
 /// A provider exporting through a batch processor with `queue`, with `rewrite` applied to each
-/// span as it ends.
+/// span as it ends, and export failures said through `reporter`.
 fn tracer_provider(
     enabled: bool,
     resource: Resource,
     queue: Queue,
     rewrite: fn(&mut SpanData),
+    reporter: &Arc<Reporter>,
 ) -> Result<SdkTracerProvider, SettingsError> {
     let builder = SdkTracerProvider::builder().with_resource(resource);
     if !enabled {
         return Ok(builder.with_sampler(Sampler::AlwaysOff).build());
     }
     let processor = RewriteOnEnd {
-        exporter: BatchSpanProcessor::builder(span_exporter()?)
-            .with_batch_config(batch_config(queue))
-            .build(),
+        exporter: BatchSpanProcessor::builder(OtlpExporter::new(
+            ExportSettings::from_vars(var)?,
+            reporter.clone(),
+        )?)
+        .with_batch_config(batch_config(queue))
+        .build(),
         rewrite,
     };
     Ok(builder.with_span_processor(processor).build())
@@ -381,10 +395,6 @@ pub(crate) fn scrub_query(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn span_exporter() -> Result<OtlpExporter, SettingsError> {
-    OtlpExporter::new(ExportSettings::from_vars(var)?)
 }
 
 /// The exporter's own HTTP/2 and gRPC machinery must not trace itself: each export would make

@@ -36,9 +36,9 @@ pub struct LocalEndpoint {
 }
 
 impl LocalEndpoint {
-    /// The endpoint the services will export to, when it is on this machine; `None` when tracing
-    /// is disabled, the endpoint is another machine's, or the services would refuse it (they
-    /// say why when they start). `var` reads the environment.
+    /// The endpoint the services will export to, when it is a plain `http://` one on this machine;
+    /// `None` when tracing is disabled, the endpoint is another machine's or over TLS, or the
+    /// services would refuse it (they say why when they start). `var` reads the environment.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
         if var("OTEL_SDK_DISABLED").is_some_and(|value| value.eq_ignore_ascii_case("true")) {
             return None;
@@ -48,10 +48,11 @@ impl LocalEndpoint {
             Protocol::Grpc => ("--otlp-grpc", "--otlp-http", 4318),
             Protocol::HttpProtobuf => ("--otlp-http", "--otlp-grpc", 4317),
         };
-        let local = matches!(
-            endpoint.host(),
-            Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
-        );
+        let local = endpoint.scheme_str() == Some("http")
+            && matches!(
+                endpoint.host(),
+                Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
+            );
         Some(Self {
             receiver_option,
             other_option,
@@ -204,7 +205,7 @@ mod tests {
             None
         );
         assert_eq!(endpoint(&[("OTEL_SDK_DISABLED", "true")]), None);
-        // The services refuse it at start, and say why.
+        // A collector behind TLS is the user's own, even on this machine.
         assert_eq!(
             endpoint(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317")]),
             None
