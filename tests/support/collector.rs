@@ -7,14 +7,14 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
         trace_service_server::{TraceService, TraceServiceServer},
     },
     common::v1::{AnyValue, KeyValue, any_value::Value as OtlpValue},
@@ -204,8 +204,14 @@ struct Store {
     spans: Arc<Mutex<Vec<ExportedSpan>>>,
     counts: Arc<Mutex<SpanCounts>>,
     /// `grpc x-name=value` or `http x-name=value`: the exporters' own headers (`x-*`) as they
-    /// arrived.
+    /// arrived, and `grpc grpc-encoding=gzip` or `http content-encoding=gzip` for the encodings.
     custom_headers: Arc<Mutex<BTreeSet<String>>>,
+    /// While set, every export is refused as a collector that is restarting refuses it: HTTP 503
+    /// with `Retry-After: 1`, gRPC `UNAVAILABLE`.
+    refusing: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
+    /// What every accepted export is answered: a `partial_success` when set.
+    partial_success: Arc<Mutex<Option<ExportTracePartialSuccess>>>,
 }
 
 impl Store {
@@ -215,14 +221,33 @@ impl Store {
             spans: Arc::default(),
             counts: Arc::default(),
             custom_headers: Arc::default(),
+            refusing: Arc::default(),
+            refused: Arc::default(),
+            partial_success: Arc::default(),
+        }
+    }
+
+    /// Whether this export is refused (and counted as such).
+    fn refuses(&self) -> bool {
+        let refusing = self.refusing.load(Ordering::Relaxed);
+        if refusing {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        refusing
+    }
+
+    fn response(&self) -> ExportTraceServiceResponse {
+        ExportTraceServiceResponse {
+            partial_success: self.partial_success.lock().unwrap().clone(),
         }
     }
 
     /// Notes the `x-*` headers an export came with.
     fn note_headers(&self, protocol: &str, headers: &axum::http::HeaderMap) {
-        let custom = headers
-            .iter()
-            .filter(|(name, _)| name.as_str().starts_with("x-"));
+        let custom = headers.iter().filter(|(name, _)| {
+            name.as_str().starts_with("x-")
+                || matches!(name.as_str(), "content-encoding" | "grpc-encoding")
+        });
         let mut noted = self.custom_headers.lock().unwrap();
         for (name, value) in custom {
             let value = String::from_utf8_lossy(value.as_bytes());
@@ -257,7 +282,8 @@ impl Collector {
     async fn listen(grpc: SocketAddr, http: SocketAddr, store: Store) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(grpc).await?;
         let address = listener.local_addr()?;
-        let service = TraceServiceServer::new(store.clone());
+        let service = TraceServiceServer::new(store.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
         let server = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
@@ -302,8 +328,46 @@ impl Collector {
         self.store.spans.lock().unwrap().clear();
     }
 
-    /// The exporters' own headers (`x-*`) seen so far, as `grpc x-name=value` or
-    /// `http x-name=value`.
+    /// The gRPC port's address, for a front (TLS) before it.
+    pub fn grpc_address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The HTTP port's address, for a front (TLS) before it.
+    pub fn http_address(&self) -> SocketAddr {
+        self.http_address
+    }
+
+    /// From now on refuses every export, or takes them again, as a collector that restarts.
+    pub fn refuse_exports(&self, refusing: bool) {
+        self.store.refusing.store(refusing, Ordering::Relaxed);
+    }
+
+    /// How many exports it has refused.
+    pub fn refused(&self) -> u64 {
+        self.store.refused.load(Ordering::Relaxed)
+    }
+
+    /// From now on answers every export it takes with this partial success.
+    pub fn answer_partial_success(&self, rejected_spans: i64, error_message: &str) {
+        *self.store.partial_success.lock().unwrap() = Some(ExportTracePartialSuccess {
+            rejected_spans,
+            error_message: error_message.to_owned(),
+        });
+    }
+
+    /// The spans that arrived more than once (by trace and span id), as `trace/span`.
+    pub fn duplicates(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.spans()
+            .into_iter()
+            .map(|span| format!("{}/{}", span.trace_id, span.span_id))
+            .filter(|id| !seen.insert(id.clone()))
+            .collect()
+    }
+
+    /// The exporters' own headers (`x-*`) and encodings seen so far, as `grpc x-name=value`,
+    /// `http x-name=value`, `grpc grpc-encoding=gzip` or `http content-encoding=gzip`.
     pub fn custom_headers(&self) -> BTreeSet<String> {
         self.store.custom_headers.lock().unwrap().clone()
     }
@@ -490,10 +554,11 @@ impl TraceService for Store {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.note_headers("grpc", &request.metadata().clone().into_headers());
+        if self.refuses() {
+            return Err(tonic::Status::unavailable("the collector is restarting"));
+        }
         self.ingest(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
+        Ok(tonic::Response::new(self.response()))
     }
 }
 
@@ -588,20 +653,36 @@ async fn export_http(
     axum::extract::State(store): axum::extract::State<Store>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
-) -> Result<impl axum::response::IntoResponse, axum::http::StatusCode> {
+) -> Result<axum::response::Response, axum::http::StatusCode> {
+    use axum::{http::header, response::IntoResponse};
     use prost::Message;
     store.note_headers("http", &headers);
+    if store.refuses() {
+        return Ok((
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+        )
+            .into_response());
+    }
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|encoding| encoding == "gzip");
+    let body = if gzip {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+            .map_err(|_| axum::http::StatusCode::BAD_REQUEST)?;
+        plain.into()
+    } else {
+        body
+    };
     let request =
         ExportTraceServiceRequest::decode(body).map_err(|_| axum::http::StatusCode::BAD_REQUEST)?;
     store.ingest(request);
-    let response = ExportTraceServiceResponse {
-        partial_success: None,
-    }
-    .encode_to_vec();
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
-        response,
-    ))
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        store.response().encode_to_vec(),
+    )
+        .into_response())
 }
 
 fn hex(bytes: &[u8]) -> String {

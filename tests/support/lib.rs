@@ -7,6 +7,8 @@
 //!   conventions.
 //! - [`Platform`]: the four release binaries, started by the launcher's one definition of the
 //!   platform against both, with a bootstrap admin, and an HTTP client with helpers for the API.
+//! - [`Authority`] and [`TlsFront`]: a private certificate authority and TLS before the collector,
+//!   for export over `https://`.
 //! - [`Balancer`]: nginx in front of several replicas of each service, for the replicated
 //!   platform ([`PlatformOptions::replicas`]).
 //! - [`Viewer`]: the trace viewer (`traces serve`) the services can export to instead, its
@@ -26,6 +28,7 @@ pub mod load;
 mod mongo_server;
 mod platform;
 mod repository;
+mod tls;
 mod viewer;
 
 pub use api::{Api, Exchange, Reply, WithToken, read};
@@ -38,6 +41,7 @@ pub use launcher::{SERVICES, keys::generate as generate_keys, paths::project_roo
 pub use mongo_server::MongoServer;
 pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};
 pub use repository::{assert_image_pinned, read_repository_file};
+pub use tls::{Authority, TlsFront};
 pub use viewer::{Browser, CliRun, ViewedSpan, Viewer, run_cli, spans_of};
 
 /// A port nothing listens on right now: for a client that must find no server (a refused
