@@ -20,7 +20,6 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 /// A resource, encoded once when the provider hands it over: every export repeats it.
 #[derive(Debug, Default)]
@@ -88,24 +87,29 @@ impl Writer {
 
     /// A nested message: its key, its length, and the fields `write` appends.
     fn message(&mut self, field: u32, write: impl FnOnce(&mut Self)) {
-        encode_key(field, WireType::LengthDelimited, &mut self.buf);
+        self.key(field, WireType::LengthDelimited);
         let length_at = self.buf.len();
         // Most messages (an attribute, a value) are shorter than 128 bytes, whose length takes
         // one byte; a longer one moves over to make room for the rest.
         self.buf.push(0);
         write(self);
-        let length = self.buf.len() - length_at - 1;
-        let width = encoded_len_varint(length as u64);
-        if width > 1 {
-            self.buf.splice(
-                length_at + 1..length_at + 1,
-                std::iter::repeat_n(0, width - 1),
-            );
+        let length = Varint::new((self.buf.len() - length_at - 1) as u64);
+        match length.as_bytes() {
+            [byte] => self.buf[length_at] = *byte,
+            bytes => {
+                self.buf
+                    .splice(length_at..=length_at, bytes.iter().copied());
+            }
         }
-        encode_varint(
-            length as u64,
-            &mut &mut self.buf[length_at..length_at + width],
-        );
+    }
+
+    /// A field's key: its number, and in the low three bits how its value is laid out.
+    fn key(&mut self, field: u32, wire_type: WireType) {
+        self.put_varint((u64::from(field) << 3) | wire_type as u64);
+    }
+
+    fn put_varint(&mut self, value: u64) {
+        self.buf.extend_from_slice(Varint::new(value).as_bytes());
     }
 
     fn bytes(&mut self, field: u32, value: &[u8]) {
@@ -119,28 +123,28 @@ impl Writer {
     }
 
     fn length_delimited(&mut self, field: u32, value: &[u8]) {
-        encode_key(field, WireType::LengthDelimited, &mut self.buf);
-        encode_varint(value.len() as u64, &mut self.buf);
+        self.key(field, WireType::LengthDelimited);
+        self.put_varint(value.len() as u64);
         self.buf.extend_from_slice(value);
     }
 
     fn varint(&mut self, field: u32, value: u64) {
         if value != 0 {
-            encode_key(field, WireType::Varint, &mut self.buf);
-            encode_varint(value, &mut self.buf);
+            self.key(field, WireType::Varint);
+            self.put_varint(value);
         }
     }
 
     fn fixed64(&mut self, field: u32, value: u64) {
         if value != 0 {
-            encode_key(field, WireType::SixtyFourBit, &mut self.buf);
+            self.key(field, WireType::SixtyFourBit);
             self.buf.extend_from_slice(&value.to_le_bytes());
         }
     }
 
     fn fixed32(&mut self, field: u32, value: u32) {
         if value != 0 {
-            encode_key(field, WireType::ThirtyTwoBit, &mut self.buf);
+            self.key(field, WireType::ThirtyTwoBit);
             self.buf.extend_from_slice(&value.to_le_bytes());
         }
     }
@@ -243,19 +247,57 @@ impl Writer {
     }
 
     fn one_of_bool(&mut self, value: bool) {
-        encode_key(2, WireType::Varint, &mut self.buf);
-        encode_varint(value.into(), &mut self.buf);
+        self.key(2, WireType::Varint);
+        self.put_varint(value.into());
     }
 
     fn one_of_int(&mut self, value: i64) {
-        encode_key(3, WireType::Varint, &mut self.buf);
+        self.key(3, WireType::Varint);
         // int64 is the two's complement as a varint (not zigzag, which is sint64).
-        encode_varint(value as u64, &mut self.buf);
+        self.put_varint(value as u64);
     }
 
     fn one_of_double(&mut self, value: f64) {
-        encode_key(4, WireType::SixtyFourBit, &mut self.buf);
+        self.key(4, WireType::SixtyFourBit);
         self.buf.extend_from_slice(&value.to_bits().to_le_bytes());
+    }
+}
+
+/// How a field's value is laid out on the wire: the low three bits of its key.
+#[derive(Clone, Copy)]
+enum WireType {
+    Varint = 0,
+    SixtyFourBit = 1,
+    LengthDelimited = 2,
+    ThirtyTwoBit = 5,
+}
+
+/// An integer as protobuf writes keys, lengths and integer fields: seven bits to a byte, the
+/// lowest seven first, with the top bit set on every byte but the last. So 0–127 take one byte,
+/// 128–16383 two, and a `u64` at most ten.
+struct Varint {
+    bytes: [u8; 10],
+    len: usize,
+}
+
+impl Varint {
+    fn new(mut value: u64) -> Self {
+        let mut bytes = [0; 10];
+        let mut len = 0;
+        while value >= 0x80 {
+            bytes[len] = value as u8 | 0x80;
+            value >>= 7;
+            len += 1;
+        }
+        bytes[len] = value as u8;
+        Self {
+            bytes,
+            len: len + 1,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -445,6 +487,29 @@ mod tests {
         };
         span.instrumentation_scope = scope;
         span
+    }
+
+    #[test]
+    fn varints_are_seven_bits_to_a_byte_lowest_first() {
+        // The example of protobuf's encoding guide, and either end of each width.
+        for (value, bytes) in [
+            (0, &[0x00][..]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (150, &[0x96, 0x01]),
+            (16_383, &[0xff, 0x7f]),
+            (16_384, &[0x80, 0x80, 0x01]),
+            (
+                u64::MAX >> 1,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            ),
+            (
+                u64::MAX,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+        ] {
+            assert_eq!(Varint::new(value).as_bytes(), bytes, "{value}");
+        }
     }
 
     #[test]
