@@ -24,7 +24,8 @@
 //! release builds the tests run in. What notices a new kind is the test
 //! `knows_every_kind_of_value_of_the_opentelemetry_in_use`, which fails as soon as Cargo.lock
 //! holds another release of opentelemetry than the one whose kinds were checked: whoever upgrades
-//! reads its `Value` and `Array`, teaches the encoder any new kind, and moves the test's version.
+//! reads its `Value` and `Array`, teaches the encoder and the property test's `any_value()` any
+//! new kind, and moves the test's version.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -368,6 +369,12 @@ mod tests {
         },
     };
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use proptest::{
+        collection::{btree_map, vec},
+        option,
+        prelude::*,
+        sample::Index,
+    };
     use prost::Message;
 
     use super::*;
@@ -396,6 +403,26 @@ mod tests {
             around(ours),
             around(expected)
         );
+    }
+
+    /// Fails unless `ours` is what prost writes for the transform's request. The transform puts
+    /// the scopes in a hash map's order, this encoder in their first appearance's: the
+    /// transform's are put in ours' (as far as ours decodes) before the bytes are compared.
+    fn assert_same_request(ours: &[u8], resource: &Resource, spans: &[SpanData]) {
+        let ours_scopes: Vec<Vec<u8>> = ExportTraceServiceRequest::decode(ours)
+            .into_iter()
+            .flat_map(|request| request.resource_spans)
+            .flat_map(|resource_spans| resource_spans.scope_spans)
+            .map(|scope_spans| scope_spans.encode_to_vec())
+            .collect();
+        let mut expected = reference(resource, spans);
+        expected.resource_spans[0]
+            .scope_spans
+            .sort_by_cached_key(|scope_spans| {
+                let scope_spans = scope_spans.encode_to_vec();
+                ours_scopes.iter().position(|ours| *ours == scope_spans)
+            });
+        assert_same_bytes(ours, &expected.encode_to_vec());
     }
 
     fn resource() -> Resource {
@@ -583,7 +610,7 @@ mod tests {
     }
 
     #[test]
-    fn spans_of_several_scopes_decode_to_what_the_transform_makes() {
+    fn writes_the_bytes_prost_writes_for_spans_of_several_scopes() {
         let resource = resource();
         let scopes = [scope("blog-service"), scope("mongodb"), scope("reqwest")];
         let spans: Vec<SpanData> = (0..9)
@@ -591,22 +618,9 @@ mod tests {
             .chain((100..103).map(server_span))
             .collect();
         let ours = export_request(&EncodedResource::new(&resource), &spans);
-        let mut decoded = ExportTraceServiceRequest::decode(ours.as_slice()).unwrap();
-        let mut expected = reference(&resource, &spans);
-        // The transform groups the scopes in a hash map's order; this keeps their first
-        // appearance's.
-        for request in [&mut decoded, &mut expected] {
-            let scope_spans = &mut request.resource_spans[0].scope_spans;
-            scope_spans.sort_by(|a, b| {
-                a.scope
-                    .as_ref()
-                    .unwrap()
-                    .name
-                    .cmp(&b.scope.as_ref().unwrap().name)
-            });
-        }
+        let decoded = ExportTraceServiceRequest::decode(ours.as_slice()).unwrap();
         assert_eq!(decoded.resource_spans[0].scope_spans.len(), 3);
-        assert_eq!(decoded, expected);
+        assert_same_request(&ours, &resource, &spans);
     }
 
     #[test]
@@ -615,5 +629,213 @@ mod tests {
         let ours = export_request(&EncodedResource::new(&resource), &[]);
         let decoded = ExportTraceServiceRequest::decode(ours.as_slice()).unwrap();
         assert_eq!(decoded, reference(&resource, &[]));
+    }
+
+    /// Mostly short text, sometimes long enough that its length, and its enclosing messages',
+    /// takes two or three bytes.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => "(?s).{0,12}",
+            1 => (0..20_000_usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
+        ]
+    }
+
+    /// Every kind of value the encoder knows, NaN and the infinities among the doubles.
+    fn any_value() -> impl Strategy<Value = Value> {
+        let items = || 0..4_usize;
+        prop_oneof![
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::I64),
+            any::<f64>().prop_map(Value::F64),
+            any_text().prop_map(Value::from),
+            vec(any::<bool>(), items()).prop_map(|items| Value::Array(Array::Bool(items))),
+            vec(any::<i64>(), items()).prop_map(|items| Value::Array(Array::I64(items))),
+            vec(any::<f64>(), items()).prop_map(|items| Value::Array(Array::F64(items))),
+            vec(any_text().prop_map(StringValue::from), items())
+                .prop_map(|items| Value::Array(Array::String(items))),
+        ]
+    }
+
+    fn any_attributes() -> impl Strategy<Value = Vec<KeyValue>> {
+        vec(
+            (any_text(), any_value()).prop_map(|(key, value)| KeyValue::new(key, value)),
+            0..5,
+        )
+    }
+
+    /// Mostly none, as the SDK's limits are rarely reached.
+    fn any_dropped_count() -> impl Strategy<Value = u32> {
+        prop_oneof![3 => Just(0), 1 => any::<u32>()]
+    }
+
+    /// Any time OTLP can say, and a few before 1970, which it says as 0.
+    fn any_time() -> impl Strategy<Value = SystemTime> {
+        prop_oneof![
+            8 => any::<u64>().prop_map(|nanos| UNIX_EPOCH + Duration::from_nanos(nanos)),
+            1 => any::<u32>().prop_map(|nanos| UNIX_EPOCH - Duration::from_nanos(nanos.into())),
+        ]
+    }
+
+    fn any_span_context() -> impl Strategy<Value = SpanContext> {
+        let trace_state = btree_map("[a-z0-9][a-z0-9_*/-]{0,8}", "[^,=]{0,8}", 0..3)
+            .prop_map(|entries| TraceState::from_key_value(entries).unwrap());
+        (
+            any::<u128>(),
+            any::<u64>(),
+            any::<u8>(),
+            any::<bool>(),
+            trace_state,
+        )
+            .prop_map(|(trace_id, span_id, flags, remote, state)| {
+                SpanContext::new(
+                    TraceId::from(trace_id),
+                    SpanId::from(span_id),
+                    TraceFlags::new(flags),
+                    remote,
+                    state,
+                )
+            })
+    }
+
+    fn any_scope() -> impl Strategy<Value = InstrumentationScope> {
+        (
+            any_text(),
+            option::of(any_text()),
+            option::of(any_text()),
+            any_attributes(),
+        )
+            .prop_map(|(name, version, schema_url, attributes)| {
+                let mut scope = InstrumentationScope::builder(name).with_attributes(attributes);
+                if let Some(version) = version {
+                    scope = scope.with_version(version);
+                }
+                if let Some(schema_url) = schema_url {
+                    scope = scope.with_schema_url(schema_url);
+                }
+                scope.build()
+            })
+    }
+
+    /// A span with any value in each of its fields, in the default scope (`any_batch` gives it
+    /// one of its scopes).
+    fn any_span() -> impl Strategy<Value = SpanData> {
+        let parent_span_id =
+            prop_oneof![Just(SpanId::INVALID), any::<u64>().prop_map(SpanId::from)];
+        let span_kind = prop_oneof![
+            Just(SpanKind::Internal),
+            Just(SpanKind::Server),
+            Just(SpanKind::Client),
+            Just(SpanKind::Producer),
+            Just(SpanKind::Consumer),
+        ];
+        let events = (
+            vec(
+                (
+                    any_text(),
+                    any_time(),
+                    any_attributes(),
+                    any_dropped_count(),
+                )
+                    .prop_map(|(name, time, attributes, dropped)| {
+                        Event::new(name, time, attributes, dropped)
+                    }),
+                0..3,
+            ),
+            any_dropped_count(),
+        )
+            .prop_map(|(events, dropped_count)| {
+                let mut span_events = SpanEvents::default();
+                span_events.events = events;
+                span_events.dropped_count = dropped_count;
+                span_events
+            });
+        let links = (
+            vec(
+                (any_span_context(), any_attributes(), any_dropped_count()).prop_map(
+                    |(context, attributes, dropped)| Link::new(context, attributes, dropped),
+                ),
+                0..3,
+            ),
+            any_dropped_count(),
+        )
+            .prop_map(|(links, dropped_count)| {
+                let mut span_links = SpanLinks::default();
+                span_links.links = links;
+                span_links.dropped_count = dropped_count;
+                span_links
+            });
+        let status = prop_oneof![
+            Just(Status::Unset),
+            Just(Status::Ok),
+            any_text().prop_map(Status::error),
+        ];
+        (
+            (any_span_context(), parent_span_id, any::<bool>()),
+            span_kind,
+            any_text(),
+            (any_time(), any_time()),
+            (any_attributes(), any_dropped_count()),
+            events,
+            links,
+            status,
+        )
+            .prop_map(
+                |(
+                    (span_context, parent_span_id, parent_span_is_remote),
+                    span_kind,
+                    name,
+                    (start_time, end_time),
+                    (attributes, dropped_attributes_count),
+                    events,
+                    links,
+                    status,
+                )| SpanData {
+                    span_context,
+                    parent_span_id,
+                    parent_span_is_remote,
+                    span_kind,
+                    name: name.into(),
+                    start_time,
+                    end_time,
+                    attributes,
+                    dropped_attributes_count,
+                    events,
+                    links,
+                    status,
+                    instrumentation_scope: InstrumentationScope::default(),
+                },
+            )
+    }
+
+    /// A resource, and one to eight spans of one to three scopes.
+    fn any_batch() -> impl Strategy<Value = (Resource, Vec<SpanData>)> {
+        let resource = (any_attributes(), any_text()).prop_map(|(attributes, schema_url)| {
+            Resource::builder_empty()
+                .with_schema_url(attributes, schema_url)
+                .build()
+        });
+        let scopes = vec(any_scope(), 1..=3);
+        let spans = vec((any_span(), any::<Index>()), 1..=8);
+        (resource, scopes, spans).prop_map(|(resource, scopes, spans)| {
+            let spans = spans
+                .into_iter()
+                .map(|(mut span, scope)| {
+                    span.instrumentation_scope = scope.get(&scopes).clone();
+                    span
+                })
+                .collect();
+            (resource, spans)
+        })
+    }
+
+    proptest! {
+        // About a second in release.
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn writes_the_bytes_prost_writes_for_any_spans((resource, spans) in any_batch()) {
+            let ours = export_request(&EncodedResource::new(&resource), &spans);
+            assert_same_request(&ours, &resource, &spans);
+        }
     }
 }
