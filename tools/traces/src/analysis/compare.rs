@@ -1,0 +1,379 @@
+//! A trace beside a baseline, span by span.
+//!
+//! Spans are matched by their **path**: the service and operation of each span from the top of
+//! their tree (the root, or an orphan) down to the span itself, so that `author-service: POST
+//! /authorize` called by blog's `GET /blogs` and the same operation called elsewhere are different
+//! rows. Spans on the same path add up: their count, their durations and their self times. A
+//! span's **self time** is its duration less the time its children (cut to the span) cover,
+//! overlapping children counted once.
+//!
+//! The **typical** trace of a kind is made of several traces' profiles: each row's lower median
+//! over them (of an even number of traces, the smaller of the two middle values, so that it is
+//! always a value one of the traces had), a trace without the row counting as zero there. A row
+//! whose median count is zero (absent from at least half of the traces) is not in the typical
+//! trace.
+
+use std::{cmp::Reverse, collections::HashMap, sync::Arc};
+
+use super::Tree;
+
+/// A path: (service, operation) from the top span down to the span itself.
+pub type Path = Vec<(Arc<str>, Arc<str>)>;
+
+/// What the spans on one path add up to, in one trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub count: u64,
+    /// Nanoseconds.
+    pub duration: u64,
+    pub self_time: u64,
+}
+
+/// A trace (or the typical trace) as its paths' totals, with its root span's duration.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub duration: u64,
+    pub paths: HashMap<Path, Stats>,
+}
+
+/// One path of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub path: Path,
+    /// `None`: no span on this path on that side.
+    pub trace: Option<Stats>,
+    pub baseline: Option<Stats>,
+    /// The trace's self time less the baseline's, in nanoseconds.
+    pub self_delta: i64,
+}
+
+impl Row {
+    pub fn service(&self) -> &str {
+        self.path
+            .last()
+            .map(|(service, _)| &**service)
+            .unwrap_or("")
+    }
+
+    pub fn operation(&self) -> &str {
+        self.path.last().map(|(_, name)| &**name).unwrap_or("")
+    }
+
+    /// The path as text, each step `service: operation`.
+    pub fn steps(&self) -> Vec<String> {
+        self.path
+            .iter()
+            .map(|(service, name)| format!("{service}: {name}"))
+            .collect()
+    }
+}
+
+impl Profile {
+    /// Every span of the trace on its path, with its self time.
+    pub fn of(tree: &Tree) -> Self {
+        let mut paths: HashMap<Path, Stats> = HashMap::new();
+        let mut stack: Vec<(usize, Path)> =
+            tree.tops().iter().map(|top| (*top, Path::new())).collect();
+        while let Some((index, mut path)) = stack.pop() {
+            let span = &tree.spans[index];
+            path.push((Arc::clone(&span.service), Arc::clone(&span.name)));
+            let duration = span.end - span.start;
+            let covered = covered(
+                tree.children(index)
+                    .iter()
+                    .map(|child| (tree.spans[*child].start, tree.spans[*child].end)),
+                span.start,
+                span.end,
+            );
+            for child in tree.children(index) {
+                stack.push((*child, path.clone()));
+            }
+            let stats = paths.entry(path).or_default();
+            stats.count += 1;
+            stats.duration += duration;
+            stats.self_time += duration - covered;
+        }
+        Self {
+            duration: tree.duration(),
+            paths,
+        }
+    }
+
+    /// The typical trace of these (see the module's documentation); empty without any.
+    pub fn typical(profiles: &[Self]) -> Self {
+        let mut all: Vec<&Path> = profiles.iter().flat_map(|p| p.paths.keys()).collect();
+        all.sort();
+        all.dedup();
+        let mut paths = HashMap::new();
+        for path in all {
+            let stats = |read: fn(&Stats) -> u64| {
+                lower_median(profiles.iter().map(|p| p.paths.get(path).map_or(0, read)))
+            };
+            let median = Stats {
+                count: stats(|s| s.count),
+                duration: stats(|s| s.duration),
+                self_time: stats(|s| s.self_time),
+            };
+            if median.count > 0 {
+                paths.insert(path.clone(), median);
+            }
+        }
+        Self {
+            duration: lower_median(profiles.iter().map(|p| p.duration)),
+            paths,
+        }
+    }
+}
+
+/// The trace's rows beside the baseline's, what changed most first (the largest difference in
+/// self time either way; of equal ones, the trace's slower first), then by path.
+pub fn compare(trace: &Profile, baseline: &Profile) -> Vec<Row> {
+    let mut paths: Vec<&Path> = trace.paths.keys().chain(baseline.paths.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    let mut rows: Vec<Row> = paths
+        .into_iter()
+        .map(|path| {
+            let (ours, theirs) = (trace.paths.get(path), baseline.paths.get(path));
+            let self_time = |stats: Option<&Stats>| i64::try_from(stats.map_or(0, |s| s.self_time));
+            Row {
+                path: path.clone(),
+                trace: ours.copied(),
+                baseline: theirs.copied(),
+                self_delta: self_time(ours)
+                    .unwrap_or(i64::MAX)
+                    .saturating_sub(self_time(theirs).unwrap_or(i64::MAX)),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let key = |row: &Row| {
+            (
+                Reverse(row.self_delta.unsigned_abs()),
+                Reverse(row.self_delta),
+            )
+        };
+        key(a).cmp(&key(b)).then_with(|| a.path.cmp(&b.path))
+    });
+    rows
+}
+
+/// How much of `[start, end]` these intervals cover, each cut to it, overlaps counted once.
+fn covered(intervals: impl Iterator<Item = (u64, u64)>, start: u64, end: u64) -> u64 {
+    let mut cut: Vec<(u64, u64)> = intervals
+        .map(|(s, e)| (s.max(start), e.min(end)))
+        .filter(|(s, e)| s < e)
+        .collect();
+    cut.sort_unstable();
+    let mut total = 0;
+    let mut reached = start;
+    for (s, e) in cut {
+        let s = s.max(reached);
+        if e > s {
+            total += e - s;
+            reached = e;
+        }
+    }
+    total
+}
+
+/// The lower median: of an even number of values, the smaller middle one; 0 of none.
+fn lower_median(values: impl Iterator<Item = u64>) -> u64 {
+    let mut values: Vec<u64> = values.collect();
+    if values.is_empty() {
+        return 0;
+    }
+    let middle = (values.len() - 1) / 2;
+    *values.select_nth_unstable(middle).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Span, tests::span};
+
+    fn profile(spans: Vec<Span>) -> Profile {
+        Profile::of(&Tree::new(spans))
+    }
+
+    fn path(steps: &[(&str, &str)]) -> Path {
+        steps
+            .iter()
+            .map(|(s, o)| (Arc::from(*s), Arc::from(*o)))
+            .collect()
+    }
+
+    fn stats(count: u64, duration: u64, self_time: u64) -> Option<Stats> {
+        Some(Stats {
+            count,
+            duration,
+            self_time,
+        })
+    }
+
+    /// blog's `GET /blogs` calling author (taking `authorize` ns) then MongoDB twice.
+    fn get_blogs(authorize: u64) -> Vec<Span> {
+        vec![
+            span(1, None, "blog", "GET /blogs", 0, 100 + authorize),
+            span(2, Some(1), "blog", "POST /authorize", 10, 20 + authorize),
+            span(3, Some(2), "author", "POST /authorize", 12, 18 + authorize),
+            span(
+                4,
+                Some(1),
+                "mongodb",
+                "find",
+                30 + authorize,
+                40 + authorize,
+            ),
+            span(
+                5,
+                Some(1),
+                "mongodb",
+                "find",
+                50 + authorize,
+                60 + authorize,
+            ),
+        ]
+    }
+
+    #[test]
+    fn self_time_is_what_the_children_do_not_cover_and_repeated_spans_add_up() {
+        let profile = profile(get_blogs(0));
+        assert_eq!(profile.duration, 100);
+        let get = |steps: &[(&str, &str)]| profile.paths.get(&path(steps)).copied();
+        assert_eq!(get(&[("blog", "GET /blogs")]), stats(1, 100, 70));
+        assert_eq!(
+            get(&[("blog", "GET /blogs"), ("mongodb", "find")]),
+            stats(2, 20, 20)
+        );
+        assert_eq!(
+            get(&[
+                ("blog", "GET /blogs"),
+                ("blog", "POST /authorize"),
+                ("author", "POST /authorize")
+            ]),
+            stats(1, 6, 6)
+        );
+    }
+
+    #[test]
+    fn overlapping_and_overflowing_children_are_counted_once_and_cut() {
+        let profile = profile(vec![
+            span(1, None, "a", "root", 0, 100),
+            span(2, Some(1), "a", "x", 10, 50),
+            span(3, Some(1), "a", "y", 30, 60),
+            span(4, Some(1), "a", "z", 90, 150),
+            span(5, Some(1), "a", "late", 120, 130),
+        ]);
+        // Covered: 10..60 and 90..100.
+        let root = profile.paths[&path(&[("a", "root")])];
+        assert_eq!(root.self_time, 40);
+        assert_eq!(
+            profile.paths[&path(&[("a", "root"), ("a", "z")])].self_time,
+            60
+        );
+    }
+
+    #[test]
+    fn the_delayed_span_comes_first() {
+        let rows = compare(&profile(get_blogs(500)), &profile(get_blogs(0)));
+        let author = path(&[
+            ("blog", "GET /blogs"),
+            ("blog", "POST /authorize"),
+            ("author", "POST /authorize"),
+        ]);
+        assert_eq!(rows[0].path, author);
+        assert_eq!(rows[0].self_delta, 500);
+        assert_eq!(
+            (rows[0].service(), rows[0].operation()),
+            ("author", "POST /authorize")
+        );
+        assert_eq!(
+            rows[0].steps(),
+            [
+                "blog: GET /blogs",
+                "blog: POST /authorize",
+                "author: POST /authorize"
+            ]
+        );
+        assert!(rows[1..].iter().all(|row| row.self_delta == 0), "{rows:?}");
+        assert_eq!(rows.len(), 4);
+    }
+
+    #[test]
+    fn a_span_on_one_side_only_has_nothing_on_the_other() {
+        let mut slow = get_blogs(0);
+        slow.push(span(6, Some(1), "blog", "retry", 60, 90));
+        let rows = compare(&profile(slow), &profile(get_blogs(0)));
+        let retry = rows.iter().find(|row| row.operation() == "retry").unwrap();
+        assert_eq!((retry.trace, retry.baseline), (stats(1, 30, 30), None));
+        assert_eq!(retry.self_delta, 30);
+        assert_eq!(rows[0].operation(), "retry", "{rows:?}");
+        // The root lost the 30ns retry covers.
+        assert_eq!(rows[1].operation(), "GET /blogs");
+        assert_eq!(rows[1].self_delta, -30);
+
+        let empty = compare(&Profile::default(), &profile(get_blogs(0)));
+        assert!(empty.iter().all(|row| row.trace.is_none()));
+        assert_eq!(empty[0].self_delta, -70);
+        assert!(compare(&Profile::default(), &Profile::default()).is_empty());
+    }
+
+    #[test]
+    fn orphans_head_their_own_paths() {
+        let rows = compare(
+            &profile(vec![
+                span(1, None, "blog", "GET /blogs", 0, 100),
+                span(3, Some(2), "author", "POST /authorize", 12, 18),
+            ]),
+            &profile(get_blogs(0)),
+        );
+        let orphan = rows
+            .iter()
+            .find(|row| row.path == path(&[("author", "POST /authorize")]))
+            .unwrap();
+        assert_eq!((orphan.trace, orphan.baseline), (stats(1, 6, 6), None));
+    }
+
+    #[test]
+    fn the_typical_trace_is_each_path_s_median_with_absence_as_zero() {
+        let mut with_retry = get_blogs(0);
+        with_retry.push(span(6, Some(1), "blog", "retry", 60, 90));
+        let profiles: Vec<Profile> = [get_blogs(10), get_blogs(0), with_retry, get_blogs(30)]
+            .into_iter()
+            .map(profile)
+            .collect();
+        let typical = Profile::typical(&profiles);
+        // Root durations 110, 100, 100, 130: the lower median is 100.
+        assert_eq!(typical.duration, 100);
+        // The author's self times 16, 6, 6, 36.
+        let author = path(&[
+            ("blog", "GET /blogs"),
+            ("blog", "POST /authorize"),
+            ("author", "POST /authorize"),
+        ]);
+        assert_eq!(
+            typical.paths[&author],
+            Stats {
+                count: 1,
+                duration: 6,
+                self_time: 6
+            }
+        );
+        // One trace of four retried: not typical.
+        assert!(
+            !typical
+                .paths
+                .keys()
+                .any(|p| &*p.last().unwrap().1 == "retry")
+        );
+        assert!(Profile::typical(&[]).paths.is_empty());
+    }
+
+    #[test]
+    fn medians_are_values_that_occurred() {
+        assert_eq!(lower_median([5, 1, 3].into_iter()), 3);
+        assert_eq!(lower_median([4, 1, 3, 2].into_iter()), 2);
+        assert_eq!(lower_median(std::iter::empty()), 0);
+    }
+}
