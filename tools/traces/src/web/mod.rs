@@ -219,6 +219,25 @@ th.deltas { display: flex; justify-content: space-between; min-width: 220px; }
 td.deltas { position: relative; min-width: 220px; background: linear-gradient(to right, transparent calc(50% - 1px), var(--line) calc(50% - 1px), var(--line) 50%, transparent 50%); }
 .delta { position: absolute; top: 30%; height: 40%; min-width: 1px; border-radius: 2px; }
 .delta.slower { background: var(--slower); } .delta.faster { background: var(--faster); }
+:root { color-scheme: light dark; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --muted: #9198a1; --line: #3d444d; --bg-soft: #151b23; --error: #f85149;
+    --cp: #f0f6fc; --warn: #d29922; --slower: #f85149; --faster: #3fb950; }
+  body { background: #0d1117; }
+  header.top { background: #010409; border-bottom: 1px solid var(--line); }
+  a { color: #4493f8; }
+  .problem { background: #2d1214; }
+  .chip, input, select, .detail { background: #151b23; color: var(--fg); }
+  .durbar { background: #656c76; }
+  .span { border-bottom-color: #21262d; } .label { border-right-color: #21262d; }
+  .span > summary:hover, .span[open] > summary { background: #1c2128; }
+  .span.found > summary { background: #3b2e0a; }
+  .track { background: linear-gradient(to right, #21262d 1px, transparent 1px) 0 0 / 25% 100%; }
+  .took { color: #d1d7e0; text-shadow: 0 0 3px #0d1117, 0 0 3px #0d1117, 0 0 2px #0d1117; }
+  svg.graph { background: #0d1117; }
+  svg.graph .node rect { fill: #151b23; }
+  svg.graph .edge text { stroke: #0d1117; }
+}
 "#;
 
 #[cfg(test)]
