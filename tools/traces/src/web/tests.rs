@@ -235,3 +235,14 @@ async fn the_compare_page_puts_what_changed_most_first_and_marks_one_sided_spans
     assert_eq!(status, 400);
     assert!(html.contains("Not a trace id"), "{html}");
 }
+
+#[tokio::test]
+async fn the_pages_follow_the_system_s_dark_mode() {
+    let store = store_with_hostile_spans();
+    let (_, html, _) = get(&store, "/search").await;
+    assert!(html.contains("color-scheme: light dark"), "{html}");
+    assert!(
+        html.contains("@media (prefers-color-scheme: dark)"),
+        "{html}"
+    );
+}
