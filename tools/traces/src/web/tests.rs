@@ -246,3 +246,21 @@ async fn the_pages_follow_the_system_s_dark_mode() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn a_span_link_opens_the_linked_trace_at_the_linked_span() {
+    let store = Arc::new(Store::new(10));
+    let start = recent();
+    let mut linking = span(1, 1, None, "consume", start, start + 1_000_000);
+    linking.links = vec![opentelemetry_proto::tonic::trace::v1::span::Link {
+        trace_id: vec![2; 16],
+        span_id: vec![3; 8],
+        ..Default::default()
+    }];
+    store.ingest(export("worker", vec![linking])).unwrap();
+    let (_, html, _) = get(&store, "/trace/01010101010101010101010101010101").await;
+    assert!(
+        html.contains(r#"href="/trace/02020202020202020202020202020202?uiFind=0303030303030303""#),
+        "{html}"
+    );
+}

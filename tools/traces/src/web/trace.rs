@@ -7,7 +7,8 @@
 //! The root span's critical path is drawn over the bars (a dark line on each piece of a span
 //! that is on it, the span's name in bold), and a broken trace's orphans (spans whose parent is
 //! not in the trace) are named with their missing parent, above the waterfall and on their rows.
-//! The page links to the trace's comparison with the typical trace of its kind.
+//! The page links to the trace's comparison with the typical trace of its kind, and each span
+//! link to the linked trace, its linked span found (`?uiFind=`).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -275,7 +276,10 @@ fn details(waterfall: &Waterfall, row: &Row, critical: Option<&Vec<(u64, u64)>>)
             }
             @if !row.links.is_empty() {
                 h3 { "Links" }
-                @for link in &row.links { p.mono { (link) } }
+                @for link in &row.links {
+                    @let (trace, span) = link.split_once('/').unwrap_or((link.as_str(), ""));
+                    p.mono { a.span-link href={"/trace/" (trace) "?uiFind=" (span)} { (link) } }
+                }
             }
             h3 { "Resource" }
             (pairs(&row.resource))
