@@ -8,7 +8,8 @@
 //!   (camelCase names or their snake_case aliases)
 //! - `GET /api/dependencies?endTs=MS&lookback=MS`
 //!
-//! and, in [`analysis`], this viewer's own analyses under `/api/analysis/`, with the same errors.
+//! and, in [`analysis`], this viewer's own analyses under `/api/analysis/`, and in [`import`],
+//! `POST /api/traces`, with the same errors.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use serde_json::json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 pub(crate) mod analysis;
+pub(crate) mod import;
 
 use crate::{
     ids::TraceId,
@@ -45,7 +47,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/v3/traces/{trace_id}", get(get_trace))
         .route("/api/dependencies", get(dependencies))
         .with_state(Arc::clone(&store))
-        .merge(analysis::router(store))
+        .merge(analysis::router(Arc::clone(&store)))
+        .merge(import::router(store))
 }
 
 /// An API v3 error: `{"error": {"httpCode": 400, "message": "..."}}`.

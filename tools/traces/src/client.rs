@@ -227,6 +227,33 @@ impl Client {
         self.analysis(&url, &params).await
     }
 
+    /// Posts a document of spans to this viewer's `POST /api/traces`; how many spans it stored.
+    pub async fn import(&self, document: Vec<u8>) -> Result<u64, ClientError> {
+        let url = format!("{}/api/traces", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(document)
+            .send()
+            .await
+            .map_err(|error| {
+                ClientError::Unreachable(format!(
+                    "cannot reach {} ({}): start `traces serve` there, or point --to at one",
+                    self.base,
+                    innermost(&error)
+                ))
+            })?;
+        let status = response.status();
+        let body = self.body(response).await?;
+        if !status.is_success() {
+            return Err(self.refused(status, &body));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| self.malformed(&url, e))?;
+        Ok(json["data"]["spans"].as_u64().unwrap_or_default())
+    }
+
     /// An `/api/analysis/` answer's `data`; `None` on this viewer's 404 for an unknown trace.
     async fn analysis<T: serde::de::DeserializeOwned>(
         &self,

@@ -3,12 +3,13 @@
 //! with this viewer (`traces show --critical-path`, `traces diff`). See
 //! docs/viewer.md.
 
-use std::{io::Write as _, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{io::Write as _, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use traces::{
     client::{Client, Search},
     ids::TraceId,
+    otlp_json,
     server::{self, Settings},
     terminal,
     units::parse_go,
@@ -62,6 +63,21 @@ enum Command {
         baseline: Option<String>,
         #[command(flatten)]
         source: Source,
+    },
+    /// Print a trace as JSON, as Jaeger's `GET /api/v3/traces/{id}` answers it (for `import`).
+    Export {
+        /// 32 hex digits.
+        trace_id: String,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Store the spans of a file in a viewer: what `export` printed, or OTLP/JSON.
+    Import {
+        /// The file; `-` reads stdin.
+        file: PathBuf,
+        /// The viewer to store them in (`traces serve`; Jaeger has no such API).
+        #[arg(long, value_name = "URL", default_value = "http://localhost:16686")]
+        to: String,
     },
     /// List recent traces, one a line with its link, newest first.
     Search {
@@ -202,6 +218,35 @@ async fn run(command: Command) -> Result<(), String> {
                     None => format!("trace {id} not found at {}", source.from),
                 })?;
             print(&terminal::diff(&diff))
+        }
+        Command::Export { trace_id, source } => {
+            let id = trace_id_text(&trace_id)?;
+            let client = Client::new(&source.from);
+            let resource_spans = client
+                .trace(&id)
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| format!("trace {id} not found at {}", source.from))?;
+            let mut json = otlp_json::encode_result(&resource_spans);
+            json.push(b'\n');
+            print(&String::from_utf8_lossy(&json))
+        }
+        Command::Import { file, to } => {
+            let document = if file.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                    .map_err(|error| format!("cannot read stdin: {error}"))?;
+                bytes
+            } else {
+                std::fs::read(&file)
+                    .map_err(|error| format!("cannot read {}: {error}", file.display()))?
+            };
+            let spans = Client::new(&to)
+                .import(document)
+                .await
+                .map_err(|error| error.to_string())?;
+            eprintln!("traces: stored {spans} spans at {to}");
+            Ok(())
         }
         Command::Search {
             service,
