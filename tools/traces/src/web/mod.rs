@@ -8,6 +8,7 @@ mod compare;
 mod dependencies;
 mod search;
 mod trace;
+mod upload;
 
 use std::sync::Arc;
 
@@ -25,6 +26,12 @@ pub fn router(store: Arc<Store>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/search") }))
         .route("/search", get(search::page))
+        .route(
+            "/import",
+            axum::routing::post(upload::import).layer(axum::extract::DefaultBodyLimit::max(
+                crate::receiver::MAX_EXPORT_BYTES + 64 * 1024,
+            )),
+        )
         .route("/trace/{trace_id}", get(trace::page))
         .route("/compare", get(compare::page))
         .route("/dependencies", get(dependencies::page))

@@ -264,3 +264,42 @@ async fn a_span_link_opens_the_linked_trace_at_the_linked_span() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn the_search_page_uploads_a_trace_and_refuses_a_cross_site_upload() {
+    let store = Arc::new(Store::new(10));
+    let (_, html, _) = get(&store, "/search").await;
+    assert!(
+        html.contains(r#"action="/import" enctype="multipart/form-data""#),
+        "{html}"
+    );
+    let request = export("blog", vec![span(7, 1, None, "GET /blogs", 0, 5)]);
+    let document = crate::otlp_json::encode_result(&request.resource_spans);
+    let mut body =
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.json\"\r\n\r\n"
+            .to_vec();
+    body.extend_from_slice(&document);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let upload = |site: &'static str| {
+        Request::post("/import")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .header("sec-fetch-site", site)
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let response = ui_router(Arc::clone(&store))
+        .oneshot(upload("cross-site"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(store.is_empty());
+    let response = ui_router(Arc::clone(&store))
+        .oneshot(upload("same-origin"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/trace/07070707070707070707070707070707"
+    );
+}
