@@ -1254,6 +1254,71 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exported_trace_imports_whole_into_another_viewer_which_names_its_orphan() {
+    let first = Viewer::start().await;
+    let second = Viewer::start().await;
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let now = now_nanos();
+    let request = export(
+        "shop",
+        vec![
+            span(
+                trace_id,
+                "0000000000000001",
+                "",
+                "GET /checkout",
+                SERVER as i32,
+                (now, now + 50 * MS),
+                None,
+            ),
+            // Its parent never arrived: an orphan.
+            span(
+                trace_id,
+                "0000000000000002",
+                "00000000000000ff",
+                "charge",
+                CLIENT as i32,
+                (now + MS, now + 9 * MS),
+                None,
+            ),
+        ],
+    );
+    post_protobuf(&first, &request).await;
+    let exported = first.cli(&["export", trace_id]);
+    assert!(exported.success, "{}", exported.stderr);
+    let dir = tempfile::tempdir().expect("a directory for the export");
+    let file = dir.path().join("trace.json");
+    std::fs::write(&file, &exported.stdout).expect("writing the export");
+    let imported = run_cli(["import", file.to_str().unwrap(), "--to", &second.ui], &[]);
+    assert!(imported.success, "{}", imported.stderr);
+    assert!(
+        imported.stderr.contains("stored 2 spans"),
+        "{}",
+        imported.stderr
+    );
+    let path = format!("/api/v3/traces/{trace_id}");
+    assert_eq!(
+        first.get(&path).await,
+        second.get(&path).await,
+        "every span, as it was"
+    );
+
+    let shown = second.cli(&["show", trace_id]);
+    assert!(
+        shown.stdout.contains(
+            "orphan shop: charge (span 0000000000000002), missing parent 00000000000000ff"
+        ),
+        "{}",
+        shown.stdout
+    );
+    let (_, page) = second.page(&format!("/trace/{trace_id}")).await;
+    assert!(
+        page.contains(r#"missing parent <code class="missing-parent">00000000000000ff</code>"#),
+        "{page}"
+    );
+}
+
 // The launcher (`scripts/up.sh`) starts the viewer when nothing receives spans.
 
 /// The launcher with its own keys and data directory, every process on a port of its choosing,
