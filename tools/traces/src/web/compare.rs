@@ -169,7 +169,7 @@ fn row_view(row: &Row, palette: &Palette, widest: u64) -> Markup {
             }
             td.num { (self_time(row.trace)) }
             td.num { (self_time(row.baseline)) }
-            td.num.delta { (signed(i128::from(row.self_delta))) }
+            td.num.change { (signed(i128::from(row.self_delta))) }
             td.deltas { span class={"delta " (bar_class)} style=(bar_style) {} }
         }
     }
