@@ -1176,6 +1176,8 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
             started.elapsed() < std::time::Duration::from_secs(10),
             "the delay never applied"
         );
+        // Not a wait for spans: the services read the file again on their own schedule.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     viewer
         .wait_for_trace(&slow, get_blogs_is_complete(true))
@@ -1243,6 +1245,37 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
         "{}",
         run.stdout
     );
+    // In a real browser: the comparison's first row is the delay, only in the slow trace; the
+    // trace page draws the path over the delay's bar.
+    let browser = Browser::find();
+    let compare = format!("/compare?trace={slow}");
+    let dom = browser.dom(&format!("{}{compare}", viewer.ui));
+    let first_row = dom
+        .split("<tr class=\"diff")
+        .nth(1)
+        .expect("rows on the compare page");
+    assert!(
+        first_row.contains("authorize.delay") && first_row.starts_with(" only-trace"),
+        "{dom}"
+    );
+    let trace_page = format!("/trace/{slow}");
+    let dom = browser.dom(&format!("{}{trace_page}", viewer.ui));
+    let delay_row = dom
+        .split("<details ")
+        .find(|row| row.contains(">authorize.delay<"))
+        .expect("the delay's row");
+    assert!(
+        delay_row.contains("critical") && delay_row.contains("class=\"cp\""),
+        "{delay_row}"
+    );
+    let dir = screenshots_dir();
+    for (name, path) in [("compare", compare), ("critical-path", trace_page)] {
+        let file = dir.join(format!("viewer-{name}.png"));
+        browser.screenshot(&format!("{}{path}", viewer.ui), &file, (1280, 640));
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(size > 10_000, "{} looks empty", file.display());
+    }
+
     let run = viewer.cli(&["show", &slow, "--critical-path"]);
     assert!(run.success, "{}", run.stderr);
     assert!(
