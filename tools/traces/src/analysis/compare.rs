@@ -101,25 +101,32 @@ impl Profile {
 
     /// The typical trace of these (see the module's documentation); empty without any.
     pub fn typical(profiles: &[Self]) -> Self {
-        let mut all: Vec<&Path> = profiles.iter().flat_map(|p| p.paths.keys()).collect();
-        all.sort();
-        all.dedup();
+        // Each path's values in the profiles that have it; the others count as zeros, so the
+        // work grows with the paths present, not with paths times profiles.
+        let mut present: HashMap<&Path, Vec<&Stats>> = HashMap::new();
+        for profile in profiles {
+            for (path, stats) in &profile.paths {
+                present.entry(path).or_default().push(stats);
+            }
+        }
+        let total = profiles.len();
         let mut paths = HashMap::new();
-        for path in all {
-            let stats = |read: fn(&Stats) -> u64| {
-                lower_median(profiles.iter().map(|p| p.paths.get(path).map_or(0, read)))
+        for (path, values) in present {
+            let median = |read: fn(&Stats) -> u64| {
+                let zeros = total - values.len();
+                lower_median_with_zeros(values.iter().map(|stats| read(stats)), zeros)
             };
-            let median = Stats {
-                count: stats(|s| s.count),
-                duration: stats(|s| s.duration),
-                self_time: stats(|s| s.self_time),
+            let stats = Stats {
+                count: median(|s| s.count),
+                duration: median(|s| s.duration),
+                self_time: median(|s| s.self_time),
             };
-            if median.count > 0 {
-                paths.insert(path.clone(), median);
+            if stats.count > 0 {
+                paths.insert(path.clone(), stats);
             }
         }
         Self {
-            duration: lower_median(profiles.iter().map(|p| p.duration)),
+            duration: lower_median_with_zeros(profiles.iter().map(|p| p.duration), 0),
             paths,
         }
     }
@@ -177,14 +184,19 @@ fn covered(intervals: impl Iterator<Item = (u64, u64)>, start: u64, end: u64) ->
     total
 }
 
-/// The lower median: of an even number of values, the smaller middle one; 0 of none.
-fn lower_median(values: impl Iterator<Item = u64>) -> u64 {
+/// The lower median of these values and `zeros` more zeros: of an even number of values, the
+/// smaller middle one; 0 of none.
+fn lower_median_with_zeros(values: impl Iterator<Item = u64>, zeros: usize) -> u64 {
     let mut values: Vec<u64> = values.collect();
-    if values.is_empty() {
+    let total = values.len() + zeros;
+    if total == 0 {
         return 0;
     }
-    let middle = (values.len() - 1) / 2;
-    *values.select_nth_unstable(middle).1
+    let middle = (total - 1) / 2;
+    if middle < zeros {
+        return 0;
+    }
+    *values.select_nth_unstable(middle - zeros).1
 }
 
 #[cfg(test)]
@@ -372,8 +384,12 @@ mod tests {
 
     #[test]
     fn medians_are_values_that_occurred() {
-        assert_eq!(lower_median([5, 1, 3].into_iter()), 3);
-        assert_eq!(lower_median([4, 1, 3, 2].into_iter()), 2);
-        assert_eq!(lower_median(std::iter::empty()), 0);
+        assert_eq!(lower_median_with_zeros([5, 1, 3].into_iter(), 0), 3);
+        assert_eq!(lower_median_with_zeros([4, 1, 3, 2].into_iter(), 0), 2);
+        assert_eq!(lower_median_with_zeros([4, 3].into_iter(), 2), 0);
+        assert_eq!(lower_median_with_zeros([4, 3].into_iter(), 1), 3);
+        assert_eq!(lower_median_with_zeros([9].into_iter(), 0), 9);
+        assert_eq!(lower_median_with_zeros(std::iter::empty(), 3), 0);
+        assert_eq!(lower_median_with_zeros(std::iter::empty(), 0), 0);
     }
 }
