@@ -13,12 +13,107 @@
 //! whose median count is zero (absent from at least half of the traces) is not in the typical
 //! trace.
 
-use std::{cmp::Reverse, collections::HashMap, sync::Arc};
+use std::{
+    cmp::Reverse,
+    collections::HashMap,
+    hash::{DefaultHasher, Hash, Hasher},
+    sync::Arc,
+};
 
 use super::Tree;
 
 /// A path: (service, operation) from the top span down to the span itself.
 pub type Path = Vec<(Arc<str>, Arc<str>)>;
+
+/// A path as a map key: its last step, linked to its parent's, with a hash of the whole chain, so
+/// that neither building nor hashing a span's key grows with its depth.
+#[derive(Debug, Clone)]
+pub struct Key {
+    hash: u64,
+    step: Arc<Step>,
+}
+
+#[derive(Debug)]
+struct Step {
+    parent: Option<Key>,
+    service: Arc<str>,
+    name: Arc<str>,
+}
+
+impl Key {
+    fn new(parent: Option<&Key>, service: &Arc<str>, name: &Arc<str>) -> Self {
+        let mut hasher = DefaultHasher::new();
+        (parent.map(|p| p.hash), &**service, &**name).hash(&mut hasher);
+        Self {
+            hash: hasher.finish(),
+            step: Arc::new(Step {
+                parent: parent.cloned(),
+                service: Arc::clone(service),
+                name: Arc::clone(name),
+            }),
+        }
+    }
+
+    fn of(path: &Path) -> Option<Self> {
+        let mut key: Option<Self> = None;
+        for (service, name) in path {
+            key = Some(Self::new(key.as_ref(), service, name));
+        }
+        key
+    }
+
+    /// The path, from the top span down.
+    pub fn path(&self) -> Path {
+        let mut path = Vec::new();
+        let mut step = Some(self);
+        while let Some(key) = step {
+            path.push((Arc::clone(&key.step.service), Arc::clone(&key.step.name)));
+            step = key.step.parent.as_ref();
+        }
+        path.reverse();
+        path
+    }
+}
+
+/// A long chain of steps is dropped one step at a time, not by recursion as deep as the trace.
+impl Drop for Step {
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(key) = parent {
+            match Arc::try_unwrap(key.step) {
+                Ok(mut step) => parent = step.parent.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        let (mut a, mut b) = (self, other);
+        loop {
+            if Arc::ptr_eq(&a.step, &b.step) {
+                return true;
+            }
+            if a.hash != b.hash || a.step.service != b.step.service || a.step.name != b.step.name {
+                return false;
+            }
+            match (&a.step.parent, &b.step.parent) {
+                (Some(pa), Some(pb)) => (a, b) = (pa, pb),
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl Eq for Key {}
 
 /// What the spans on one path add up to, in one trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,7 +128,7 @@ pub struct Stats {
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
     pub duration: u64,
-    pub paths: HashMap<Path, Stats>,
+    paths: HashMap<Key, Stats>,
 }
 
 /// One path of a comparison.
@@ -71,12 +166,12 @@ impl Row {
 impl Profile {
     /// Every span of the trace on its path, with its self time.
     pub fn of(tree: &Tree) -> Self {
-        let mut paths: HashMap<Path, Stats> = HashMap::new();
-        let mut stack: Vec<(usize, Path)> =
-            tree.tops().iter().map(|top| (*top, Path::new())).collect();
-        while let Some((index, mut path)) = stack.pop() {
+        let mut paths: HashMap<Key, Stats> = HashMap::new();
+        let mut stack: Vec<(usize, Option<Key>)> =
+            tree.tops().iter().map(|top| (*top, None)).collect();
+        while let Some((index, parent)) = stack.pop() {
             let span = &tree.spans[index];
-            path.push((Arc::clone(&span.service), Arc::clone(&span.name)));
+            let key = Key::new(parent.as_ref(), &span.service, &span.name);
             let duration = span.end - span.start;
             let covered = covered(
                 tree.children(index)
@@ -86,9 +181,9 @@ impl Profile {
                 span.end,
             );
             for child in tree.children(index) {
-                stack.push((*child, path.clone()));
+                stack.push((*child, Some(key.clone())));
             }
-            let stats = paths.entry(path).or_default();
+            let stats = paths.entry(key).or_default();
             stats.count += 1;
             stats.duration += duration;
             stats.self_time += duration - covered;
@@ -99,11 +194,21 @@ impl Profile {
         }
     }
 
+    /// What the spans on `path` add up to; `None` without any.
+    pub fn get(&self, path: &Path) -> Option<Stats> {
+        self.paths.get(&Key::of(path)?).copied()
+    }
+
+    /// The paths this profile has spans on.
+    pub fn paths(&self) -> impl Iterator<Item = Path> + '_ {
+        self.paths.keys().map(Key::path)
+    }
+
     /// The typical trace of these (see the module's documentation); empty without any.
     pub fn typical(profiles: &[Self]) -> Self {
         // Each path's values in the profiles that have it; the others count as zeros, so the
         // work grows with the paths present, not with paths times profiles.
-        let mut present: HashMap<&Path, Vec<&Stats>> = HashMap::new();
+        let mut present: HashMap<&Key, Vec<&Stats>> = HashMap::new();
         for profile in profiles {
             for (path, stats) in &profile.paths {
                 present.entry(path).or_default().push(stats);
@@ -135,16 +240,20 @@ impl Profile {
 /// The trace's rows beside the baseline's, what changed most first (the largest difference in
 /// self time either way; of equal ones, the trace's slower first), then by path.
 pub fn compare(trace: &Profile, baseline: &Profile) -> Vec<Row> {
-    let mut paths: Vec<&Path> = trace.paths.keys().chain(baseline.paths.keys()).collect();
-    paths.sort();
-    paths.dedup();
-    let mut rows: Vec<Row> = paths
+    let mut keys: Vec<&Key> = trace.paths.keys().collect();
+    keys.extend(
+        baseline
+            .paths
+            .keys()
+            .filter(|key| !trace.paths.contains_key(*key)),
+    );
+    let mut rows: Vec<Row> = keys
         .into_iter()
-        .map(|path| {
-            let (ours, theirs) = (trace.paths.get(path), baseline.paths.get(path));
+        .map(|key| {
+            let (ours, theirs) = (trace.paths.get(key), baseline.paths.get(key));
             let self_time = |stats: Option<&Stats>| i64::try_from(stats.map_or(0, |s| s.self_time));
             Row {
-                path: path.clone(),
+                path: key.path(),
                 trace: ours.copied(),
                 baseline: theirs.copied(),
                 self_delta: self_time(ours)
@@ -252,7 +361,7 @@ mod tests {
     fn self_time_is_what_the_children_do_not_cover_and_repeated_spans_add_up() {
         let profile = profile(get_blogs(0));
         assert_eq!(profile.duration, 100);
-        let get = |steps: &[(&str, &str)]| profile.paths.get(&path(steps)).copied();
+        let get = |steps: &[(&str, &str)]| profile.get(&path(steps));
         assert_eq!(get(&[("blog", "GET /blogs")]), stats(1, 100, 70));
         assert_eq!(
             get(&[("blog", "GET /blogs"), ("mongodb", "find")]),
@@ -278,10 +387,13 @@ mod tests {
             span(5, Some(1), "a", "late", 120, 130),
         ]);
         // Covered: 10..60 and 90..100.
-        let root = profile.paths[&path(&[("a", "root")])];
+        let root = profile.get(&path(&[("a", "root")])).unwrap();
         assert_eq!(root.self_time, 40);
         assert_eq!(
-            profile.paths[&path(&[("a", "root"), ("a", "z")])].self_time,
+            profile
+                .get(&path(&[("a", "root"), ("a", "z")]))
+                .unwrap()
+                .self_time,
             60
         );
     }
@@ -365,7 +477,7 @@ mod tests {
             ("author", "POST /authorize"),
         ]);
         assert_eq!(
-            typical.paths[&author],
+            typical.get(&author).unwrap(),
             Stats {
                 count: 1,
                 duration: 6,
@@ -373,13 +485,24 @@ mod tests {
             }
         );
         // One trace of four retried: not typical.
-        assert!(
-            !typical
-                .paths
-                .keys()
-                .any(|p| &*p.last().unwrap().1 == "retry")
-        );
-        assert!(Profile::typical(&[]).paths.is_empty());
+        assert!(!typical.paths().any(|p| &*p.last().unwrap().1 == "retry"));
+        assert!(Profile::typical(&[]).paths().next().is_none());
+    }
+
+    #[test]
+    fn a_trace_as_deep_as_it_is_long_is_profiled_and_dropped_without_recursion() {
+        let spans: Vec<Span> = (0..200_000u64)
+            .map(|i| {
+                let mut span = span(0, None, "a", "call", i, 400_000 - i);
+                span.span_id = crate::ids::SpanId((i + 1).to_be_bytes());
+                span.parent = (i > 0).then(|| crate::ids::SpanId(i.to_be_bytes()));
+                span
+            })
+            .collect();
+        let deep = profile(spans);
+        assert_eq!(deep.paths.len(), 200_000);
+        assert_eq!(deep.get(&path(&[("a", "call")])), stats(1, 400_000, 2));
+        drop(deep);
     }
 
     #[test]
