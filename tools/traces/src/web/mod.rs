@@ -214,7 +214,7 @@ svg.graph .edge text { font-size: 12px; fill: var(--fg); paint-order: stroke; st
 .critical-key { margin-left: 10px; color: var(--muted); font-size: 12px; white-space: nowrap; }
 .cp-sample { display: inline-block; width: 22px; height: 4px; background: var(--cp); margin-right: 5px; vertical-align: middle; }
 .orphan-mark { color: var(--warn); border: 1px solid var(--warn); border-radius: 8px; padding: 0 5px; margin-left: 6px; font-size: 11px; }
-#orphans ul { margin: 6px 0 0; padding-left: 20px; }
+#orphans { margin: 0 0 10px; } #orphans ul { margin: 6px 0 0; padding-left: 20px; }
 table.compare td { vertical-align: middle; }
 table.compare .callers { color: var(--muted); font-size: 12px; }
 table.compare .op { margin-left: 2px; }
