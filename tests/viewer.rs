@@ -1112,6 +1112,246 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+// Finding the cause: the critical path and the comparison of a request `authorLatencyMs` delayed.
+
+/// A flags file with `authorLatencyMs` at `ms` (0: off).
+fn author_latency(path: &std::path::Path, ms: u64) {
+    let flags = json!({"flags": {"authorLatencyMs": {
+        "state": "ENABLED", "variants": {"set": ms}, "defaultVariant": "set"}}});
+    std::fs::write(path, flags.to_string()).expect("writing the flags file");
+}
+
+/// A `GET /blogs` trace with author's answer and MongoDB's spans in (and the delay's, if asked).
+fn get_blogs_is_complete(delayed: bool) -> impl Fn(&[ViewedSpan]) -> bool {
+    move |spans: &[ViewedSpan]| {
+        let has = |service: &str, name: &str| {
+            spans.iter().any(|s| s.service == service && s.name == name)
+        };
+        has("blog-service", "GET /blogs")
+            && spans.iter().any(|s| {
+                s.service == "author-service" && s.name == "POST /authorize" && s.kind == SERVER
+            })
+            && spans.iter().any(|s| s.service == "mongodb")
+            && (!delayed || has("author-service", "authorize.delay"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
+    let flags_dir = tempfile::tempdir().expect("a directory for the flags file");
+    let flags = flags_dir.path().join("flags.json");
+    author_latency(&flags, 0);
+    let viewer = Viewer::start().await;
+    let mut env = viewer.grpc_env();
+    env.push(("FLAGS_FILE".into(), flags.display().to_string()));
+    let platform = Platform::start_with(PlatformOptions {
+        env,
+        ..PlatformOptions::default()
+    })
+    .await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    let mut normal = Vec::new();
+    for _ in 0..3 {
+        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        normal.push(reply.trace_id());
+    }
+    for trace_id in &normal {
+        viewer
+            .wait_for_trace(trace_id, get_blogs_is_complete(false))
+            .await;
+    }
+
+    // Switched on while the services run: they read the file again within 2 s.
+    author_latency(&flags, 400);
+    let started = std::time::Instant::now();
+    let slow = loop {
+        let began = std::time::Instant::now();
+        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        if began.elapsed() >= std::time::Duration::from_millis(400) {
+            break reply.trace_id();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the delay never applied"
+        );
+        // Not a wait for spans: the services read the file again on their own schedule.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    viewer
+        .wait_for_trace(&slow, get_blogs_is_complete(true))
+        .await;
+
+    let (status, path) = viewer
+        .get(&format!("/api/analysis/critical-path/{slow}"))
+        .await;
+    assert_eq!(status, 200, "{path}");
+    let segments = path["data"]["segments"].as_array().expect("segments");
+    let time = |segment: &Value, field: &str| -> u64 {
+        segment[field]
+            .as_str()
+            .expect("a decimal string")
+            .parse()
+            .expect("a time")
+    };
+    for pair in segments.windows(2) {
+        assert_eq!(
+            time(&pair[0], "endTimeUnixNano"),
+            time(&pair[1], "startTimeUnixNano"),
+            "{path}"
+        );
+    }
+    let covered =
+        time(segments.last().unwrap(), "endTimeUnixNano") - time(&segments[0], "startTimeUnixNano");
+    assert_eq!(
+        covered,
+        path["data"]["durationNanos"].as_u64().unwrap(),
+        "{path}"
+    );
+    let on_path = |service: &str, name: &str| {
+        segments
+            .iter()
+            .find(|s| s["serviceName"] == service && s["operationName"] == name)
+    };
+    assert!(
+        on_path("author-service", "POST /authorize").is_some(),
+        "{path}"
+    );
+    let delay = on_path("author-service", "authorize.delay").expect("the delay is on the path");
+    assert!(
+        time(delay, "endTimeUnixNano") - time(delay, "startTimeUnixNano") >= 400 * MS,
+        "{path}"
+    );
+
+    for query in [
+        format!("trace={slow}&baseline={}", normal[0]),
+        format!("trace={slow}"),
+    ] {
+        let (status, diff) = viewer.get(&format!("/api/analysis/compare?{query}")).await;
+        assert_eq!(status, 200, "{diff}");
+        let first = &diff["data"]["rows"][0];
+        assert_eq!(first["operationName"], "authorize.delay", "{query}: {diff}");
+        assert!(
+            first["selfDeltaNanos"].as_i64().unwrap() >= 400 * MS as i64,
+            "{diff}"
+        );
+    }
+    let run = viewer.cli(&["diff", &slow]);
+    assert!(run.success, "{}", run.stderr);
+    let first_row = run.stdout.lines().nth(3).unwrap_or_default();
+    assert!(
+        first_row.contains("author-service: authorize.delay"),
+        "{}",
+        run.stdout
+    );
+    // In a real browser: the comparison's first row is the delay, only in the slow trace; the
+    // trace page draws the path over the delay's bar.
+    let browser = Browser::find();
+    let compare = format!("/compare?trace={slow}");
+    let dom = browser.dom(&format!("{}{compare}", viewer.ui));
+    let first_row = dom
+        .split("<tr class=\"diff")
+        .nth(1)
+        .expect("rows on the compare page");
+    assert!(
+        first_row.contains("authorize.delay") && first_row.starts_with(" only-trace"),
+        "{dom}"
+    );
+    let trace_page = format!("/trace/{slow}");
+    let dom = browser.dom(&format!("{}{trace_page}", viewer.ui));
+    let delay_row = dom
+        .split("<details ")
+        .find(|row| row.contains(">authorize.delay<"))
+        .expect("the delay's row");
+    assert!(
+        delay_row.contains("critical") && delay_row.contains("class=\"cp\""),
+        "{delay_row}"
+    );
+    let dir = screenshots_dir();
+    for (name, path) in [("compare", compare), ("critical-path", trace_page)] {
+        let file = dir.join(format!("viewer-{name}.png"));
+        browser.screenshot(&format!("{}{path}", viewer.ui), &file, (1280, 640));
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(size > 10_000, "{} looks empty", file.display());
+    }
+
+    let run = viewer.cli(&["show", &slow, "--critical-path"]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with("▶ author-service") && line.contains("authorize.delay")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exported_trace_imports_whole_into_another_viewer_which_names_its_orphan() {
+    let first = Viewer::start().await;
+    let second = Viewer::start().await;
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let now = now_nanos();
+    let request = export(
+        "shop",
+        vec![
+            span(
+                trace_id,
+                "0000000000000001",
+                "",
+                "GET /checkout",
+                SERVER as i32,
+                (now, now + 50 * MS),
+                None,
+            ),
+            // Its parent never arrived: an orphan.
+            span(
+                trace_id,
+                "0000000000000002",
+                "00000000000000ff",
+                "charge",
+                CLIENT as i32,
+                (now + MS, now + 9 * MS),
+                None,
+            ),
+        ],
+    );
+    post_protobuf(&first, &request).await;
+    let exported = first.cli(&["export", trace_id]);
+    assert!(exported.success, "{}", exported.stderr);
+    let dir = tempfile::tempdir().expect("a directory for the export");
+    let file = dir.path().join("trace.json");
+    std::fs::write(&file, &exported.stdout).expect("writing the export");
+    let imported = run_cli(["import", file.to_str().unwrap(), "--to", &second.ui], &[]);
+    assert!(imported.success, "{}", imported.stderr);
+    assert!(
+        imported.stderr.contains("stored 2 spans"),
+        "{}",
+        imported.stderr
+    );
+    let path = format!("/api/v3/traces/{trace_id}");
+    assert_eq!(
+        first.get(&path).await,
+        second.get(&path).await,
+        "every span, as it was"
+    );
+
+    let shown = second.cli(&["show", trace_id]);
+    assert!(
+        shown.stdout.contains(
+            "orphan shop: charge (span 0000000000000002), missing parent 00000000000000ff"
+        ),
+        "{}",
+        shown.stdout
+    );
+    let (_, page) = second.page(&format!("/trace/{trace_id}")).await;
+    assert!(
+        page.contains(r#"missing parent <code class="missing-parent">00000000000000ff</code>"#),
+        "{page}"
+    );
+}
+
 // The launcher (`scripts/up.sh`) starts the viewer when nothing receives spans.
 
 /// The launcher with its own keys and data directory, every process on a port of its choosing,

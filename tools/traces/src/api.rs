@@ -7,6 +7,9 @@
 //! - `GET /api/v3/traces?query.serviceName=S&query.startTimeMin=T&query.startTimeMax=T...`
 //!   (camelCase names or their snake_case aliases)
 //! - `GET /api/dependencies?endTs=MS&lookback=MS`
+//!
+//! and, in [`analysis`], this viewer's own analyses under `/api/analysis/`, and in [`import`],
+//! `POST /api/traces`, with the same errors.
 
 use std::sync::Arc;
 
@@ -19,6 +22,9 @@ use axum::{
 };
 use serde_json::json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+pub(crate) mod analysis;
+pub(crate) mod import;
 
 use crate::{
     ids::TraceId,
@@ -40,14 +46,16 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/v3/traces", get(find_traces))
         .route("/api/v3/traces/{trace_id}", get(get_trace))
         .route("/api/dependencies", get(dependencies))
-        .with_state(store)
+        .with_state(Arc::clone(&store))
+        .merge(analysis::router(Arc::clone(&store)))
+        .merge(import::router(store))
 }
 
 /// An API v3 error: `{"error": {"httpCode": 400, "message": "..."}}`.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
 }
 
 impl ApiError {
@@ -62,6 +70,13 @@ impl ApiError {
         Self {
             status: StatusCode::NOT_FOUND,
             message: "No traces found".to_owned(),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
         }
     }
 

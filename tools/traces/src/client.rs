@@ -42,6 +42,64 @@ pub struct Search {
     pub limit: usize,
 }
 
+/// A piece of a trace's critical path (`GET /api/analysis/critical-path/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Segment {
+    pub span_id: String,
+    pub service_name: String,
+    pub operation_name: String,
+    #[serde(deserialize_with = "decimal")]
+    pub start_time_unix_nano: u64,
+    #[serde(deserialize_with = "decimal")]
+    pub end_time_unix_nano: u64,
+}
+
+/// A comparison (`GET /api/analysis/compare`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Diff {
+    pub trace: DiffSide,
+    pub baseline: DiffSide,
+    pub rows: Vec<DiffRow>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffSide {
+    /// `None` for the typical trace.
+    pub trace_id: Option<String>,
+    pub duration_nanos: u64,
+    /// How many traces the typical trace is made of.
+    #[serde(default)]
+    pub traces: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffRow {
+    pub service_name: String,
+    pub operation_name: String,
+    /// `service: operation` from the top span down to this one.
+    pub path: Vec<String>,
+    pub trace: Option<DiffStats>,
+    pub baseline: Option<DiffStats>,
+    pub self_delta_nanos: i64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffStats {
+    pub count: u64,
+    pub duration_nanos: u64,
+    pub self_nanos: u64,
+}
+
+/// A `u64` written as a decimal string, as OTLP/JSON writes times.
+fn decimal<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
 pub struct Client {
     base: String,
     http: reqwest::Client,
@@ -138,6 +196,95 @@ impl Client {
             .collect();
         links.sort_by(|a, b| (&a.parent, &a.child).cmp(&(&b.parent, &b.child)));
         Ok(links)
+    }
+
+    /// A trace's critical path; `Ok(None)` when the server has no such trace. Only this
+    /// viewer answers it: Jaeger has no such API.
+    pub async fn critical_path(&self, trace_id: &str) -> Result<Option<Vec<Segment>>, ClientError> {
+        #[derive(Deserialize)]
+        struct Data {
+            segments: Vec<Segment>,
+        }
+        let url = format!("{}/api/analysis/critical-path/{trace_id}", self.base);
+        Ok(self
+            .analysis::<Data>(&url, &[])
+            .await?
+            .map(|data| data.segments))
+    }
+
+    /// A trace beside `baseline`, or beside the typical trace of its kind; `Ok(None)` when the
+    /// server has no such trace. Only this viewer answers it.
+    pub async fn compare(
+        &self,
+        trace_id: &str,
+        baseline: Option<&str>,
+    ) -> Result<Option<Diff>, ClientError> {
+        let url = format!("{}/api/analysis/compare", self.base);
+        let mut params = vec![("trace", trace_id.to_owned())];
+        if let Some(baseline) = baseline {
+            params.push(("baseline", baseline.to_owned()));
+        }
+        self.analysis(&url, &params).await
+    }
+
+    /// Posts a document of spans to this viewer's `POST /api/traces`; how many spans it stored.
+    pub async fn import(&self, document: Vec<u8>) -> Result<u64, ClientError> {
+        let url = format!("{}/api/traces", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(document)
+            .send()
+            .await
+            .map_err(|error| {
+                ClientError::Unreachable(format!(
+                    "cannot reach {} ({}): start `traces serve` there, or point --to at one",
+                    self.base,
+                    innermost(&error)
+                ))
+            })?;
+        let status = response.status();
+        let body = self.body(response).await?;
+        if !status.is_success() {
+            return Err(self.refused(status, &body));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| self.malformed(&url, e))?;
+        Ok(json["data"]["spans"].as_u64().unwrap_or_default())
+    }
+
+    /// An `/api/analysis/` answer's `data`; `None` on this viewer's 404 for an unknown trace.
+    async fn analysis<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        params: &[(&str, String)],
+    ) -> Result<Option<T>, ClientError> {
+        #[derive(Deserialize)]
+        struct Answer<T> {
+            data: T,
+        }
+        let response = self.get(url, params).await?;
+        let status = response.status();
+        let body = self.body(response).await?;
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let ours = json["error"]["message"].is_string() || json["data"].is_object();
+        if !ours {
+            return Err(ClientError::Refused(format!(
+                "{} has no analysis API ({status} for {url}): the critical path and diff are \
+                 computed by `traces serve`, not by Jaeger; point --from at it",
+                self.base
+            )));
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.refused(status, &body));
+        }
+        serde_json::from_value::<Answer<T>>(json)
+            .map(|answer| Some(answer.data))
+            .map_err(|e| self.malformed(url, e))
     }
 
     /// An API v3 answer of traces; `None` on Jaeger's 404 "No traces found".

@@ -9,6 +9,7 @@
 //! The store and the receivers are a library so that another program (a test's collector, say)
 //! can embed them.
 
+pub mod analysis;
 pub mod api;
 pub mod client;
 pub mod ids;

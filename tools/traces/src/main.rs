@@ -1,13 +1,15 @@
 //! `traces`: receive and view traces on one machine (`traces serve`), and read them in the
-//! terminal from this viewer or a real Jaeger (`traces show | search | graph`). See
+//! terminal from this viewer or a real Jaeger (`traces show | search | graph`), and analyse them
+//! with this viewer (`traces show --critical-path`, `traces diff`). See
 //! docs/viewer.md.
 
-use std::{io::Write as _, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{io::Write as _, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use traces::{
     client::{Client, Search},
     ids::TraceId,
+    otlp_json,
     server::{self, Settings},
     terminal,
     units::parse_go,
@@ -44,8 +46,38 @@ enum Command {
     Show {
         /// 32 hex digits, as in a `traceresponse` header or a trace link.
         trace_id: String,
+        /// Mark the root span's critical path (computed by `traces serve`, not by Jaeger).
+        #[arg(long)]
+        critical_path: bool,
         #[command(flatten)]
         source: Source,
+    },
+    /// Compare a trace with a baseline trace, or with the typical trace of its kind: each span's
+    /// self time on both sides, what changed most first (computed by `traces serve`, not Jaeger).
+    Diff {
+        /// The trace to explain: 32 hex digits.
+        trace_id: String,
+        /// The trace to compare with; without it, the typical trace of its kind (the median of
+        /// the last 100 stored traces with the same root service and operation).
+        #[arg(long, value_name = "ID")]
+        baseline: Option<String>,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Print a trace as JSON, as Jaeger's `GET /api/v3/traces/{id}` answers it (for `import`).
+    Export {
+        /// 32 hex digits.
+        trace_id: String,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Store the spans of a file in a viewer: what `export` printed, or OTLP/JSON.
+    Import {
+        /// The file; `-` reads stdin.
+        file: PathBuf,
+        /// The viewer to store them in (`traces serve`; Jaeger has no such API).
+        #[arg(long, value_name = "URL", default_value = "http://localhost:16686")]
+        to: String,
     },
     /// List recent traces, one a line with its link, newest first.
     Search {
@@ -88,6 +120,13 @@ struct Source {
     from: String,
 }
 
+/// A trace id as people write it, in the form every server reads.
+fn trace_id_text(text: &str) -> Result<String, String> {
+    TraceId::parse(text)
+        .map(|id| id.to_string())
+        .map_err(|problem| format!("{text:?} is not a trace id: {problem}"))
+}
+
 fn go_duration(text: &str) -> Result<Duration, String> {
     parse_go(text)
 }
@@ -128,10 +167,12 @@ async fn run(command: Command) -> Result<(), String> {
             };
             server::serve(settings, server::stop_signal()).await
         }
-        Command::Show { trace_id, source } => {
-            let id = TraceId::parse(&trace_id)
-                .map_err(|problem| format!("{trace_id:?} is not a trace id: {problem}"))?
-                .to_string();
+        Command::Show {
+            trace_id,
+            critical_path,
+            source,
+        } => {
+            let id = trace_id_text(&trace_id)?;
             let client = Client::new(&source.from);
             let resource_spans = client
                 .trace(&id)
@@ -142,7 +183,70 @@ async fn run(command: Command) -> Result<(), String> {
                 .into_iter()
                 .next()
                 .ok_or_else(|| format!("trace {id} at {} has no spans", source.from))?;
-            print(&terminal::waterfall(&trace, &client.trace_link(&id)))
+            let critical = if critical_path {
+                let segments = client
+                    .critical_path(&id)
+                    .await
+                    .map_err(|error| error.to_string())?
+                    .ok_or_else(|| format!("trace {id} not found at {}", source.from))?;
+                Some(segments)
+            } else {
+                None
+            };
+            print(&terminal::waterfall(
+                &trace,
+                &client.trace_link(&id),
+                critical.as_deref(),
+            ))
+        }
+        Command::Diff {
+            trace_id,
+            baseline,
+            source,
+        } => {
+            let id = trace_id_text(&trace_id)?;
+            let baseline = baseline.as_deref().map(trace_id_text).transpose()?;
+            let client = Client::new(&source.from);
+            let diff = client
+                .compare(&id, baseline.as_deref())
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| match &baseline {
+                    Some(baseline) => {
+                        format!("trace {id} or {baseline} not found at {}", source.from)
+                    }
+                    None => format!("trace {id} not found at {}", source.from),
+                })?;
+            print(&terminal::diff(&diff))
+        }
+        Command::Export { trace_id, source } => {
+            let id = trace_id_text(&trace_id)?;
+            let client = Client::new(&source.from);
+            let resource_spans = client
+                .trace(&id)
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| format!("trace {id} not found at {}", source.from))?;
+            let mut json = otlp_json::encode_result(&resource_spans);
+            json.push(b'\n');
+            print(&String::from_utf8_lossy(&json))
+        }
+        Command::Import { file, to } => {
+            let document = if file.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                    .map_err(|error| format!("cannot read stdin: {error}"))?;
+                bytes
+            } else {
+                std::fs::read(&file)
+                    .map_err(|error| format!("cannot read {}: {error}", file.display()))?
+            };
+            let spans = Client::new(&to)
+                .import(document)
+                .await
+                .map_err(|error| error.to_string())?;
+            eprintln!("traces: stored {spans} spans at {to}");
+            Ok(())
         }
         Command::Search {
             service,

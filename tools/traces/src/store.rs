@@ -20,7 +20,10 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message as _;
 
-use crate::ids::{SpanId, TraceId};
+use crate::{
+    analysis,
+    ids::{SpanId, TraceId},
+};
 
 /// The six span kinds in OTLP's numbering (0 is unspecified).
 pub const SPAN_KINDS: [&str; 6] = [
@@ -196,6 +199,43 @@ impl Store {
             .traces
             .get(&trace_id)
             .map(|trace| trace.to_otlp(trace_id))
+    }
+
+    /// A trace's spans as the analyses read them (no attributes decoded).
+    pub fn analysis_spans(&self, trace_id: TraceId) -> Option<Vec<analysis::Span>> {
+        let inner = self.read();
+        inner.traces.get(&trace_id).map(Trace::analysis_spans)
+    }
+
+    /// The spans of up to `limit` traces other than `except`, the most recently arrived first,
+    /// whose root span (as [`Summary`] chooses it) is `service`'s `name`: traces of one kind.
+    pub fn recent_of_kind(
+        &self,
+        service: &str,
+        name: &str,
+        except: TraceId,
+        limit: usize,
+    ) -> Vec<Vec<analysis::Span>> {
+        let inner = self.read();
+        inner
+            .arrival
+            .iter()
+            .rev()
+            .filter(|trace_id| **trace_id != except)
+            .filter_map(|trace_id| inner.traces.get(trace_id))
+            .filter(|trace| {
+                // Most traces have no such span at all: skip them before finding their root.
+                trace
+                    .spans
+                    .iter()
+                    .any(|span| *span.name == *name && *span.origin.service == *service)
+                    && trace
+                        .root()
+                        .is_some_and(|root| *root.name == *name && *root.origin.service == *service)
+            })
+            .take(limit)
+            .map(Trace::analysis_spans)
+            .collect()
     }
 
     /// The traces that match, the most recent first, as OTLP.
@@ -560,18 +600,37 @@ impl Trace {
         grouped.into_iter().map(|(_, spans)| spans).collect()
     }
 
-    fn summary(&self, trace_id: TraceId) -> Summary {
+    /// The root: a span without a parent in the trace, one without a parent id if there is one,
+    /// the earliest if there are several (as `analysis::Tree` chooses it).
+    fn root(&self) -> Option<&StoredSpan> {
         let ids: HashSet<SpanId> = self.spans.iter().map(|span| span.fields.span_id).collect();
-        // The root: a span without a parent in the trace, the earliest if there are several.
-        let root = self
-            .spans
+        self.spans
             .iter()
             .filter(|span| {
                 span.fields
                     .parent
                     .is_none_or(|parent| !ids.contains(&parent))
             })
-            .min_by_key(|span| (span.fields.parent.is_some(), span.fields.start));
+            .min_by_key(|span| (span.fields.parent.is_some(), span.fields.start))
+    }
+
+    fn analysis_spans(&self) -> Vec<analysis::Span> {
+        self.spans
+            .iter()
+            .map(|span| analysis::Span {
+                span_id: span.fields.span_id,
+                parent: span.fields.parent,
+                service: Arc::clone(&span.origin.service),
+                name: Arc::clone(&span.name),
+                kind: span.fields.kind,
+                start: span.fields.start,
+                end: span.fields.end,
+            })
+            .collect()
+    }
+
+    fn summary(&self, trace_id: TraceId) -> Summary {
+        let root = self.root();
         let mut services: BTreeMap<&str, usize> = BTreeMap::new();
         for span in &self.spans {
             *services.entry(&span.origin.service).or_default() += 1;

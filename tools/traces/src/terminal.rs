@@ -5,14 +5,22 @@
 //! Everything from spans goes through [`clean`] first: a span name is data from any process that
 //! can reach the receiver, and must not move the cursor or rewrite the screen.
 
-use std::fmt::Write as _;
+mod diff;
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write as _,
+};
 
 use anstyle::{AnsiColor, Effects, Style};
 
+pub use diff::diff;
+
 use crate::{
+    client::Segment,
     store::Dependency,
     units::{human, utc},
-    waterfall::{PALETTE_SIZE, Palette, Waterfall},
+    waterfall::{PALETTE_SIZE, Palette, Row, Waterfall},
 };
 
 /// Columns of the bars' time axis.
@@ -21,6 +29,7 @@ const BAR_WIDTH: usize = 40;
 const MAX_OPERATION_WIDTH: usize = 56;
 
 const ERROR: Style = AnsiColor::Red.on_default().effects(Effects::BOLD);
+const WARN: Style = AnsiColor::Yellow.on_default().effects(Effects::BOLD);
 const DIM: Style = Style::new().effects(Effects::DIMMED);
 const BOLD: Style = Style::new().effects(Effects::BOLD);
 
@@ -46,9 +55,24 @@ fn paint(style: Style, text: &str) -> String {
 
 /// The trace as a waterfall: a header, then one line per span in tree order with its service,
 /// its operation indented under its parent, its duration, its bar on the trace's time axis, and
-/// `✗ ERROR` with the status message when it failed.
-pub fn waterfall(trace: &Waterfall, link: &str) -> String {
+/// `✗ ERROR` with the status message when it failed. A broken trace's orphans (spans whose
+/// parent is not in the trace) are named under the header with their missing parent.
+///
+/// With the critical path, a span on it is marked `▶`, its pieces on the path are solid in its
+/// bar (`█`) and the rest of every bar is light (`░`); a summary of the time on the path by span
+/// ends the output.
+pub fn waterfall(trace: &Waterfall, link: &str, critical: Option<&[Segment]>) -> String {
     let mut out = String::new();
+    let mut pieces: HashMap<&str, Vec<(u64, u64)>> = HashMap::new();
+    for segment in critical.unwrap_or_default() {
+        pieces
+            .entry(segment.span_id.as_str())
+            .or_default()
+            .push((segment.start_time_unix_nano, segment.end_time_unix_nano));
+    }
+    let ids: HashSet<&str> = trace.rows.iter().map(|row| row.span_id.as_str()).collect();
+    let is_orphan =
+        |row: &Row| !row.parent_span_id.is_empty() && !ids.contains(row.parent_span_id.as_str());
     let palette = Palette::new(trace.services());
     let title = trace
         .root()
@@ -68,7 +92,36 @@ pub fn waterfall(trace: &Waterfall, link: &str) -> String {
     }
     let _ = writeln!(out, "{}", facts.join(" · "));
     let _ = writeln!(out, "{}", paint(DIM, link));
+    let orphans: Vec<&Row> = trace.rows.iter().filter(|row| is_orphan(row)).collect();
+    if !orphans.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                WARN,
+                &format!(
+                    "broken trace: {} without a parent in the trace",
+                    plural(orphans.len(), "span")
+                )
+            )
+        );
+        for row in orphans {
+            let _ = writeln!(
+                out,
+                "  orphan {}: {} (span {}), missing parent {}",
+                clean(&row.service),
+                clean(&row.name),
+                row.span_id,
+                clean(&row.parent_span_id)
+            );
+        }
+    }
     let _ = writeln!(out);
+    let marker = |on_path: bool| match (critical, on_path) {
+        (None, _) => "",
+        (Some(_), true) => "▶ ",
+        (Some(_), false) => "  ",
+    };
 
     let service_width = trace
         .rows
@@ -101,17 +154,30 @@ pub fn waterfall(trace: &Waterfall, link: &str) -> String {
         paint(
             DIM,
             &format!(
-                "{:<service_width$}  {:<operation_width$}  {:>8}  {axis}",
-                "SERVICE", "OPERATION", "DURATION"
+                "{}{:<service_width$}  {:<operation_width$}  {:>8}  {axis}",
+                marker(false),
+                "SERVICE",
+                "OPERATION",
+                "DURATION"
             )
         )
     );
     for (row, operation) in trace.rows.iter().zip(&operations) {
         let style = service_style(&palette, &row.service);
         let service = clean(&row.service);
-        let bar = bar(trace, row.start, row.end);
+        let on_path = pieces.get(row.span_id.as_str());
+        let bar = match critical {
+            None => bar(trace, row.start, row.end),
+            Some(_) => critical_bar(
+                trace,
+                row.start,
+                row.end,
+                on_path.map_or(&[][..], Vec::as_slice),
+            ),
+        };
         let mut line = format!(
-            "{}{}  {}{}  {:>8}  {}",
+            "{}{}{}  {}{}  {:>8}  {}",
+            marker(on_path.is_some()),
             paint(style, &service),
             " ".repeat(service_width - width(&service)),
             operation,
@@ -119,16 +185,102 @@ pub fn waterfall(trace: &Waterfall, link: &str) -> String {
             human(row.end - row.start),
             paint(style, bar.trim_end()),
         );
+        let mut marks = Vec::new();
         if row.error {
             let message = cut(&clean(&row.status_message), 60);
+            marks.push(paint(ERROR, format!("✗ ERROR {message}").trim_end()));
+        }
+        if is_orphan(row) {
+            marks.push(paint(WARN, "orphan"));
+        }
+        if !marks.is_empty() {
             let padding = width(&bar) - width(bar.trim_end());
-            line.push_str(&" ".repeat(padding));
-            let mark = format!("  ✗ ERROR {message}");
-            line.push_str(&paint(ERROR, mark.trim_end()));
+            line.push_str(&" ".repeat(padding + 2));
+            line.push_str(&marks.join("  "));
         }
         let _ = writeln!(out, "{line}");
     }
+    if let Some(critical) = critical {
+        out.push_str(&critical_summary(trace, critical));
+    }
     out
+}
+
+/// The time on the critical path by span, the most first (at most ten).
+fn critical_summary(trace: &Waterfall, critical: &[Segment]) -> String {
+    let mut by_span: Vec<(&Segment, u64)> = Vec::new();
+    for segment in critical {
+        let time = segment.end_time_unix_nano - segment.start_time_unix_nano;
+        match by_span
+            .iter_mut()
+            .find(|(s, _)| s.span_id == segment.span_id)
+        {
+            Some((_, total)) => *total += time,
+            None => by_span.push((segment, time)),
+        }
+    }
+    by_span.sort_by_key(|(_, time)| std::cmp::Reverse(*time));
+    let total: u64 = by_span.iter().map(|(_, time)| time).sum();
+    let mut out = String::new();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(
+            BOLD,
+            &format!(
+                "critical path: {} in {} (trace {})",
+                human(total),
+                plural(critical.len(), "piece"),
+                human(trace.duration())
+            )
+        )
+    );
+    for (segment, time) in by_span.iter().take(10) {
+        let share = if total == 0 {
+            0.0
+        } else {
+            *time as f64 * 100.0 / total as f64
+        };
+        let _ = writeln!(
+            out,
+            "{:>6.1}%  {:>8}  {}: {}",
+            share,
+            human(*time),
+            clean(&segment.service_name),
+            clean(&segment.operation_name)
+        );
+    }
+    if by_span.len() > 10 {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(DIM, &format!("… and {} more spans", by_span.len() - 10))
+        );
+    }
+    out
+}
+
+/// A span's bar with its pieces on the critical path solid and the rest light.
+fn critical_bar(trace: &Waterfall, start: u64, end: u64, pieces: &[(u64, u64)]) -> String {
+    let cells = |start: u64, end: u64| {
+        let from = ((trace.position(start) * BAR_WIDTH as f64).floor() as usize).min(BAR_WIDTH - 1);
+        let to =
+            ((trace.position(end) * BAR_WIDTH as f64).ceil() as usize).clamp(from + 1, BAR_WIDTH);
+        from..to
+    };
+    let span = cells(start, end);
+    (0..BAR_WIDTH)
+        .map(|cell| {
+            if pieces.iter().any(|(s, e)| cells(*s, *e).contains(&cell)) {
+                '█'
+            } else if span.contains(&cell) {
+                '░'
+            } else {
+                ' '
+            }
+        })
+        .collect()
 }
 
 /// The span's bar: blocks from its start to its end on the trace's axis, at least one.
@@ -292,7 +444,11 @@ mod tests {
 
     #[test]
     fn the_waterfall_reads_line_by_line() {
-        let text = plain(&waterfall(&sample(), "http://localhost:16686/trace/0101"));
+        let text = plain(&waterfall(
+            &sample(),
+            "http://localhost:16686/trace/0101",
+            None,
+        ));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines,
@@ -307,6 +463,66 @@ mod tests {
                 "author-service      POST /authorize    5.00ms      ██████████                            ✗ ERROR permission denied",
             ]
         );
+    }
+
+    #[test]
+    fn the_critical_path_is_marked_solid_and_summed_by_span() {
+        let piece = |span: u8, service: &str, name: &str, start: u64, end: u64| Segment {
+            span_id: format!("{span:02x}").repeat(8),
+            service_name: service.into(),
+            operation_name: name.into(),
+            start_time_unix_nano: START + start * MS,
+            end_time_unix_nano: START + end * MS,
+        };
+        let path = [
+            piece(1, "blog-service", "POST /blogs", 0, 1),
+            piece(2, "blog-service", "POST /authorize", 1, 2),
+            piece(3, "author-service", "POST /authorize", 2, 7),
+            piece(2, "blog-service", "POST /authorize", 7, 8),
+            piece(1, "blog-service", "POST /blogs", 8, 20),
+        ];
+        let text = plain(&waterfall(
+            &sample(),
+            "http://localhost:16686/trace/0101",
+            Some(&path),
+        ));
+        let lines: Vec<&str> = text.lines().skip(4).collect();
+        assert_eq!(
+            lines,
+            [
+                "  SERVICE         OPERATION            DURATION  0                                 20.0ms",
+                "▶ blog-service    POST /blogs            20.0ms  ██░░░░░░░░░░░░░░████████████████████████",
+                "▶ blog-service      POST /authorize      7.00ms    ██░░░░░░░░░░██",
+                "▶ author-service      POST /authorize    5.00ms      ██████████                            ✗ ERROR permission denied",
+                "",
+                "critical path: 20.0ms in 5 pieces (trace 20.0ms)",
+                "  65.0%    13.0ms  blog-service: POST /blogs",
+                "  25.0%    5.00ms  author-service: POST /authorize",
+                "  10.0%    2.00ms  blog-service: POST /authorize",
+            ]
+        );
+    }
+
+    #[test]
+    fn orphans_are_named_with_their_missing_parent() {
+        let request = export(
+            "author-service",
+            vec![
+                span(1, 1, None, "GET /blogs", START, START + 10 * MS),
+                span(1, 3, Some(9), "POST /authorize", START + MS, START + 2 * MS),
+            ],
+        );
+        let trace = Waterfall::all(&request.resource_spans).remove(0);
+        let text = plain(&waterfall(&trace, "link", None));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[3..5],
+            [
+                "broken trace: 1 span without a parent in the trace",
+                "  orphan author-service: POST /authorize (span 0303030303030303), missing parent 0909090909090909",
+            ]
+        );
+        assert!(lines.last().unwrap().ends_with("  orphan"), "{text}");
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! Web pages at Jaeger UI's paths (`/search`, `/trace/{id}`, `/dependencies`), rendered on the
+//! Web pages at Jaeger UI's paths (`/search`, `/trace/{id}`, `/dependencies`), and `/compare`
+//! (a trace beside a baseline, which Jaeger UI does not have), rendered on the
 //! server with maud, which escapes every value it is given: a span named
 //! `<script>alert(1)</script>` is text on the page. The pages need nothing from the network (no
 //! scripts at all, styles inline), and their Content-Security-Policy forbids scripts besides.
 
+mod compare;
 mod dependencies;
 mod search;
 mod trace;
+mod upload;
 
 use std::sync::Arc;
 
@@ -23,7 +26,14 @@ pub fn router(store: Arc<Store>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/search") }))
         .route("/search", get(search::page))
+        .route(
+            "/import",
+            axum::routing::post(upload::import).layer(axum::extract::DefaultBodyLimit::max(
+                crate::receiver::MAX_EXPORT_BYTES + 64 * 1024,
+            )),
+        )
         .route("/trace/{trace_id}", get(trace::page))
+        .route("/compare", get(compare::page))
         .route("/dependencies", get(dependencies::page))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(store)
@@ -122,7 +132,8 @@ fn display_service(service: &str) -> &str {
 const CSS: &str = r#"
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-soft: #f6f8fa; --error: #cf222e;
   --c0: #4e79a7; --c1: #f28e2b; --c2: #59a14f; --c3: #b07aa1; --c4: #76b7b2; --c5: #edc948;
-  --c6: #9c755f; --c7: #ff9da7; --c8: #8c8c8c; }
+  --c6: #9c755f; --c7: #ff9da7; --c8: #8c8c8c;
+  --cp: #1f2328; --warn: #9a6700; --slower: #cf222e; --faster: #1a7f37; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); }
 header.top { display: flex; align-items: center; gap: 24px; padding: 10px 20px; background: #24292f; }
@@ -198,6 +209,42 @@ svg.graph .node rect { fill: #fff; stroke: var(--c); stroke-width: 2.5; }
 svg.graph .node text { font-size: 13px; font-weight: 600; fill: var(--fg); }
 svg.graph .edge path { fill: none; stroke: #8c959f; stroke-width: 1.6; }
 svg.graph .edge text { font-size: 12px; fill: var(--fg); paint-order: stroke; stroke: #fff; stroke-width: 4px; }
+.span.critical .op { font-weight: 600; }
+.cp { position: absolute; top: 11px; height: 4px; min-width: 1px; background: var(--cp); }
+.critical-key { margin-left: 10px; color: var(--muted); font-size: 12px; white-space: nowrap; }
+.cp-sample { display: inline-block; width: 22px; height: 4px; background: var(--cp); margin-right: 5px; vertical-align: middle; }
+.orphan-mark { color: var(--warn); border: 1px solid var(--warn); border-radius: 8px; padding: 0 5px; margin-left: 6px; font-size: 11px; }
+#orphans { margin: 0 0 10px; } #orphans ul { margin: 6px 0 0; padding-left: 20px; }
+table.compare td { vertical-align: middle; }
+table.compare .callers { color: var(--muted); font-size: 12px; }
+table.compare .op { margin-left: 2px; }
+table.compare .count, table.compare .absent { color: var(--muted); }
+.side-mark { font-size: 11px; border-radius: 8px; padding: 0 6px; border: 1px solid var(--line); color: var(--muted); white-space: nowrap; }
+tr.only-trace .side-mark { color: var(--slower); border-color: var(--slower); }
+tr.only-baseline .side-mark { color: var(--faster); border-color: var(--faster); }
+th.deltas { display: flex; justify-content: space-between; min-width: 220px; }
+td.deltas { position: relative; min-width: 220px; background: linear-gradient(to right, transparent calc(50% - 1px), var(--line) calc(50% - 1px), var(--line) 50%, transparent 50%); }
+.delta { position: absolute; top: 30%; height: 40%; min-width: 1px; border-radius: 2px; }
+.delta.slower { background: var(--slower); } .delta.faster { background: var(--faster); }
+:root { color-scheme: light dark; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --muted: #9198a1; --line: #3d444d; --bg-soft: #151b23; --error: #f85149;
+    --cp: #f0f6fc; --warn: #d29922; --slower: #f85149; --faster: #3fb950; }
+  body { background: #0d1117; }
+  header.top { background: #010409; border-bottom: 1px solid var(--line); }
+  a { color: #4493f8; }
+  .problem { background: #2d1214; }
+  .chip, input, select, .detail { background: #151b23; color: var(--fg); }
+  .durbar { background: #656c76; }
+  .span { border-bottom-color: #21262d; } .label { border-right-color: #21262d; }
+  .span > summary:hover, .span[open] > summary { background: #1c2128; }
+  .span.found > summary { background: #3b2e0a; }
+  .track { background: linear-gradient(to right, #21262d 1px, transparent 1px) 0 0 / 25% 100%; }
+  .took { color: #d1d7e0; text-shadow: 0 0 3px #0d1117, 0 0 3px #0d1117, 0 0 2px #0d1117; }
+  svg.graph { background: #0d1117; }
+  svg.graph .node rect { fill: #151b23; }
+  svg.graph .edge text { stroke: #0d1117; }
+}
 "#;
 
 #[cfg(test)]

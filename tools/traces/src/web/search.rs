@@ -73,6 +73,12 @@ pub async fn page(
             Ok(summaries) => (list(summaries, &palette(&store))),
             Err(problem) => p.problem { (problem) },
         }
+        form.filters.upload method="post" action="/import" enctype="multipart/form-data" {
+            label { "Import a trace (as `traces export` prints it, or OTLP/JSON)"
+                input type="file" name="file" accept=".json,application/json" required;
+            }
+            button type="submit" { "Import" }
+        }
     };
     (status, layout("Search", Section::Search, body)).into_response()
 }

@@ -59,6 +59,7 @@ async fn span_data_is_text_on_every_page() {
         "/trace/01010101010101010101010101010101",
         "/search",
         "/dependencies",
+        "/compare?trace=01010101010101010101010101010101",
     ] {
         let (status, html, headers) = get(&store, path).await;
         assert_eq!(status, 200, "{path}: {html}");
@@ -129,4 +130,176 @@ async fn ui_find_opens_and_marks_the_spans_it_names() {
             "{find}:\n{html}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_trace_page_highlights_the_critical_path_and_names_orphans() {
+    let store = store_with_hostile_spans();
+    let start = recent();
+    store
+        .ingest(export(
+            "author",
+            vec![span(1, 3, Some(9), "lost", start, start + 1_000_000)],
+        ))
+        .unwrap();
+    let (_, html, _) = get(&store, "/trace/01010101010101010101010101010101").await;
+    // The root and its child are on the path: the child's piece is one, the root's two.
+    assert_eq!(html.matches(r#"<span class="cp""#).count(), 3, "{html}");
+    assert!(
+        html.contains(r#"critical" data-span-id="0202020202020202""#),
+        "{html}"
+    );
+    assert!(
+        !html.contains(r#"critical" data-span-id="0303030303030303""#),
+        "an orphan is not on the root's path:\n{html}"
+    );
+    assert!(
+        html.contains("Broken trace: 1 span without its parent."),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"missing parent <code class="missing-parent">0909090909090909</code>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"href="/compare?trace=01010101010101010101010101010101""#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_compare_page_puts_what_changed_most_first_and_marks_one_sided_spans() {
+    let store = Arc::new(Store::new(10));
+    let start = recent();
+    for (trace, slow) in [(1u8, 400_000_000), (2, 0)] {
+        let mut spans = vec![
+            span(
+                trace,
+                1,
+                None,
+                "GET /blogs",
+                start,
+                start + 10_000_000 + slow,
+            ),
+            span(
+                trace,
+                2,
+                Some(1),
+                "find",
+                start + 1_000_000,
+                start + 2_000_000,
+            ),
+        ];
+        if trace == 2 {
+            spans.push(span(
+                trace,
+                3,
+                Some(1),
+                "cache",
+                start + 3_000_000,
+                start + 4_000_000,
+            ));
+        }
+        store.ingest(export("blog", spans)).unwrap();
+    }
+    let (status, html, _) = get(
+        &store,
+        "/compare?trace=01010101010101010101010101010101&baseline=02020202020202020202020202020202",
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    let root = html.find("GET /blogs</span>").expect(&html);
+    let cache = html.find("cache</span>").expect(&html);
+    assert!(root < cache, "the largest change comes first:\n{html}");
+    assert!(html.contains("+401ms"), "{html}");
+    assert!(html.contains("only in the baseline"), "{html}");
+    assert!(
+        html.contains(r#"class="delta slower" style="left:50%;width:50.000%""#),
+        "{html}"
+    );
+
+    let (status, html, _) = get(&store, "/compare?trace=01010101010101010101010101010101").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(r#"<b id="typical-count">1</b> stored trace of"#),
+        "{html}"
+    );
+
+    let (status, _, _) = get(&store, "/compare?trace=09090909090909090909090909090909").await;
+    assert_eq!(status, 404);
+    let (status, html, _) = get(
+        &store,
+        "/compare?trace=01010101010101010101010101010101&baseline=x",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("Not a trace id"), "{html}");
+}
+
+#[tokio::test]
+async fn the_pages_follow_the_system_s_dark_mode() {
+    let store = store_with_hostile_spans();
+    let (_, html, _) = get(&store, "/search").await;
+    assert!(html.contains("color-scheme: light dark"), "{html}");
+    assert!(
+        html.contains("@media (prefers-color-scheme: dark)"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_span_link_opens_the_linked_trace_at_the_linked_span() {
+    let store = Arc::new(Store::new(10));
+    let start = recent();
+    let mut linking = span(1, 1, None, "consume", start, start + 1_000_000);
+    linking.links = vec![opentelemetry_proto::tonic::trace::v1::span::Link {
+        trace_id: vec![2; 16],
+        span_id: vec![3; 8],
+        ..Default::default()
+    }];
+    store.ingest(export("worker", vec![linking])).unwrap();
+    let (_, html, _) = get(&store, "/trace/01010101010101010101010101010101").await;
+    assert!(
+        html.contains(r#"href="/trace/02020202020202020202020202020202?uiFind=0303030303030303""#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_search_page_uploads_a_trace_and_refuses_a_cross_site_upload() {
+    let store = Arc::new(Store::new(10));
+    let (_, html, _) = get(&store, "/search").await;
+    assert!(
+        html.contains(r#"action="/import" enctype="multipart/form-data""#),
+        "{html}"
+    );
+    let request = export("blog", vec![span(7, 1, None, "GET /blogs", 0, 5)]);
+    let document = crate::otlp_json::encode_result(&request.resource_spans);
+    let mut body =
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.json\"\r\n\r\n"
+            .to_vec();
+    body.extend_from_slice(&document);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let upload = |site: &'static str| {
+        Request::post("/import")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .header("sec-fetch-site", site)
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let response = ui_router(Arc::clone(&store))
+        .oneshot(upload("cross-site"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(store.is_empty());
+    let response = ui_router(Arc::clone(&store))
+        .oneshot(upload("same-origin"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/trace/07070707070707070707070707070707"
+    );
 }

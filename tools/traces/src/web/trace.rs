@@ -3,8 +3,14 @@
 //! `<details>`, no script) onto its attributes, events, links and resource. As in Jaeger UI,
 //! `?uiFind=TEXT` marks the spans whose id is TEXT or whose service or name contains it; here
 //! they are also opened.
+//!
+//! The root span's critical path is drawn over the bars (a dark line on each piece of a span
+//! that is on it, the span's name in bold), and a broken trace's orphans (spans whose parent is
+//! not in the trace) are named with their missing parent, above the waterfall and on their rows.
+//! The page links to the trace's comparison with the typical trace of its kind, and each span
+//! link to the linked trace, its linked span found (`?uiFind=`).
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     extract::{Path, Query, State},
@@ -16,6 +22,7 @@ use serde::Deserialize;
 
 use super::{Section, display_service, layout, palette, problem, service_chip};
 use crate::{
+    analysis::{Tree, critical_path::critical_path},
     ids::TraceId,
     store::{SPAN_KINDS, Store},
     units::{human, utc},
@@ -78,11 +85,48 @@ pub async fn page(
         .root()
         .map(|root| format!("{}: {}", display_service(&root.service), root.name))
         .unwrap_or_default();
-    let body = view(&waterfall, &title, &palette(&store), &find);
+    let analysis = Analysis::of(store.analysis_spans(id).map(Tree::new));
+    let body = view(&waterfall, &title, &palette(&store), &find, &analysis);
     (StatusCode::OK, layout(&title, Section::Trace, body)).into_response()
 }
 
-fn view(waterfall: &Waterfall, title: &str, palette: &Palette, find: &Find) -> Markup {
+/// What the page shows of the analyses, by span id (hex).
+#[derive(Default)]
+struct Analysis {
+    /// The pieces of each span on the critical path, in nanoseconds since the epoch.
+    critical: HashMap<String, Vec<(u64, u64)>>,
+    /// Each orphan's missing parent.
+    orphans: HashMap<String, String>,
+}
+
+impl Analysis {
+    fn of(tree: Option<Tree>) -> Self {
+        let Some(tree) = tree else {
+            return Self::default();
+        };
+        let mut critical: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+        for segment in critical_path(&tree) {
+            critical
+                .entry(tree.spans[segment.span].span_id.to_string())
+                .or_default()
+                .push((segment.start, segment.end));
+        }
+        let orphans = tree
+            .orphans()
+            .iter()
+            .map(|o| (o.span_id.to_string(), o.missing_parent.to_string()))
+            .collect();
+        Self { critical, orphans }
+    }
+}
+
+fn view(
+    waterfall: &Waterfall,
+    title: &str,
+    palette: &Palette,
+    find: &Find,
+    analysis: &Analysis,
+) -> Markup {
     let depth = waterfall
         .rows
         .iter()
@@ -100,8 +144,17 @@ fn view(waterfall: &Waterfall, title: &str, palette: &Palette, find: &Find) -> M
             span { b { (waterfall.services().len()) } " services" }
             span { "Depth " b { (depth) } }
             @if errors > 0 { span.error-badge { (errors) " error" @if errors != 1 { "s" } } }
+            span { a #compare-typical href={"/compare?trace=" (waterfall.trace_id)} { "Compare with typical" } }
         }
-        p.legend { @for service in waterfall.services() { (service_chip(palette, service, None)) } }
+        @if !analysis.orphans.is_empty() { (orphans(waterfall, analysis)) }
+        p.legend {
+            @for service in waterfall.services() { (service_chip(palette, service, None)) }
+            @if !analysis.critical.is_empty() {
+                span.critical-key title="The pieces of spans that, end to end, make the root span's duration" {
+                    span.cp-sample {} "critical path"
+                }
+            }
+        }
         div.waterfall {
             div.axis {
                 div.name { "Service and operation" }
@@ -111,12 +164,43 @@ fn view(waterfall: &Waterfall, title: &str, palette: &Palette, find: &Find) -> M
                     }
                 }
             }
-            @for row in &waterfall.rows { (span_row(waterfall, row, palette, find.matches(row))) }
+            @for row in &waterfall.rows { (span_row(waterfall, row, palette, find.matches(row), analysis)) }
         }
     }
 }
 
-fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette, found: bool) -> Markup {
+/// A broken trace: each orphan with its missing parent.
+fn orphans(waterfall: &Waterfall, analysis: &Analysis) -> Markup {
+    let rows: Vec<&Row> = waterfall
+        .rows
+        .iter()
+        .filter(|row| analysis.orphans.contains_key(&row.span_id))
+        .collect();
+    html! {
+        div.problem #orphans {
+            b { "Broken trace: " (rows.len()) " span" @if rows.len() != 1 { "s" } " without " @if rows.len() != 1 { "their" } @else { "its" } " parent." }
+            " The parent was not received (not exported, dropped, or still on its way); the span is shown as a root."
+            ul {
+                @for row in rows {
+                    li {
+                        (display_service(&row.service)) ": " (row.name) " (span " code { (row.span_id) } ")"
+                        " — missing parent " code.missing-parent { (analysis.orphans[&row.span_id]) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn span_row(
+    waterfall: &Waterfall,
+    row: &Row,
+    palette: &Palette,
+    found: bool,
+    analysis: &Analysis,
+) -> Markup {
+    let critical = analysis.critical.get(&row.span_id);
+    let missing_parent = analysis.orphans.get(&row.span_id);
     let left = waterfall.position(row.start) * 100.0;
     let width = (waterfall.position(row.end) * 100.0 - left).max(0.0);
     let duration = human(row.end - row.start);
@@ -130,7 +214,7 @@ fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette, found: bool) ->
         format!("right:calc({:.3}% + 6px)", 100.0 - left)
     };
     html! {
-        details class={"span c" (palette.colour(&row.service)) @if found { " found" }}
+        details class={"span c" (palette.colour(&row.service)) @if critical.is_some() { " critical" } @if found { " found" }}
             data-span-id=(row.span_id) open[found] {
             summary {
                 span.label style={"padding-left:" (10 + row.depth * INDENT) "px"} title=(row.name) {
@@ -138,18 +222,27 @@ fn span_row(waterfall: &Waterfall, row: &Row, palette: &Palette, found: bool) ->
                     span.svc { (display_service(&row.service)) }
                     span.op { (row.name) }
                     @if row.error { span.failed-mark title="status ERROR" { "⚠ error" } }
+                    @if let Some(parent) = missing_parent {
+                        span.orphan-mark title={"parent " (parent) " is not in this trace"} { "orphan" }
+                    }
                 }
                 span.track {
                     span.bar.failed[row.error] style={"left:" (format!("{left:.3}")) "%;width:" (format!("{width:.3}")) "%"} {}
+                    @for (start, end) in critical.into_iter().flatten() {
+                        @let from = waterfall.position(*start) * 100.0;
+                        @let to = waterfall.position(*end) * 100.0;
+                        span.cp style={"left:" (format!("{from:.3}")) "%;width:" (format!("{:.3}", (to - from).max(0.0))) "%"}
+                            title={"on the critical path for " (human(end - start))} {}
+                    }
                     span.took style=(label_style) { (duration) }
                 }
             }
-            (details(waterfall, row))
+            (details(waterfall, row, critical))
         }
     }
 }
 
-fn details(waterfall: &Waterfall, row: &Row) -> Markup {
+fn details(waterfall: &Waterfall, row: &Row, critical: Option<&Vec<(u64, u64)>>) -> Markup {
     let kind = SPAN_KINDS
         .get(row.kind as usize)
         .copied()
@@ -159,6 +252,9 @@ fn details(waterfall: &Waterfall, row: &Row) -> Markup {
             table.kv {
                 tr { td { "Span" } td { (row.span_id) } }
                 @if !row.parent_span_id.is_empty() { tr { td { "Parent" } td { (row.parent_span_id) } } }
+                @if critical.is_some_and(|c| !c.is_empty()) {
+                    tr { td { "Critical path" } td { (human(critical.into_iter().flatten().map(|(s, e)| e - s).sum())) } }
+                }
                 tr { td { "Kind" } td { (kind) } }
                 tr { td { "Start" } td { "+" (human(row.start - waterfall.start)) " (" (utc(row.start)) ")" } }
                 tr { td { "Duration" } td { (human(row.end - row.start)) } }
@@ -180,7 +276,10 @@ fn details(waterfall: &Waterfall, row: &Row) -> Markup {
             }
             @if !row.links.is_empty() {
                 h3 { "Links" }
-                @for link in &row.links { p.mono { (link) } }
+                @for link in &row.links {
+                    @let (trace, span) = link.split_once('/').unwrap_or((link.as_str(), ""));
+                    p.mono { a.span-link href={"/trace/" (trace) "?uiFind=" (span)} { (link) } }
+                }
             }
             h3 { "Resource" }
             (pairs(&row.resource))
