@@ -8,6 +8,7 @@
 //!   the documents is one their `--help` lists;
 //! - every pointer to a file or a section, in the documents or in a comment of the code, names one
 //!   that exists;
+//! - the commands docs/testing.md gives as CI's are `.ci/run`'s;
 //! - the figures copied from the benchmark report (README.md, docs/deploy.md, the Kubernetes
 //!   manifests) are the report's, as `scripts/bench.sh --update-docs` writes them.
 //!
@@ -792,6 +793,32 @@ fn every_option_and_subcommand_the_documents_quote_exists() {
         "found only {checked} quoted options and subcommands"
     );
     assert_no_problems("options and subcommands", &problems);
+}
+
+/// The commands docs/testing.md says CI runs are the ones `.ci/run` runs, each a `check`.
+#[test]
+fn the_commands_the_testing_guide_gives_as_ci_are_the_ones_ci_runs() {
+    let guide = read("docs/testing.md");
+    let section = guide
+        .split("\n## Continuous integration")
+        .nth(1)
+        .expect("docs/testing.md has a section Continuous integration");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let quoted: Vec<String> = code_of(section)
+        .into_iter()
+        .map(|(_, code)| code.trim().to_owned())
+        .filter(|code| !code.is_empty() && !code.starts_with('.'))
+        .collect();
+    let ci: Vec<String> = read(".ci/run")
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("check "))
+        .filter_map(|check| check.split_once(' ').map(|(_, command)| command.to_owned()))
+        .collect();
+    assert!(!ci.is_empty(), ".ci/run runs no `check NAME COMMAND`");
+    assert_eq!(
+        quoted, ci,
+        "docs/testing.md's CI commands against .ci/run's"
+    );
 }
 
 // --- pointers to files and sections ----------------------------------------------------------
