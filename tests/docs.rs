@@ -186,10 +186,21 @@ fn variables_the_binaries_read() -> Reads {
     files.extend(files_under("tools", &["rs"]));
     files.retain(|file| file.contains("/src/"));
     for file in &files {
-        let code = shipped_code(&read(file));
+        scan(&shipped_code(&read(file)), file, &mut reads);
+    }
+    for name in READ_BY_THE_SDK {
+        reads.add(name, "the OpenTelemetry SDK");
+    }
+    reads.add(READ_BY_TRACING_SUBSCRIBER, "tracing-subscriber");
+    reads
+}
+
+/// Adds the variables `code` (of `file`) reads, in the shapes [`variables_the_binaries_read`] lists.
+fn scan(code: &str, file: &str, reads: &mut Reads) {
+    {
         // 1. reader calls.
         for (at, _) in code.match_indices("(\"") {
-            let function = identifier_before(&code, at);
+            let function = identifier_before(code, at);
             if !READERS.contains(&function) {
                 continue;
             }
@@ -199,7 +210,10 @@ fn variables_the_binaries_read() -> Reads {
             let after = &rest[name.len() + 1..];
             let default = if let Some(argument) = after.strip_prefix(", ") {
                 let argument = argument.split([')', ',']).next().unwrap_or_default();
-                let number = argument.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+                let number = argument // without its type suffix: `3600u64`
+                    .split(|c: char| c.is_ascii_alphabetic())
+                    .next()
+                    .unwrap_or_default();
                 if argument == "true" || argument == "false" {
                     Some(argument.to_owned())
                 } else if !number.is_empty()
@@ -233,9 +247,9 @@ fn variables_the_binaries_read() -> Reads {
             let Some(body_start) = declaration.find("] = [") else {
                 continue;
             };
-            if !declaration[..body_start].contains(": [&str; ")
-                || declaration[..body_start].contains('\n')
-            {
+            // `const NAME: [&str; N] = [` (or `[&'static str; N]`), on one line.
+            let head = &declaration[..body_start];
+            if !(head.contains(": [&") && head.contains("str; ")) || head.contains('\n') {
                 continue;
             }
             let body = &declaration[body_start + 5..];
@@ -248,11 +262,40 @@ fn variables_the_binaries_read() -> Reads {
             }
         }
     }
-    for name in READ_BY_THE_SDK {
-        reads.add(name, "the OpenTelemetry SDK");
-    }
-    reads.add(READ_BY_TRACING_SUBSCRIBER, "tracing-subscriber");
-    reads
+}
+
+#[test]
+fn the_scan_finds_a_variable_in_each_shape_it_knows() {
+    let code = r#"
+        const CERTIFICATE: [&str; 3] = [
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        ];
+        const NOT_VARIABLES: [&'static str; 2] = ["db.mongodb.lsid", "server.type"];
+        const PUBLIC_KEY_VARIABLE: &str = "JWT_PUBLIC_KEY";
+        let service = Service { port_variable: "AUTHOR_PORT" };
+        let ttl = parse_var("JWT_TTL_SECONDS", 3_600u64)?;
+        let uri = var("MONGODB_URI").unwrap_or_else(|| "mongodb://localhost:27017".to_owned());
+        let width = width("SERVICE");
+    "#;
+    let mut reads = Reads::default();
+    scan(code, "example.rs", &mut reads);
+    let found: Vec<&str> = reads.by.keys().map(String::as_str).collect();
+    assert_eq!(
+        found,
+        [
+            "AUTHOR_PORT",
+            "JWT_PUBLIC_KEY",
+            "JWT_TTL_SECONDS",
+            "MONGODB_URI",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        ]
+    );
+    assert_eq!(reads.defaults["JWT_TTL_SECONDS"], "3600");
+    assert_eq!(reads.defaults["MONGODB_URI"], "mongodb://localhost:27017");
 }
 
 /// The `` `NAME` `` code spans of a markdown text that look like variables, with their lines.
