@@ -3,7 +3,7 @@
 #   docker build -t blog-platform:local .
 #   docker run --rm -e MONGODB_URI=... blog-platform:local blog-service
 #
-# docker-compose.yml builds this image and runs the whole platform (see README.md, "Docker compose").
+# docker-compose.yml builds this image and runs the whole platform (see docs/deploy.md, "Docker compose").
 #
 # Builder: Debian bookworm, like the runtime stage, so the binaries link against the same glibc.
 # The C parts of the TLS and crypto crates (aws-lc-sys, ring) and of the allocator (mimalloc)

@@ -80,7 +80,8 @@ const common = {
   FLAGS_FILE: env.FLAGS_FILE || path.join(root, 'flags.json'),
 };
 
-// The administrator's credentials, only when set in the shell (both, or user-service ignores them).
+// The administrator's credentials, only when set in the shell (both, or user-service refuses to
+// start: one without the other is a mistake it names).
 const admin = {};
 for (const name of ['ADMIN_USERNAME', 'ADMIN_PASSWORD']) {
   if (env[name]) {

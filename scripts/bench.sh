@@ -46,7 +46,14 @@ Options:
   --out FILE          the markdown report (default docs/benchmarks.md; - for stdout only)
   --note TEXT         a note shown at the top of the report (e.g. "development run, busy machine")
   --keep              keep the working directory (logs, raw results) instead of deleting it
+  --update-docs       measure nothing: copy the figures of docs/benchmarks.md (the current report)
+                      into README.md, docs/deploy.md and deploy/kubernetes, between their
+                      bench:begin and bench:end markers (scripts/bench/docs.py; tests/docs.rs
+                      checks that they match)
   -h, --help          show this help
+
+A report written to a file that holds an earlier report moves that one into
+docs/benchmarks-history/ first, marked as history.
 
 Cases run in the order given. create-blog adds thousands of blogs, and listing gets slower with
 every blog the database counts, so put it after list-blogs and login-burst (as the default order
@@ -127,6 +134,10 @@ while (($# > 0)); do
             shift 2
             ;;
         --keep) KEEP=true; shift ;;
+        --update-docs)
+            (($# == 1)) || die "--update-docs takes no other arguments"
+            exec python3 "$PROJECT_ROOT/scripts/bench/docs.py"
+            ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -780,3 +791,5 @@ if [[ " ${CASE_LIST[*]} " == *" viewer "* ]]; then
 fi
 COMPLETED=true
 [[ "$OUT" == - ]] || info "report written to ${OUT#"$PROJECT_ROOT"/}"
+[[ "$OUT" != "$PROJECT_ROOT/docs/benchmarks.md" ]] ||
+    info "scripts/bench.sh --update-docs copies its figures into README.md, docs/deploy.md and deploy/kubernetes"

@@ -4,6 +4,10 @@
     report.py WORKDIR [--out FILE]     the report (stdout: the summary; FILE: the whole report)
     report.py --one-line RUNDIR        one run's figures on one line, for bench.sh's progress
 
+The report ends with its figures as data (a JSON block in an HTML comment), which
+scripts/bench/docs.py copies into the documents that quote them. A report that FILE replaces is
+moved into benchmarks-history/ beside it first.
+
 WORKDIR is what bench.sh writes: `meta` (key=value), and per mode (traced, untraced)
 `rss.start`, `rss.idle` and one directory per run with wrk's figures (`load.json`, `flood.json`),
 CPU snapshots (`cpu.before`, `cpu.after`), peak RSS (`rss.peak`) and the sink's span counts
@@ -833,8 +837,79 @@ def build_report(results, chart_path=None):
         "",
         method_section(meta),
         "",
+        figures_block(figures(results)),
+        "",
     ]
     return "\n".join(lines)
+
+
+def figures(results):
+    """The report's figures as data, for `docs.py` to copy into README.md, docs/deploy.md and the
+    Kubernetes manifests: every run's throughput, latency, CPU per request (ms of each process),
+    use of the cores and peak memory; each service's memory at start, idle and peak; the run's
+    date, commit and command. Rounded as the report prints them, so that the copies read the same."""
+    meta = results.meta
+
+    def rounded(value, digits):
+        return None if value != value else round(value, digits)
+
+    cases = {}
+    for (mode, case, label), run in sorted(results.runs.items(), key=sort_key):
+        entry = {
+            "rps": rounded(run.rps, 0),
+            "p50_ms": rounded(run.latency_ms("p50"), 3),
+            "p99_ms": rounded(run.latency_ms("p99"), 3),
+            "errors": run.errors,
+            "cpu_ms_per_request": {name: rounded(run.per_1000(name), 3) for name in PROCESSES},
+            "cores": {name: rounded(run.cores(name), 2) for name in PROCESSES},
+            "rss_peak_mb": {name: rounded(run.rss_peak_kb.get(name, 0) / 1024, 1) for name in SERVICES},
+        }
+        if mode == "traced":
+            entry["spans_dropped"] = run.spans_dropped(case)
+        cases.setdefault(case, {}).setdefault(run_label(label), {})[mode] = entry
+    memory = {}
+    for mode in MODES:
+        for name in SERVICES:
+            peak, where = peak_rss(results, mode, name)
+            memory.setdefault(mode, {})[name] = {
+                "start": rounded(results.rss[(mode, "start")].get(name, 0) / 1024, 1),
+                "idle": rounded(results.rss[(mode, "idle")].get(name, 0) / 1024, 1),
+                "peak": rounded(peak / 1024, 1),
+                "peak_run": where,
+            }
+    return {
+        "date": meta.get("date", "?"),
+        "commit": meta.get("commit", "?"),
+        "command": meta.get("command", "scripts/bench.sh"),
+        "cases": cases,
+        "memory_mb": memory,
+    }
+
+
+# The figures travel at the end of the report in an HTML comment, which renders as nothing.
+FIGURES_BEGIN = "<!-- bench:figures"
+FIGURES_END = "-->"
+
+
+def compact_json(value, depth, indent=""):
+    """JSON with one line per entry down to `depth` levels, and each deeper value on one line:
+    a run's figures read as one line, and a new run changes lines, not one line."""
+    if depth == 0 or not isinstance(value, dict) or not value:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    inner = indent + " "
+    items = [f"{inner}{json.dumps(key)}: {compact_json(value[key], depth - 1, inner)}" for key in sorted(value)]
+    return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+
+
+def figures_block(data):
+    return "\n".join([
+        FIGURES_BEGIN,
+        "The figures above as data, written by scripts/bench/report.py and read by",
+        "`scripts/bench.sh --update-docs`, which copies them into README.md, docs/deploy.md and",
+        "deploy/kubernetes. Do not edit by hand.",
+        compact_json(data, depth=4),
+        FIGURES_END,
+    ])
 
 
 def summary(results):
@@ -924,6 +999,35 @@ def overhead_chart(results):
     return "\n".join(out) + "\n"
 
 
+def keep_as_history(out):
+    """Moves the report about to be replaced into benchmarks-history/ beside it, as
+    DATE-COMMIT.md with its overhead chart, marked as history: older runs stay in one place, and
+    the file at `out` is always the current run."""
+    if not out.exists() or FIGURES_BEGIN not in out.read_text():
+        return
+    text = out.read_text()
+    block = text[text.index(FIGURES_BEGIN):]
+    data = json.loads(block[block.index("{"):block.index(FIGURES_END)].rsplit("}", 1)[0] + "}")
+    name = f"{data['date'][:10]}-{data['commit'].split()[0]}"
+    history = out.parent / "benchmarks-history"
+    (history / "images").mkdir(parents=True, exist_ok=True)
+    chart = out.parent / "images" / f"{out.stem}-overhead.svg"
+    if chart.exists():
+        chart.rename(history / "images" / f"{name}-overhead.svg")
+        text = text.replace(f"](images/{out.stem}-overhead.svg)", f"](images/{name}-overhead.svg)")
+    title, _, rest = text.partition("\n")
+    # The current report's own note (which says it is current) goes; the run's own note stays.
+    rest = rest.lstrip("\n")
+    if rest.startswith("> **The current report"):
+        rest = rest.split("\n\n", 1)[1]
+    (history / f"{name}.md").write_text(
+        f"{title} (history: {data['date'][:10]}, {data['commit']})\n\n"
+        f"> **History, not the current figures: an older run, kept for the record. The current report"
+        f" is [{out.name}](../{out.name}).**\n\n{rest}")
+    print(f"the previous report is now {history / (name + '.md')}; add it to {history / 'README.md'}",
+          file=sys.stderr)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory")
@@ -940,6 +1044,7 @@ def main():
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
+        keep_as_history(out)
         chart = overhead_chart(results)
         chart_path = f"images/{out.stem}-overhead.svg" if chart else None
         if chart:

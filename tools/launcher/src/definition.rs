@@ -2,8 +2,9 @@
 //!
 //! This is the one place that knows them. The launcher starts the services from it (for
 //! `scripts/up.sh`, `scripts/bench.sh` and the tests), `traffic` takes its default addresses from
-//! it, and `tests/agreement.rs` checks that `ecosystem.config.js` (pm2) and `docker-compose.yml`,
-//! which stay declarative files of their tools, say the same.
+//! it, and `tests/pm2.rs`, `tests/compose.rs` and `tests/kubernetes.rs` check that
+//! `ecosystem.config.js` (pm2), `docker-compose.yml` and deploy/kubernetes, which stay declarative
+//! files of their tools, say the same.
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! traces to show. It logs in as the administrator, creates a few users for the run (readers and
 //! writers), then sends a weighted mix of requests at a steady rate for a while and prints a
 //! summary with links to interesting traces. `traffic seed` makes the accounts and blogs
-//! `scripts/bench.sh` measures with. See README.md, "Traffic and Jaeger".
+//! `scripts/bench.sh` measures with. See docs/traffic.md, "Traffic" and "In Jaeger".
 
 mod cli;
 mod mix;
