@@ -408,10 +408,15 @@ fn every_variable_a_binary_reads_is_in_the_configuration_with_the_default_the_co
 /// Names in the documents that are not variables of ours: gRPC status codes, the walkthrough's
 /// shell variables, and variables that other programs read (cargo, pm2, docker compose, and the
 /// colour conventions `traces show` follows through its terminal library).
-const NOT_OURS: [&str; 11] = [
+const NOT_OURS: [&str; 16] = [
+    "ABORTED",
+    "CANCELLED",
+    "DATA_LOSS",
+    "DEADLINE_EXCEEDED",
     "INVALID_ARGUMENT",
     "OUT_OF_RANGE",
     "RESOURCE_EXHAUSTED",
+    "UNAVAILABLE",
     "ADMIN_TOKEN",
     "READER_TOKEN",
     "WRITER_TOKEN",

@@ -21,7 +21,8 @@ pub struct Variable {
 pub const TELEMETRY_VARIABLES: &[Variable] = &[
     Variable {
         name: "OTEL_EXPORTER_OTLP_ENDPOINT",
-        meaning: "where spans go over OTLP (http://localhost:4317)",
+        meaning: "where spans go over OTLP, http:// or https:// (http://localhost:4317); \
+                  each OTEL_EXPORTER_OTLP_ variable has a _TRACES_ twin, which wins",
     },
     Variable {
         name: "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -33,7 +34,19 @@ pub const TELEMETRY_VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "OTEL_EXPORTER_OTLP_TIMEOUT",
-        meaning: "milliseconds an export may take (10000)",
+        meaning: "milliseconds an export may take, its retries included (10000)",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_COMPRESSION",
+        meaning: "gzip or none (none)",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        meaning: "PEM file of the authorities trusted for an https:// endpoint (the system's roots)",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        meaning: "and OTEL_EXPORTER_OTLP_CLIENT_KEY: PEM files for mutual TLS (none)",
     },
     Variable {
         name: "OTEL_TRACES_SAMPLER",

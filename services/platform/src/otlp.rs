@@ -7,7 +7,7 @@
 //! It takes the place of opentelemetry-otlp's exporter, which spent two thirds of what tracing
 //! added to a request on copying each span into other structs before encoding them; and the
 //! 0.31 line of that exporter, which the MongoDB driver pins, neither retries nor reads a partial
-//! success (docs/tracing.md, "The exporter").
+//! success (docs/tracing.md, "Ours or opentelemetry-otlp").
 
 mod protobuf;
 mod report;

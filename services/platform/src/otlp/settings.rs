@@ -8,38 +8,36 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::settings::SettingsError;
 
-/// A setting's traces-only variable, which wins, and the general one.
-type Twins = [&'static str; 2];
-
-const PROTOCOL: Twins = [
+// Each setting's traces-only variable, which wins, and the general one.
+const PROTOCOL: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
 ];
-const ENDPOINT: Twins = [
+const ENDPOINT: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
-const HEADERS: Twins = [
+const HEADERS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
     "OTEL_EXPORTER_OTLP_HEADERS",
 ];
-const TIMEOUT: Twins = [
+const TIMEOUT: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
     "OTEL_EXPORTER_OTLP_TIMEOUT",
 ];
-const COMPRESSION: Twins = [
+const COMPRESSION: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
     "OTEL_EXPORTER_OTLP_COMPRESSION",
 ];
-const CERTIFICATE: Twins = [
+const CERTIFICATE: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CERTIFICATE",
 ];
-const CLIENT_KEY: Twins = [
+const CLIENT_KEY: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
 ];
-const CLIENT_CERTIFICATE: Twins = [
+const CLIENT_CERTIFICATE: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
 ];
@@ -234,7 +232,7 @@ fn read_pem(variable: &'static str, path: &str, label: &str) -> Result<Vec<u8>, 
 /// The first of `variables` that is set, with its value.
 fn first_set(
     var: &impl Fn(&str) -> Option<String>,
-    variables: Twins,
+    variables: [&'static str; 2],
 ) -> Option<(&'static str, String)> {
     variables
         .into_iter()
