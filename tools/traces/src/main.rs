@@ -174,11 +174,7 @@ async fn run(command: Command) -> Result<(), String> {
         } => {
             let id = trace_id_text(&trace_id)?;
             let client = Client::new(&source.from);
-            let resource_spans = client
-                .trace(&id)
-                .await
-                .map_err(|error| error.to_string())?
-                .ok_or_else(|| format!("trace {id} not found at {}", source.from))?;
+            let resource_spans = fetch_trace(&client, &id, &source.from).await?;
             let trace = Waterfall::all(&resource_spans)
                 .into_iter()
                 .next()
@@ -222,11 +218,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Export { trace_id, source } => {
             let id = trace_id_text(&trace_id)?;
             let client = Client::new(&source.from);
-            let resource_spans = client
-                .trace(&id)
-                .await
-                .map_err(|error| error.to_string())?
-                .ok_or_else(|| format!("trace {id} not found at {}", source.from))?;
+            let resource_spans = fetch_trace(&client, &id, &source.from).await?;
             let mut json = otlp_json::encode_result(&resource_spans);
             json.push(b'\n');
             print(&String::from_utf8_lossy(&json))
@@ -294,6 +286,19 @@ async fn run(command: Command) -> Result<(), String> {
             print(&terminal::graph(&links))
         }
     }
+}
+
+/// The trace's spans as the server at `from` has them, or why not.
+async fn fetch_trace(
+    client: &Client,
+    id: &str,
+    from: &str,
+) -> Result<Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans>, String> {
+    client
+        .trace(id)
+        .await
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("trace {id} not found at {from}"))
 }
 
 /// Prints through `anstream`, which keeps the colours only on a terminal.
