@@ -9,7 +9,7 @@
 //! the services the platform's one definition (the launcher's) names, with its ports and variables.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Output},
 };
 
@@ -732,7 +732,7 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
         let service = service(&config, name);
         assert_eq!(
             env_var(service, "OTEL_EXPORTER_OTLP_ENDPOINT"),
-            "http://otel-gateway:4317",
+            "https://otel-gateway:4317",
             "service {name} exports to the collector's first tier"
         );
         assert!(
@@ -812,6 +812,68 @@ fn the_production_override_puts_both_collector_tiers_between_the_services_and_ja
     assert_eq!(
         published(prometheus),
         [("127.0.0.1".to_owned(), 9090, 9090)]
+    );
+}
+
+/// Where scripts/k8s-secrets.sh writes the collector's authority and certificate.
+const SECRETS_DIR: &str = "deploy/kubernetes/secrets";
+
+#[test]
+fn in_production_the_services_reach_the_gateway_over_tls_with_the_generated_authority_and_gzip() {
+    let config = config_of(PRODUCTION_FILES);
+    let secret = |file: &str| project_root().join(SECRETS_DIR).join(file);
+    let read_only_at = |service: &Value, target: &str| -> PathBuf {
+        let (source, _, read_only) = mounts(service)
+            .into_iter()
+            .find(|(_, mounted_at, _)| mounted_at == target)
+            .unwrap_or_else(|| panic!("nothing is mounted at {target}: {service:?}"));
+        assert!(read_only, "{target} is mounted read-only");
+        PathBuf::from(source)
+    };
+
+    for name in SERVICES.map(|service| service.name) {
+        let service = service(&config, name);
+        let endpoint = env_var(service, "OTEL_EXPORTER_OTLP_ENDPOINT");
+        assert!(
+            endpoint.starts_with("https://otel-gateway:"),
+            "{name}: {endpoint}"
+        );
+        assert_eq!(env_var(service, "OTEL_EXPORTER_OTLP_COMPRESSION"), "gzip");
+        let ca = env_var(service, "OTEL_EXPORTER_OTLP_CERTIFICATE");
+        assert_eq!(
+            read_only_at(service, &ca),
+            secret("otel-ca.pem"),
+            "{name} trusts the authority scripts/k8s-secrets.sh makes"
+        );
+    }
+
+    // The gateway's receivers, both protocols, present the certificate the script signs, mounted
+    // where its configuration reads them; the gateway runs as the owner of the 0600 key.
+    let gateway_config: Value = serde_norway::from_str(&read_repository_file(
+        "deploy/kubernetes/config/otel-gateway.yaml",
+    ))
+    .expect("otel-gateway.yaml");
+    let gateway = service(&config, "otel-gateway");
+    for protocol in ["grpc", "http"] {
+        let tls = &gateway_config["receivers"]["otlp"]["protocols"][protocol]["tls"];
+        for (field, file) in [
+            ("cert_file", "otel-gateway.pem"),
+            ("key_file", "otel-gateway-key.pem"),
+        ] {
+            let path = tls[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("the {protocol} receiver has no tls.{field}"));
+            assert_eq!(
+                read_only_at(gateway, path),
+                secret(file),
+                "{protocol} {field}"
+            );
+        }
+    }
+    assert_eq!(
+        field(gateway, "user"),
+        field(service(&config, "authen"), "user"),
+        "the gateway runs as the services' user, who owns the key"
     );
 }
 

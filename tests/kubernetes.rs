@@ -975,9 +975,11 @@ fn only_the_services_that_need_a_key_mount_it_and_the_admin_comes_from_a_secret(
 
     for name in SERVICES.map(|service| service.name) {
         let (_, template, container) = manifests.deployment(name);
+        // The collector's authority (otel-ca) is a certificate, not a key: see the TLS test.
         let secret_volumes: Vec<&Value> = list(template, "/spec/volumes")
             .iter()
             .filter(|volume| volume.get("secret").is_some())
+            .filter(|volume| volume["secret"]["secretName"] != "otel-ca")
             .collect();
         // What each service reads: authen signs (private) and publishes the JWKS (public),
         // author verifies (public), user and blog never touch a key.
@@ -1695,9 +1697,9 @@ fn the_services_export_to_the_gateway_which_counts_every_span_and_routes_traces_
     // straight to Jaeger.
     let endpoint = &manifests.platform_env()["OTEL_EXPORTER_OTLP_ENDPOINT"];
     let (host, port) = endpoint
-        .strip_prefix("http://")
+        .strip_prefix("https://")
         .and_then(|rest| rest.split_once(':'))
-        .expect("http://host:port");
+        .expect("https://host:port");
     let service = manifests.service_for(host, gateway_pod);
     assert_eq!(
         service_target(service, port.parse().unwrap(), gateway_container),
@@ -1764,6 +1766,189 @@ fn the_services_export_to_the_gateway_which_counts_every_span_and_routes_traces_
         service_target(metrics_service, scraped_port, gateway_container),
         exporter_port
     );
+}
+
+/// The generated Secret and its key that `path` is read from in this pod: a read-only mount of a
+/// Secret volume holding the whole Secret (no `items`) at `path`'s directory.
+fn secret_file<'a>(template: &'a Value, container: &Value, path: &str) -> (&'a str, String) {
+    let path = Path::new(path);
+    let directory = path.parent().unwrap();
+    let mount = list(container, "/volumeMounts")
+        .iter()
+        .find(|mount| Path::new(text(mount, "/mountPath")) == directory)
+        .unwrap_or_else(|| panic!("nothing is mounted at {}", directory.display()));
+    assert_eq!(
+        mount["readOnly"],
+        true,
+        "{} is read-only",
+        directory.display()
+    );
+    let volume = list(template, "/spec/volumes")
+        .iter()
+        .find(|volume| volume["name"] == mount["name"])
+        .expect("the mounted volume");
+    assert!(volume["secret"].get("items").is_none(), "{volume}");
+    let key = path.file_name().unwrap().to_string_lossy().into_owned();
+    (text(volume, "/secret/secretName"), key)
+}
+
+#[test]
+fn the_services_reach_the_gateway_over_tls_with_the_generated_authority_and_gzip() {
+    let manifests = Manifests::load();
+    let generated = |secret: &str, key: &str| -> String {
+        let generator = manifests.secret_generator(secret);
+        generator
+            .files
+            .iter()
+            .find(|(name, _)| name == key)
+            .unwrap_or_else(|| panic!("Secret {secret} has no {key}"))
+            .1
+            .clone()
+    };
+
+    for name in SERVICES.map(|service| service.name) {
+        let (_, template, container) = manifests.deployment(name);
+        let env = service_env(&manifests, container);
+        let endpoint = &env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        assert!(endpoint.starts_with("https://"), "{name}: {endpoint}");
+        assert_eq!(env["OTEL_EXPORTER_OTLP_COMPRESSION"], "gzip", "{name}");
+        let (secret, key) =
+            secret_file(template, container, &env["OTEL_EXPORTER_OTLP_CERTIFICATE"]);
+        assert_eq!(secret, "otel-ca", "{name} trusts the generated authority");
+        assert_eq!(generated(secret, &key), "secrets/otel-ca.pem");
+    }
+
+    // Both receivers present the certificate scripts/k8s-secrets.sh signs, from the Secret only
+    // the gateway mounts, readable by its user through fsGroup and by no one else.
+    let gateway = manifests.generated_config("otel-gateway-config", "config.yaml");
+    let (_, pod, container) = manifests.deployment("otel-gateway");
+    for protocol in ["grpc", "http"] {
+        let tls = format!("/receivers/otlp/protocols/{protocol}/tls");
+        for (field, file) in [
+            ("cert_file", "secrets/otel-gateway.pem"),
+            ("key_file", "secrets/otel-gateway-key.pem"),
+        ] {
+            let (secret, key) =
+                secret_file(pod, container, text(&gateway, &format!("{tls}/{field}")));
+            assert_eq!(secret, "otel-gateway-tls", "{protocol} {field}");
+            assert_eq!(generated(secret, &key), file, "{protocol} {field}");
+        }
+    }
+    let volume = list(pod, "/spec/volumes")
+        .iter()
+        .find(|volume| volume["secret"]["secretName"] == "otel-gateway-tls")
+        .unwrap();
+    let mode = number(volume, "/secret/defaultMode") as u32;
+    assert_eq!(mode & 0o047, 0o040, "gateway key file mode {mode:o}");
+    assert!(pod["spec"]["securityContext"].get("fsGroup").is_some());
+    for (_, name, template) in manifests.workloads() {
+        let mounts_key = list(template, "/spec/volumes")
+            .iter()
+            .any(|volume| volume["secret"]["secretName"] == "otel-gateway-tls");
+        assert_eq!(
+            mounts_key,
+            name == "otel-gateway",
+            "{name} and the gateway's key"
+        );
+    }
+}
+
+/// `openssl` with these arguments; its standard output.
+fn openssl(args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("running openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+#[test]
+fn the_secrets_script_makes_an_authority_and_a_gateway_certificate_it_verifies() {
+    let manifests = Manifests::load();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let keys = scratch.path().join("keys");
+    generate_keys(&keys).expect("a key pair");
+    let out = scratch.path().join("secrets");
+    let output = secrets_script(&keys, &out, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ca = out.join("otel-ca.pem");
+    let cert = out.join("otel-gateway.pem");
+    for key in ["otel-ca-key.pem", "otel-gateway-key.pem"] {
+        assert_eq!(mode(&out.join(key)), 0o600, "{key}");
+    }
+
+    let verified = openssl(&[
+        "verify".as_ref(),
+        "-CAfile".as_ref(),
+        ca.as_os_str(),
+        cert.as_os_str(),
+    ]);
+    assert!(verified.trim_end().ends_with("OK"), "{verified}");
+    let authority = openssl(&[
+        "x509".as_ref(),
+        "-noout".as_ref(),
+        "-text".as_ref(),
+        "-in".as_ref(),
+        ca.as_os_str(),
+    ]);
+    assert!(authority.contains("CA:TRUE"), "{authority}");
+    let server = openssl(&[
+        "x509".as_ref(),
+        "-noout".as_ref(),
+        "-text".as_ref(),
+        "-in".as_ref(),
+        cert.as_os_str(),
+    ]);
+    assert!(server.contains("TLS Web Server Authentication"), "{server}");
+    let namespace = &manifests.kustomization.namespace;
+    for name in [
+        "otel-gateway".to_owned(),
+        format!("otel-gateway.{namespace}.svc"),
+        format!("otel-gateway.{namespace}.svc.cluster.local"),
+        "localhost".to_owned(),
+    ] {
+        assert!(
+            server.contains(&format!("DNS:{name},")) || server.contains(&format!("DNS:{name}\n")),
+            "the gateway's certificate does not name {name}: {server}"
+        );
+    }
+
+    // Kept when run again, replaced with --force.
+    let before = std::fs::read(&ca).unwrap();
+    assert!(secrets_script(&keys, &out, &[]).status.success());
+    assert_eq!(std::fs::read(&ca).unwrap(), before, "the authority is kept");
+    let forced = Command::new("bash")
+        .arg(project_root().join("scripts/k8s-secrets.sh"))
+        .args(["--force", "--keys-dir"])
+        .arg(&keys)
+        .arg("--out-dir")
+        .arg(&out)
+        .env_remove("ADMIN_USERNAME")
+        .env_remove("ADMIN_PASSWORD")
+        .output()
+        .expect("running scripts/k8s-secrets.sh --force");
+    assert!(forced.status.success());
+    assert_ne!(
+        std::fs::read(&ca).unwrap(),
+        before,
+        "--force makes a new authority"
+    );
+    let verified = openssl(&[
+        "verify".as_ref(),
+        "-CAfile".as_ref(),
+        ca.as_os_str(),
+        cert.as_os_str(),
+    ]);
+    assert!(verified.trim_end().ends_with("OK"), "{verified}");
 }
 
 #[test]
