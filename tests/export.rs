@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{Authority, Platform, SpanKind, TlsFront};
+use e2e_tests::{Authority, Platform, SpanKind, TlsFront, project_root};
 
 /// Restarts each of `services` with `variables` added to its environment.
 async fn restart_with(platform: &mut Platform, services: &[(&str, Vec<(&str, String)>)]) {
@@ -322,4 +322,46 @@ async fn a_partial_success_is_logged_once_per_message_with_its_count() {
         assert_eq!(lines.len(), 1, "{message}: once: {lines:#?}\n{log}");
         assert!(lines[0].contains("\"rejected_spans\":2"), "{}", lines[0]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_services_trust_the_gateway_certificate_the_secrets_script_makes() {
+    // What Kubernetes and the production compose file run with: the script's authority and the
+    // gateway's certificate, here on a front named `localhost`, one of the names it is made for.
+    let (keys, secrets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let script = std::process::Command::new("bash")
+        .arg(project_root().join("scripts/k8s-secrets.sh"))
+        .arg("--keys-dir")
+        .arg(keys.path())
+        .arg("--out-dir")
+        .arg(secrets.path())
+        .output()
+        .expect("running scripts/k8s-secrets.sh");
+    assert!(
+        script.status.success(),
+        "{}",
+        String::from_utf8_lossy(&script.stderr)
+    );
+    let mut platform = Platform::start().await;
+    let authority = Authority::from_secrets_script(secrets.path());
+    let gateway = TlsFront::start(platform.collector.grpc_address(), &authority, false).await;
+    let endpoint = gateway.endpoint().replace("127.0.0.1", "localhost");
+    restart_with(
+        &mut platform,
+        &[(
+            "blog",
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+                (
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                    authority.certificate().display().to_string(),
+                ),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+            ],
+        )],
+    )
+    .await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    list_blogs_and_wait_for_its_trace(&platform, &reader).await;
+    assert!(gateway.handshakes() > 0, "blog-service came over TLS");
 }

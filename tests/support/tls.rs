@@ -26,10 +26,13 @@ use tokio_rustls::{
     },
 };
 
-/// A certificate authority of the test's own, and the server and client certificates it signed,
-/// as PEM files in a temporary directory.
+/// A certificate authority and the server and client certificates it signed, as PEM files: made
+/// by the test in a temporary directory, or by scripts/k8s-secrets.sh.
 pub struct Authority {
-    dir: tempfile::TempDir,
+    certificate: PathBuf,
+    server: (PathBuf, PathBuf),
+    client: (PathBuf, PathBuf),
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Authority {
@@ -72,22 +75,40 @@ impl Authority {
             write_pem(&file("pem"), "CERTIFICATE", certificate.der());
             write_pem(&file("key"), "PRIVATE KEY", &key.serialize_der());
         }
-        Self { dir }
+        let path = |name: &str| dir.path().join(name);
+        Self {
+            certificate: path("ca.pem"),
+            server: (path("server.pem"), path("server.key")),
+            client: (path("client.pem"), path("client.key")),
+            _dir: Some(dir),
+        }
+    }
+
+    /// What scripts/k8s-secrets.sh wrote into `secrets`: its authority and the collector
+    /// gateway's certificate (it makes no client certificate).
+    pub fn from_secrets_script(secrets: &Path) -> Self {
+        let path = |name: &str| secrets.join(name);
+        Self {
+            certificate: path("otel-ca.pem"),
+            server: (path("otel-gateway.pem"), path("otel-gateway-key.pem")),
+            client: (path("no-client.pem"), path("no-client.key")),
+            _dir: None,
+        }
     }
 
     /// The authority's certificate: the value of `OTEL_EXPORTER_OTLP_CERTIFICATE`.
     pub fn certificate(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+        self.certificate.clone()
     }
 
     /// The client certificate it signed: `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`.
     pub fn client_certificate(&self) -> PathBuf {
-        self.dir.path().join("client.pem")
+        self.client.0.clone()
     }
 
     /// The client certificate's key: `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
     pub fn client_key(&self) -> PathBuf {
-        self.dir.path().join("client.key")
+        self.client.1.clone()
     }
 
     fn server_config(&self, require_client_certificate: bool) -> ServerConfig {
@@ -107,8 +128,8 @@ impl Authority {
         };
         let mut config = builder
             .with_single_cert(
-                vec![read_certificate(&self.dir.path().join("server.pem"))],
-                PrivateKeyDer::from_pem_file(self.dir.path().join("server.key")).unwrap(),
+                vec![read_certificate(&self.server.0)],
+                PrivateKeyDer::from_pem_file(&self.server.1).unwrap(),
             )
             .unwrap();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
