@@ -25,6 +25,8 @@ use crate::{
     ids::{SpanId, TraceId},
 };
 
+mod attributes;
+
 /// The six span kinds in OTLP's numbering (0 is unspecified).
 pub const SPAN_KINDS: [&str; 6] = [
     "unspecified",
@@ -50,6 +52,9 @@ pub struct Query {
     pub duration_max: Option<u64>,
     /// `Some(true)`: the span failed (status ERROR); `Some(false)`: it did not.
     pub error: Option<bool>,
+    /// Attributes the span carries, each `(key, value)` among its own attributes, its resource's
+    /// and its events', a value matching the attribute's text (see `store/attributes.rs`).
+    pub attributes: Vec<(String, String)>,
     /// At most this many traces, the most recent first.
     pub limit: usize,
 }
@@ -543,6 +548,7 @@ impl StoredSpan {
             && query.duration_min.is_none_or(|min| duration >= min)
             && query.duration_max.is_none_or(|max| duration <= max)
             && query.error.is_none_or(|error| self.fields.error == error)
+            && (query.attributes.is_empty() || attributes::matches(self, &query.attributes))
     }
 
     fn to_otlp(&self, trace_id: TraceId) -> Span {

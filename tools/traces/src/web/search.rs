@@ -116,6 +116,7 @@ fn query(filters: &Filters) -> Result<StoreQuery, String> {
         duration_min: duration(&filters.min_duration, "min duration")?,
         duration_max: duration(&filters.max_duration, "max duration")?,
         error: (!filters.errors.is_empty()).then_some(true),
+        attributes: Vec::new(),
         limit,
     })
 }
