@@ -523,17 +523,23 @@ impl Inner {
 
     /// The traces with a span that matches, the most recently arrived first, up to the limit.
     fn matching<'a>(&'a self, query: &'a Query) -> impl Iterator<Item = (TraceId, &'a Trace)> {
+        let attributes = attributes::Compiled::new(&query.attributes);
         self.arrival
             .iter()
             .rev()
             .filter_map(|trace_id| Some((*trace_id, self.traces.get(trace_id)?)))
-            .filter(|(_, trace)| trace.spans.iter().any(|span| span.matches(query)))
+            .filter(move |(_, trace)| {
+                trace
+                    .spans
+                    .iter()
+                    .any(|span| span.matches(query, &attributes))
+            })
             .take(query.limit)
     }
 }
 
 impl StoredSpan {
-    fn matches(&self, query: &Query) -> bool {
+    fn matches(&self, query: &Query, attributes: &attributes::Compiled) -> bool {
         let duration = self.fields.end - self.fields.start;
         query
             .service
@@ -548,7 +554,7 @@ impl StoredSpan {
             && query.duration_min.is_none_or(|min| duration >= min)
             && query.duration_max.is_none_or(|max| duration <= max)
             && query.error.is_none_or(|error| self.fields.error == error)
-            && (query.attributes.is_empty() || attributes::matches(self, &query.attributes))
+            && attributes.matches(self)
     }
 
     fn to_otlp(&self, trace_id: TraceId) -> Span {

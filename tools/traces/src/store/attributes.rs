@@ -3,9 +3,12 @@
 //! an int 503, `true` a bool true, `0.5` a double 0.5.
 //!
 //! Spans keep their attributes encoded (see the store), so a search decodes only the spans that
-//! can match: those whose resource has the key, or whose encoding contains the key's bytes (an
-//! attribute key is stored verbatim in protobuf), after every cheaper condition has held.
+//! can match: those whose resource has the pair, or whose encoding contains the key's bytes (an
+//! attribute key is stored verbatim in protobuf) and an encoding of a value that reads as the
+//! text (the string's bytes, or the int's, bool's or double's field), after every cheaper
+//! condition has held.
 
+use memchr::memmem::Finder;
 use opentelemetry_proto::tonic::{
     common::v1::{AnyValue, KeyValue, any_value::Value},
     trace::v1::Span,
@@ -14,33 +17,70 @@ use prost::Message as _;
 
 use super::StoredSpan;
 
-/// Whether the span carries every `(key, value)` pair.
-pub(super) fn matches(span: &StoredSpan, pairs: &[(String, String)]) -> bool {
-    let resource = &span.origin.resource.attributes;
-    let mut rest = Vec::new();
-    for (key, value) in pairs {
-        if has(resource, key, value) {
-            continue;
+/// A query's pairs, with the byte patterns a span's encoding must contain to carry each.
+pub(super) struct Compiled<'a> {
+    pairs: Vec<Pair<'a>>,
+}
+
+struct Pair<'a> {
+    key: &'a str,
+    value: &'a str,
+    key_bytes: Finder<'a>,
+    /// The value's text, and the fields of the int, bool or double it reads as.
+    value_bytes: Vec<Finder<'static>>,
+}
+
+impl<'a> Compiled<'a> {
+    pub(super) fn new(pairs: &'a [(String, String)]) -> Self {
+        let pairs = pairs
+            .iter()
+            .map(|(key, value)| Pair {
+                key,
+                value,
+                key_bytes: Finder::new(key.as_bytes()),
+                value_bytes: value_fields(value),
+            })
+            .collect();
+        Self { pairs }
+    }
+
+    /// Whether the span carries every pair.
+    pub(super) fn matches(&self, span: &StoredSpan) -> bool {
+        if self.pairs.is_empty() {
+            return true;
         }
-        if !contains(&span.fields.rest, key.as_bytes()) {
+        let resource = &span.origin.resource.attributes;
+        let encoded = &span.fields.rest[..];
+        let mut rest = Vec::new();
+        for pair in &self.pairs {
+            if has(resource, pair.key, pair.value) {
+                continue;
+            }
+            if pair.key_bytes.find(encoded).is_none()
+                || !pair
+                    .value_bytes
+                    .iter()
+                    .any(|finder| finder.find(encoded).is_some())
+            {
+                return false;
+            }
+            rest.push(pair);
+        }
+        if rest.is_empty() {
+            return true;
+        }
+        // Encoded by the store from a decoded message: decoding it again cannot fail.
+        let Ok(decoded) = Span::decode(encoded) else {
             return false;
-        }
-        rest.push((key, value));
+        };
+        rest.into_iter().all(|pair| {
+            has(&decoded.attributes, pair.key, pair.value)
+                || decoded
+                    .events
+                    .iter()
+                    .any(|event| has(&event.attributes, pair.key, pair.value))
+        })
     }
-    if rest.is_empty() {
-        return true;
-    }
-    // Encoded by the store from a decoded message: decoding it again cannot fail.
-    let Ok(decoded) = Span::decode(&span.fields.rest[..]) else {
-        return false;
-    };
-    rest.into_iter().all(|(key, value)| {
-        has(&decoded.attributes, key, value)
-            || decoded
-                .events
-                .iter()
-                .any(|event| has(&event.attributes, key, value))
-    })
 }
 
 fn has(attributes: &[KeyValue], key: &str, value: &str) -> bool {
@@ -60,20 +100,53 @@ fn value_is(value: &AnyValue, text: &str) -> bool {
     }
 }
 
-/// Whether `needle` occurs in `haystack`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, tail)) = needle.split_first() else {
-        return true;
-    };
-    let mut at = 0;
-    while let Some(offset) = haystack[at..].iter().position(|b| *b == first) {
-        let start = at + offset + 1;
-        if haystack[start..].starts_with(tail) {
-            return true;
+/// What a span's encoding contains if it holds an attribute value that reads as `text`: the
+/// text itself (a string value), or the `AnyValue` field of the int, bool or double it reads as.
+fn value_fields(text: &str) -> Vec<Finder<'static>> {
+    let mut fields = vec![text.as_bytes().to_vec()];
+    if let Ok(int) = text.parse::<i64>() {
+        // Field 3 (int_value), a varint of the two's complement.
+        let mut field = vec![3 << 3];
+        let mut rest = int as u64;
+        loop {
+            let byte = (rest & 0x7f) as u8;
+            rest >>= 7;
+            field.push(if rest == 0 { byte } else { byte | 0x80 });
+            if rest == 0 {
+                break;
+            }
         }
-        at = start;
+        fields.push(field);
     }
-    false
+    match text {
+        // Field 2 (bool_value), a varint.
+        "true" => fields.push(vec![2 << 3, 1]),
+        "false" => fields.push(vec![2 << 3, 0]),
+        _ => {}
+    }
+    match text.parse::<f64>() {
+        // A NaN's bits vary: any encoding may hold it; let the decoded value decide.
+        Ok(double) if double.is_nan() => fields.push(Vec::new()),
+        Ok(double) => {
+            // Field 4 (double_value), 8 bytes little-endian.
+            let mut field = vec![(4 << 3) | 1];
+            field.extend(double.to_le_bytes());
+            fields.push(field);
+        }
+        Err(_) => {}
+    }
+    fields
+        .into_iter()
+        .map(|field| Finder::new(&field).into_owned())
+        .collect()
+}
+
+/// Whether a span's encoding can hold an attribute value that reads as `text`.
+#[cfg(test)]
+fn may_hold(encoded: &[u8], text: &str) -> bool {
+    value_fields(text)
+        .iter()
+        .any(|finder| finder.find(encoded).is_some())
 }
 
 #[cfg(test)]
@@ -169,13 +242,27 @@ mod tests {
     }
 
     #[test]
-    fn contains_finds_a_needle_anywhere() {
-        assert!(contains(b"abcdef", b"cde"));
-        assert!(contains(b"abcdef", b"abcdef"));
-        assert!(contains(b"aab", b"ab"));
-        assert!(!contains(b"abcdef", b"ce"));
-        assert!(!contains(b"ab", b"abc"));
-        assert!(contains(b"", b""));
+    fn an_encoding_with_the_value_may_hold_it() {
+        let encoded = |value| {
+            Span {
+                attributes: vec![typed("k", value)],
+                ..Span::default()
+            }
+            .encode_to_vec()
+        };
+        for (value, text) in [
+            (Value::IntValue(503), "503"),
+            (Value::IntValue(-1), "-1"),
+            (Value::IntValue(0), "0"),
+            (Value::BoolValue(false), "false"),
+            (Value::DoubleValue(0.25), "0.25"),
+            (Value::StringValue("a b".into()), "a b"),
+        ] {
+            let bytes = encoded(value.clone());
+            assert!(may_hold(&bytes, text), "{value:?} {text}");
+        }
+        assert!(!may_hold(&encoded(Value::IntValue(503)), "599"));
+        assert!(!may_hold(&encoded(Value::BoolValue(false)), "true"));
     }
 
     #[test]
