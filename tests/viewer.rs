@@ -266,6 +266,12 @@ async fn api_errors_are_jaegers() {
             "query.start_time_min=yesterday&query.start_time_max=2100-01-01T00:00:00Z".to_owned(),
             "query.start_time_min",
         ),
+        // Not JSON, and a value that is not a string.
+        (format!("{window}&query.attributes=%7B"), "query.attributes"),
+        (
+            format!("{window}&query.attributes=%7B%22code%22%3A503%7D"),
+            "query.attributes",
+        ),
     ] {
         let (status, body) = viewer.get(&format!("/api/v3/traces?{bad}")).await;
         assert_eq!(
@@ -337,6 +343,11 @@ async fn searches_filter_by_service_operation_duration_time_and_limit() {
         ("&query.duration_min=20ms&query.duration_max=100ms", &["a4"]),
         ("&query.num_traces=2", &["a4", "a3"]),
         (error, &["a3"]),
+        // {"service.name":"ledger"}: a resource attribute, without a service name.
+        (
+            "&query.attributes=%7B%22service.name%22%3A%22ledger%22%7D",
+            &["a4"],
+        ),
     ] {
         let found = found_traces(&viewer, format!("{hour}{filters}")).await;
         assert_eq!(
@@ -354,6 +365,9 @@ async fn searches_filter_by_service_operation_duration_time_and_limit() {
         (&["--service", "shop", "--operation", "GET /cart"], &["a2"]),
         (&["--min-duration", "100ms"], &["a3"]),
         (&["--errors"], &["a3"]),
+        (&["--attr", "service.name=ledger"], &["a4"]),
+        (&["--attr", "service.name=shop", "--errors"], &["a3"]),
+        (&["--attr", "service.name=nobody"], &[]),
         (&["--service", "nobody"], &[]),
     ] {
         let run = viewer.cli(&[&["search"], arguments].concat());

@@ -212,8 +212,8 @@ fn trace_query(params: &Params, max_traces: usize) -> Result<store::Query, ApiEr
             .map(|(operation, _)| operation.to_owned()),
         ..store::Query::default()
     };
-    if let Some(attributes) = params.get("query.attributes") {
-        query.error = error_attribute(attributes)?;
+    if let Some(text) = params.get("query.attributes") {
+        (query.error, query.attributes) = attributes(text)?;
     }
     if params.get("query.filter").is_some() {
         return Err(ApiError::bad_request(
@@ -286,23 +286,28 @@ fn trace_query(params: &Params, max_traces: usize) -> Result<store::Query, ApiEr
     Ok(query)
 }
 
-/// `query.attributes`, a JSON object of strings; of its keys this viewer filters on `error`
-/// (`"true"`: spans with status ERROR, `"false"`: the others), as Jaeger's memory store does.
-fn error_attribute(attributes: &str) -> Result<Option<bool>, ApiError> {
-    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(attributes)
+/// Attribute keys and the values they must read as.
+pub(crate) type Pairs = Vec<(String, String)>;
+
+/// `query.attributes`, a JSON object of strings: the pseudo-attribute `error` (`"true"`: spans
+/// with status ERROR, `"false"`: the others, as Jaeger's memory store reads it), and the pairs a
+/// span must carry among its own, its resource's and its events' attributes.
+pub(crate) fn attributes(text: &str) -> Result<(Option<bool>, Pairs), ApiError> {
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
         .map_err(|problem| ApiError::malformed("query.attributes", problem))?;
     let mut error = None;
+    let mut pairs = Vec::new();
     for (key, value) in map {
-        if key != "error" {
-            return Err(ApiError::bad_request(format!(
-                "query.attributes: this viewer filters on the error attribute only, not {key:?}"
-            )));
+        if key == "error" {
+            error = Some(
+                go_bool(&value)
+                    .map_err(|problem| ApiError::malformed("query.attributes", problem))?,
+            );
+        } else {
+            pairs.push((key, value));
         }
-        error = Some(
-            go_bool(&value).map_err(|problem| ApiError::malformed("query.attributes", problem))?,
-        );
     }
-    Ok(error)
+    Ok((error, pairs))
 }
 
 /// An RFC 3339 time (nanoseconds allowed) as nanoseconds since the Unix epoch.
@@ -417,6 +422,23 @@ mod tests {
         assert_eq!(query.duration_min, Some(1_500_000));
         assert_eq!(query.duration_max, Some(2_000_000_000));
         assert_eq!((query.limit, query.error), (7, Some(true)));
+        let mut pairs = WINDOW.to_vec();
+        pairs.push((
+            "query.attributes",
+            r#"{"http.response.status_code":"503","feature_flag.key":"a b"}"#,
+        ));
+        let query = trace_query(&params(&pairs), 10_000).unwrap();
+        assert_eq!(query.service, None, "the service may be left out");
+        assert_eq!(
+            (query.error, query.attributes),
+            (
+                None,
+                vec![
+                    ("feature_flag.key".into(), "a b".into()),
+                    ("http.response.status_code".into(), "503".into())
+                ]
+            )
+        );
         assert_eq!(trace_query(&params(&WINDOW), 10_000).unwrap().limit, 100);
     }
 
@@ -445,7 +467,12 @@ mod tests {
             with(&[("query.attributes", "{")]).starts_with("malformed parameter query.attributes")
         );
         assert!(
-            with(&[("query.attributes", r#"{"http.route":"/"}"#)]).contains("error attribute only")
+            with(&[("query.attributes", r#"{"http.response.status_code":503}"#)])
+                .starts_with("malformed parameter query.attributes")
+        );
+        assert!(
+            with(&[("query.attributes", r#"["error","true"]"#)])
+                .starts_with("malformed parameter query.attributes")
         );
         let reversed = [
             ("query.startTimeMin", "2026-11-29T11:00:00Z"),

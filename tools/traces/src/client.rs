@@ -37,6 +37,8 @@ pub struct Search {
     pub operation: Option<String>,
     pub errors: bool,
     pub min_duration: Option<Duration>,
+    /// Attributes one span must carry (`query.attributes`), as `(key, value)`.
+    pub attributes: Vec<(String, String)>,
     /// How far back from now.
     pub since: Duration,
     pub limit: usize,
@@ -132,28 +134,7 @@ impl Client {
 
     /// The spans of the traces that match (of several traces at once).
     pub async fn search(&self, search: &Search) -> Result<Vec<ResourceSpans>, ClientError> {
-        let now = OffsetDateTime::now_utc();
-        let since = time::Duration::try_from(search.since).unwrap_or(time::Duration::MAX);
-        let start_min = now.checked_sub(since).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let rfc3339 = |time: OffsetDateTime| time.format(&Rfc3339).unwrap_or_default();
-        // snake_case names: every Jaeger 2.x release reads them.
-        let mut params = vec![
-            ("query.start_time_min", rfc3339(start_min)),
-            ("query.start_time_max", rfc3339(now)),
-            ("query.num_traces", search.limit.to_string()),
-        ];
-        if let Some(service) = &search.service {
-            params.push(("query.service_name", service.clone()));
-        }
-        if let Some(operation) = &search.operation {
-            params.push(("query.operation_name", operation.clone()));
-        }
-        if let Some(min) = search.min_duration {
-            params.push(("query.duration_min", format!("{}ns", min.as_nanos())));
-        }
-        if search.errors {
-            params.push(("query.attributes", r#"{"error":"true"}"#.to_owned()));
-        }
+        let params = search_params(search, OffsetDateTime::now_utc());
         let url = format!("{}/api/v3/traces", self.base);
         Ok(self.traces(&url, &params).await?.unwrap_or_default())
     }
@@ -359,5 +340,79 @@ impl Client {
         ClientError::Malformed(format!(
             "{url} did not answer with Jaeger's API ({error}): is --from a Jaeger v2 or `traces serve`?"
         ))
+    }
+}
+
+/// `GET /api/v3/traces`' parameters for a search made at `now`.
+fn search_params(search: &Search, now: OffsetDateTime) -> Vec<(&'static str, String)> {
+    let since = time::Duration::try_from(search.since).unwrap_or(time::Duration::MAX);
+    let start_min = now.checked_sub(since).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let rfc3339 = |time: OffsetDateTime| time.format(&Rfc3339).unwrap_or_default();
+    // snake_case names: every Jaeger 2.x release reads them.
+    let mut params = vec![
+        ("query.start_time_min", rfc3339(start_min)),
+        ("query.start_time_max", rfc3339(now)),
+        ("query.num_traces", search.limit.to_string()),
+    ];
+    if let Some(service) = &search.service {
+        params.push(("query.service_name", service.clone()));
+    }
+    if let Some(operation) = &search.operation {
+        params.push(("query.operation_name", operation.clone()));
+    }
+    if let Some(min) = search.min_duration {
+        params.push(("query.duration_min", format!("{}ns", min.as_nanos())));
+    }
+    let mut attributes = serde_json::Map::new();
+    for (key, value) in &search.attributes {
+        attributes.insert(key.clone(), value.clone().into());
+    }
+    if search.errors {
+        attributes.insert("error".to_owned(), "true".into());
+    }
+    if !attributes.is_empty() {
+        params.push((
+            "query.attributes",
+            serde_json::Value::Object(attributes).to_string(),
+        ));
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_sends_its_attributes_as_one_json_object() {
+        let search = Search {
+            service: Some("blog".into()),
+            errors: true,
+            attributes: vec![
+                ("http.response.status_code".into(), "503".into()),
+                ("feature_flag.key".into(), "a \"b\"".into()),
+            ],
+            since: Duration::from_secs(60),
+            limit: 5,
+            ..Search::default()
+        };
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let params = search_params(&search, now);
+        let attributes = params
+            .iter()
+            .find(|(name, _)| *name == "query.attributes")
+            .map(|(_, value)| serde_json::from_str::<serde_json::Value>(value).unwrap());
+        assert_eq!(
+            attributes,
+            Some(serde_json::json!({
+                "http.response.status_code": "503",
+                "feature_flag.key": "a \"b\"",
+                "error": "true",
+            }))
+        );
+        assert!(params.contains(&("query.service_name", "blog".into())));
+        assert!(params.contains(&("query.start_time_min", "2027-01-15T07:59:00Z".into())));
+        let plain = search_params(&Search::default(), now);
+        assert!(plain.iter().all(|(name, _)| *name != "query.attributes"));
     }
 }

@@ -90,6 +90,10 @@ enum Command {
         /// Only traces with a failed span.
         #[arg(long)]
         errors: bool,
+        /// Only traces with a span that carries this attribute (its own, its resource's or an
+        /// event's; the value as text: 503, true, ...). Repeat it: one span must carry them all.
+        #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = key_value)]
+        attributes: Vec<(String, String)>,
         /// Only traces with a span at least this long: 100ms, 1.5s, ...
         #[arg(long, value_name = "D", value_parser = go_duration)]
         min_duration: Option<Duration>,
@@ -244,6 +248,7 @@ async fn run(command: Command) -> Result<(), String> {
             service,
             operation,
             errors,
+            attributes,
             min_duration,
             since,
             limit,
@@ -254,6 +259,7 @@ async fn run(command: Command) -> Result<(), String> {
                 service,
                 operation,
                 errors,
+                attributes,
                 min_duration,
                 since,
                 limit: limit as usize,
@@ -313,5 +319,13 @@ fn print(text: &str) -> Result<(), String> {
             Err(format!("cannot write to stdout: {error}"))
         }
         _ => Ok(()),
+    }
+}
+
+/// `--attr`'s `KEY=VALUE`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
 }

@@ -25,6 +25,8 @@ use crate::{
     ids::{SpanId, TraceId},
 };
 
+mod attributes;
+
 /// The six span kinds in OTLP's numbering (0 is unspecified).
 pub const SPAN_KINDS: [&str; 6] = [
     "unspecified",
@@ -50,6 +52,9 @@ pub struct Query {
     pub duration_max: Option<u64>,
     /// `Some(true)`: the span failed (status ERROR); `Some(false)`: it did not.
     pub error: Option<bool>,
+    /// Attributes the span carries, each `(key, value)` among its own attributes, its resource's
+    /// and its events', a value matching the attribute's text (see `store/attributes.rs`).
+    pub attributes: Vec<(String, String)>,
     /// At most this many traces, the most recent first.
     pub limit: usize,
 }
@@ -518,17 +523,23 @@ impl Inner {
 
     /// The traces with a span that matches, the most recently arrived first, up to the limit.
     fn matching<'a>(&'a self, query: &'a Query) -> impl Iterator<Item = (TraceId, &'a Trace)> {
+        let attributes = attributes::Compiled::new(&query.attributes);
         self.arrival
             .iter()
             .rev()
             .filter_map(|trace_id| Some((*trace_id, self.traces.get(trace_id)?)))
-            .filter(|(_, trace)| trace.spans.iter().any(|span| span.matches(query)))
+            .filter(move |(_, trace)| {
+                trace
+                    .spans
+                    .iter()
+                    .any(|span| span.matches(query, &attributes))
+            })
             .take(query.limit)
     }
 }
 
 impl StoredSpan {
-    fn matches(&self, query: &Query) -> bool {
+    fn matches(&self, query: &Query, attributes: &attributes::Compiled) -> bool {
         let duration = self.fields.end - self.fields.start;
         query
             .service
@@ -543,6 +554,7 @@ impl StoredSpan {
             && query.duration_min.is_none_or(|min| duration >= min)
             && query.duration_max.is_none_or(|max| duration <= max)
             && query.error.is_none_or(|error| self.fields.error == error)
+            && attributes.matches(self)
     }
 
     fn to_otlp(&self, trace_id: TraceId) -> Span {

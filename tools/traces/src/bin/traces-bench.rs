@@ -8,9 +8,11 @@
 //! - memory per stored span: the server's resident memory once it holds `--max-traces` traces,
 //!   less what it had empty, divided by the spans it holds;
 //! - latency of `GET /api/v3/traces/{id}` with that many traces stored: one request at a time
-//!   over a kept-alive connection, for random stored traces.
+//!   over a kept-alive connection, for random stored traces;
+//! - latency of a search by attribute (`query.attributes`) with that many traces stored, in the
+//!   worst case: a status code no span has, so every span that carries the key is decoded.
 //!
-//! `traces-bench [--traces N] [--more-traces N] [--requests N]`; Linux only (it reads /proc).
+//! `traces-bench [--traces N] [--more-traces N] [--requests N] [--searches N]`; Linux only (it reads /proc).
 
 use std::{
     path::PathBuf,
@@ -46,6 +48,9 @@ struct Options {
     /// How many `GET /api/v3/traces/{id}` to time.
     #[arg(long, default_value_t = 2_000, value_parser = positive)]
     requests: usize,
+    /// How many searches by attribute to time.
+    #[arg(long, default_value_t = 200, value_parser = positive)]
+    searches: usize,
 }
 
 fn positive(text: &str) -> Result<usize, String> {
@@ -149,6 +154,7 @@ async fn run(options: Options) -> Result<(), String> {
     let steady_rss = rss_bytes(server.pid())?;
 
     let latencies = time_gets(&http, &server.ui, &ids, options.traces, options.requests).await?;
+    let searches = time_searches(&http, &server.ui, options.searches).await?;
     let report = Report {
         options: &options,
         per_cpu_second: sent_spans as f64 / cpu.as_secs_f64(),
@@ -157,6 +163,7 @@ async fn run(options: Options) -> Result<(), String> {
         steady_bytes_per_span: steady_rss.saturating_sub(empty_rss) as f64 / stored_spans as f64,
         full_rss,
         latencies,
+        searches,
     };
     println!("{}", report.markdown());
     Ok(())
@@ -245,6 +252,46 @@ async fn time_gets(
         latencies.push(started.elapsed());
         if !status.is_success() || body.is_empty() {
             return Err(format!("GET /api/v3/traces/{id} answered {status}"));
+        }
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
+/// Searches by an attribute no span carries with that value: all traces are looked at.
+async fn time_searches(
+    http: &reqwest::Client,
+    ui: &str,
+    searches: usize,
+) -> Result<Vec<Duration>, String> {
+    let now = time::OffsetDateTime::now_utc();
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let query = [
+        ("query.start_time_min", rfc3339(now - time::Duration::HOUR)),
+        ("query.start_time_max", rfc3339(now + time::Duration::HOUR)),
+        ("query.num_traces", "20".to_owned()),
+        (
+            "query.attributes",
+            r#"{"http.response.status_code":"599"}"#.to_owned(),
+        ),
+    ];
+    let mut latencies = Vec::with_capacity(searches);
+    for _ in 0..searches {
+        let started = Instant::now();
+        let response = http
+            .get(format!("{ui}/api/v3/traces"))
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        response.bytes().await.map_err(|e| e.to_string())?;
+        latencies.push(started.elapsed());
+        if status != reqwest::StatusCode::NOT_FOUND {
+            return Err(format!("a search for no trace answered {status}"));
         }
     }
     latencies.sort();
@@ -510,16 +557,17 @@ struct Report<'a> {
     steady_bytes_per_span: f64,
     full_rss: u64,
     latencies: Vec<Duration>,
+    searches: Vec<Duration>,
+}
+
+/// The `p` quantile of sorted latencies, in milliseconds.
+fn percentile(latencies: &[Duration], p: f64) -> f64 {
+    let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+    latencies[index].as_secs_f64() * 1e3
 }
 
 impl Report<'_> {
     fn markdown(&self) -> String {
-        let percentile = |p: f64| {
-            let index = ((self.latencies.len() as f64 * p).ceil() as usize)
-                .clamp(1, self.latencies.len())
-                - 1;
-            self.latencies[index].as_secs_f64() * 1e3
-        };
         let spans = self.options.traces * SPANS_PER_TRACE;
         format!(
             "### The trace viewer (`traces serve`)\n\
@@ -532,7 +580,8 @@ impl Report<'_> {
              | spans ingested per second of the server's CPU time (OTLP/gRPC, 512-span exports, {more} traces into a full store) | {cpu:.0} | ≥ 50 000 on one core |\n\
              | the same per second of wall-clock time (2 cores, the bench's client on the same machine) | {wall:.0} | |\n\
              | resident memory per stored span ({stored} traces, {spans} spans, {rss:.0} MiB in all) | {bytes:.0} B ({steady:.0} B after the evictions) | |\n\
-             | `GET /api/v3/traces/{{id}}` with {stored} traces stored, {requests} requests: p50 / p99 / max | {p50:.2} / {p99:.2} / {max:.2} ms | p99 < 5 ms |\n",
+             | `GET /api/v3/traces/{{id}}` with {stored} traces stored, {requests} requests: p50 / p99 / max | {p50:.2} / {p99:.2} / {max:.2} ms | p99 < 5 ms |\n\
+             | `GET /api/v3/traces?query.attributes={{\"http.response.status_code\":\"599\"}}` (no match: every trace looked at) with {stored} traces stored, {searches} requests: p50 / p99 / max | {s50:.2} / {s99:.2} / {smax:.2} ms | p99 < 20 ms |\n",
             date = time::OffsetDateTime::now_utc().date(),
             cores = std::thread::available_parallelism().map_or(1, |n| n.get()),
             more = self.options.more_traces,
@@ -543,9 +592,13 @@ impl Report<'_> {
             bytes = self.bytes_per_span,
             steady = self.steady_bytes_per_span,
             requests = self.options.requests,
-            p50 = percentile(0.50),
-            p99 = percentile(0.99),
-            max = percentile(1.0),
+            p50 = percentile(&self.latencies, 0.50),
+            p99 = percentile(&self.latencies, 0.99),
+            max = percentile(&self.latencies, 1.0),
+            searches = self.searches.len(),
+            s50 = percentile(&self.searches, 0.50),
+            s99 = percentile(&self.searches, 0.99),
+            smax = percentile(&self.searches, 1.0),
         )
     }
 }

@@ -7,6 +7,7 @@
 mod compare;
 mod dependencies;
 mod search;
+mod tags;
 mod trace;
 mod upload;
 

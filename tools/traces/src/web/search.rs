@@ -1,6 +1,6 @@
 //! `/search`: the recent traces, newest first, filtered by service, operation, errors, duration
 //! and how far back to look. The parameters are Jaeger UI's where it has them (`service`,
-//! `operation`, `minDuration`, `maxDuration`, `lookback`, `limit`), plus `errors`.
+//! `operation`, `minDuration`, `maxDuration`, `lookback`, `limit`, `tags`), plus `errors`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Section, display_service, layout, palette, service_chip};
+use super::{Section, display_service, layout, palette, service_chip, tags};
 use crate::waterfall::Palette;
 use crate::{
     store::{Query as StoreQuery, Store, Summary},
@@ -44,6 +44,8 @@ pub struct Filters {
     lookback: String,
     limit: String,
     errors: String,
+    /// Jaeger UI's `tags`: a JSON object of strings, or the Tags field's `key=value` pairs.
+    tags: String,
 }
 
 pub async fn page(
@@ -108,6 +110,20 @@ fn query(filters: &Filters) -> Result<StoreQuery, String> {
             .filter(|limit| (1..=MAX_LIMIT).contains(limit))
             .ok_or_else(|| format!("limit: {text:?} is not a number from 1 to {MAX_LIMIT}"))?,
     };
+    let mut error = (!filters.errors.is_empty()).then_some(true);
+    let mut attributes = Vec::new();
+    for (key, value) in tags::parse(&filters.tags)? {
+        if key == "error" {
+            // The pseudo-attribute: the span's status, as the API reads it.
+            error = Some(match value.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("tags: error is true or false, not {value:?}")),
+            });
+        } else {
+            attributes.push((key, value));
+        }
+    }
     Ok(StoreQuery {
         service: Some(filters.service.clone()).filter(|s| !s.is_empty()),
         operation: Some(filters.operation.clone()).filter(|o| !o.is_empty()),
@@ -115,7 +131,8 @@ fn query(filters: &Filters) -> Result<StoreQuery, String> {
         start_max: None,
         duration_min: duration(&filters.min_duration, "min duration")?,
         duration_max: duration(&filters.max_duration, "max duration")?,
-        error: (!filters.errors.is_empty()).then_some(true),
+        error,
+        attributes,
         limit,
     })
 }
@@ -160,9 +177,19 @@ fn form(filters: &Filters, services: &[String], operations: &[String]) -> Markup
             }
             label { "Limit" input type="number" name="limit" min="1" max=(MAX_LIMIT)
                 value=(if filters.limit.is_empty() { DEFAULT_LIMIT.to_string() } else { filters.limit.clone() }); }
+            label { "Tags" input type="text" name="tags" size="40" value=(tags_field(&filters.tags))
+                placeholder="http.response.status_code=503 error=true"; }
             label.check { input type="checkbox" name="errors" value="true" checked[!filters.errors.is_empty()]; "Errors only" }
             button type="submit" { "Find traces" }
         }
+    }
+}
+
+/// The Tags field's text: the pairs of a JSON `tags` as `key=value`, anything else as typed.
+fn tags_field(tags: &str) -> String {
+    match tags::parse(tags) {
+        Ok(pairs) if tags.trim_start().starts_with('{') => tags::format(&pairs),
+        _ => tags.to_owned(),
     }
 }
 

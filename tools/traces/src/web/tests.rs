@@ -109,6 +109,41 @@ async fn the_search_page_filters_and_reports_bad_filters() {
 }
 
 #[tokio::test]
+async fn the_search_page_finds_traces_by_tags() {
+    let store = store_with_hostile_spans();
+    let hostile = "%5C%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(2)%3E";
+    // Jaeger UI's URL parameter: a JSON object of strings.
+    let (_, html, _) = get(
+        &store,
+        &format!("/search?tags=%7B%22note%22%3A%22{hostile}%22%7D"),
+    )
+    .await;
+    assert!(html.contains("1 trace<"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    // Shown in the field as a quoted pair, escaped.
+    assert!(
+        html.contains(r#"value="note=&quot;\&quot;&gt;&lt;img src=x onerror=alert(2)&gt;&quot;""#),
+        "{html}"
+    );
+    // The field: pairs, quotes around a value with spaces.
+    let (_, html, _) = get(
+        &store,
+        "/search?tags=service.name%3Dblog-service%20error%3Dfalse",
+    )
+    .await;
+    assert!(html.contains("1 trace<"), "{html}");
+    let (_, html, _) = get(&store, "/search?tags=note%3D%22a%20b%22").await;
+    assert!(html.contains("No traces match"), "{html}");
+    let (status, html, _) = get(&store, "/search?tags=%3Cb%3Eoops").await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("&quot;&lt;b&gt;oops&quot; is not key=value"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>oops"), "{html}");
+}
+
+#[tokio::test]
 async fn the_dependencies_page_draws_the_calls() {
     let store = store_with_hostile_spans();
     let (_, html, _) = get(&store, "/dependencies").await;
