@@ -3,13 +3,16 @@
 //! space-separated `key=value` pairs with double quotes around a value with spaces
 //! (`error=true feature_flag.key="a b"`), with `\"` and `\\` inside quotes.
 
-/// The pairs `tags` names, in order; a sentence saying what is wrong if it names none properly.
+/// The pairs `tags` names: a field's in the order typed, a JSON object's in key order (serde_json
+/// keeps an object's own order only with its `preserve_order` feature, which another crate of a
+/// workspace may switch on, so the order is made not to depend on it); a sentence saying what is
+/// wrong if it names none properly.
 pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
     let text = text.trim();
     if text.starts_with('{') {
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
             .map_err(|problem| format!("tags: not a JSON object: {problem}"))?;
-        return map
+        let mut pairs = map
             .into_iter()
             .map(|(key, value)| match value {
                 serde_json::Value::String(value) => Ok((key, value)),
@@ -17,7 +20,9 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
                     "tags: the value of {key:?} is {other}, not a string"
                 )),
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
+        pairs.sort();
+        return Ok(pairs);
     }
     let mut pairs = Vec::new();
     let mut chars = text.chars().peekable();
