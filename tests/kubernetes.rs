@@ -807,8 +807,35 @@ fn kubectl_renders_the_kustomization_into_valid_objects_with_generated_names_res
 
 /// scripts/k8s-secrets.sh with this administrator environment and nothing inherited.
 fn secrets_script(keys: &Path, out: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    secrets_script_with(&[], keys, out, env)
+}
+
+/// A key pair and what scripts/k8s-secrets.sh makes of it, in a scratch directory (kept while
+/// the first value lives): its keys directory and its output directory.
+fn secrets_in_scratch() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let keys = scratch.path().join("keys");
+    generate_keys(&keys).expect("a key pair");
+    let out = scratch.path().join("secrets");
+    let output = secrets_script(&keys, &out, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (scratch, keys, out)
+}
+
+/// The same, with `options` (`--force`) first.
+fn secrets_script_with(
+    options: &[&str],
+    keys: &Path,
+    out: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     Command::new("bash")
         .arg(project_root().join("scripts/k8s-secrets.sh"))
+        .args(options)
         .arg("--keys-dir")
         .arg(keys)
         .arg("--out-dir")
@@ -831,16 +858,7 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn the_secrets_script_writes_what_the_secret_generators_read_and_keeps_the_admin() {
     let manifests = Manifests::load();
-    let scratch = tempfile::tempdir().expect("a temporary directory");
-    let keys = scratch.path().join("keys");
-    generate_keys(&keys).expect("a key pair");
-    let out = scratch.path().join("secrets");
-    let output = secrets_script(&keys, &out, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (scratch, keys, out) = secrets_in_scratch();
 
     for generator in &manifests.kustomization.secrets {
         for file in generator.all_files() {
@@ -1870,16 +1888,7 @@ fn openssl(args: &[&std::ffi::OsStr]) -> String {
 #[test]
 fn the_secrets_script_makes_an_authority_and_a_gateway_certificate_it_verifies() {
     let manifests = Manifests::load();
-    let scratch = tempfile::tempdir().expect("a temporary directory");
-    let keys = scratch.path().join("keys");
-    generate_keys(&keys).expect("a key pair");
-    let out = scratch.path().join("secrets");
-    let output = secrets_script(&keys, &out, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (_scratch, keys, out) = secrets_in_scratch();
     let ca = out.join("otel-ca.pem");
     let cert = out.join("otel-gateway.pem");
     for key in ["otel-ca-key.pem", "otel-gateway-key.pem"] {
@@ -1926,16 +1935,7 @@ fn the_secrets_script_makes_an_authority_and_a_gateway_certificate_it_verifies()
     let before = std::fs::read(&ca).unwrap();
     assert!(secrets_script(&keys, &out, &[]).status.success());
     assert_eq!(std::fs::read(&ca).unwrap(), before, "the authority is kept");
-    let forced = Command::new("bash")
-        .arg(project_root().join("scripts/k8s-secrets.sh"))
-        .args(["--force", "--keys-dir"])
-        .arg(&keys)
-        .arg("--out-dir")
-        .arg(&out)
-        .env_remove("ADMIN_USERNAME")
-        .env_remove("ADMIN_PASSWORD")
-        .output()
-        .expect("running scripts/k8s-secrets.sh --force");
+    let forced = secrets_script_with(&["--force"], &keys, &out, &[]);
     assert!(forced.status.success());
     assert_ne!(
         std::fs::read(&ca).unwrap(),
