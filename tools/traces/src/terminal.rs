@@ -140,12 +140,7 @@ pub fn waterfall(trace: &Waterfall, link: &str, critical: Option<&[Segment]>) ->
             )
         })
         .collect();
-    let operation_width = operations
-        .iter()
-        .map(|operation| width(operation))
-        .chain([width("OPERATION")])
-        .max()
-        .unwrap_or(0);
+    let operation_width = column_width(&operations, "OPERATION");
     let total = human(trace.duration());
     let axis = format!("0{total:>width$}", width = BAR_WIDTH - 1);
     let _ = writeln!(
@@ -371,6 +366,16 @@ fn plural_count(count: u64, noun: &str) -> String {
     } else {
         format!("{count} {noun}s")
     }
+}
+
+/// The width of a column: its widest cell or its header.
+fn column_width(cells: &[String], header: &str) -> usize {
+    cells
+        .iter()
+        .map(|cell| width(cell))
+        .chain([width(header)])
+        .max()
+        .unwrap_or(0)
 }
 
 fn width(text: &str) -> usize {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{BOLD, DIM, ERROR, clean, paint, width};
+use super::{BOLD, DIM, ERROR, clean, column_width, paint, width};
 use crate::{
     client::{Diff, DiffStats},
     units::human,
@@ -64,12 +64,7 @@ pub fn diff(diff: &Diff) -> String {
             cut_left(&path.join(" › "), SPAN_WIDTH)
         })
         .collect();
-    let span_width = spans
-        .iter()
-        .map(|span| width(span))
-        .chain([width("SPAN")])
-        .max()
-        .unwrap_or(0);
+    let span_width = column_width(&spans, "SPAN");
     let _ = writeln!(
         out,
         "{}",
