@@ -456,6 +456,122 @@ async fn sigterm_with_a_stalled_request_and_a_silent_collector_still_exits_withi
     drop(stalled);
 }
 
+/// A keep-alive connection that a balancer holds when SIGTERM arrives is answered, not cut: a
+/// `POST /blogs` written to it just after the signal is served, its answer says
+/// `Connection: close`, and only then does the connection end. Closing idle connections at the
+/// signal would lose that request, and a balancer cannot safely send a POST again: the client
+/// would get a 502 (docs/deploy.md, `keepalive 16`).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_answers_a_request_on_an_idle_keep_alive_connection_then_closes_it() {
+    let _serial = one_at_a_time().await;
+    let mut platform = Platform::start().await;
+    let token = platform.user_token("writer", &["READ", "WRITE"]).await;
+    let mut connection = KeepAlive::open(&platform.url("blog")).await;
+    let before = connection.post_blog(&token, "before the signal").await;
+    assert_eq!(
+        before.as_ref().map(|a| (a.status, a.closes)),
+        Ok((201, false))
+    );
+
+    let (_signalled, exit) = platform.terminate_service("blog");
+    // The service has acted on the signal: the old server closed its idle connections by now.
+    tokio::time::sleep(SIGNAL_REACTION * 4).await;
+    let after = connection.post_blog(&token, "after the signal").await;
+    assert_eq!(
+        after.as_ref().map(|a| (a.status, a.closes)),
+        Ok((201, true)),
+        "the request written to the idle connection after SIGTERM is answered, with \
+         Connection: close"
+    );
+    assert!(
+        connection.ended().await,
+        "the connection ends after that answer"
+    );
+    let took = exit.await.unwrap().expect("blog-service exits on SIGTERM");
+    assert!(took < ANSWER_BOUND, "exit took {took:?}");
+}
+
+/// One HTTP/1.1 connection kept alive between requests, as a balancer keeps one to a replica.
+struct KeepAlive {
+    address: String,
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+/// What [`KeepAlive::post_blog`] read back.
+#[derive(Debug, PartialEq)]
+struct KeepAliveAnswer {
+    status: u16,
+    /// The answer said `Connection: close`.
+    closes: bool,
+}
+
+impl KeepAlive {
+    async fn open(base_url: &str) -> Self {
+        let address = base_url.strip_prefix("http://").expect("an http:// URL");
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        Self {
+            address: address.to_owned(),
+            stream: tokio::io::BufReader::new(stream),
+        }
+    }
+
+    /// Sends a `POST /blogs` and reads its whole answer, or says why there was none.
+    async fn post_blog(&mut self, token: &str, title: &str) -> Result<KeepAliveAnswer, String> {
+        use tokio::io::AsyncBufReadExt;
+        let body = serde_json::json!({ "title": title, "content": "Kept alive." }).to_string();
+        let request = format!(
+            "POST /blogs HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.address,
+            body.len()
+        );
+        let no_answer = |error: std::io::Error| format!("no answer: {error}");
+        self.stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .map_err(no_answer)?;
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if self.stream.read_line(&mut line).await.map_err(no_answer)? == 0 {
+                return Err("no answer: the connection was closed".into());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let status = head[0].split(' ').nth(1).unwrap().parse().unwrap();
+        let header = |name: &str| {
+            head[1..].iter().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let length: usize = header("content-length")
+            .expect("a Content-Length")
+            .parse()
+            .unwrap();
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await.map_err(no_answer)?;
+        Ok(KeepAliveAnswer {
+            status,
+            closes: header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")),
+        })
+    }
+
+    /// The server closed the connection (within the answer bound).
+    async fn ended(&mut self) -> bool {
+        let mut byte = [0; 1];
+        matches!(
+            tokio::time::timeout(ANSWER_BOUND, self.stream.read(&mut byte)).await,
+            Ok(Ok(0))
+        )
+    }
+}
+
 /// Every blog in `ids` answers `GET /blogs/{id}` with 200.
 async fn assert_readable(platform: &Platform, token: &str, ids: &[String]) {
     let unreadable: Vec<String> = futures_util::stream::iter(ids)

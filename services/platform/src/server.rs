@@ -63,6 +63,14 @@ const STOP_BUDGET: Duration = Duration::from_millis(4500);
 /// The rest of [`STOP_BUDGET`] is left for flushing the last spans.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(4000);
 
+/// After SIGINT/SIGTERM, how long the service goes on serving every connection, new ones too,
+/// before it stops accepting and closes its idle ones. Each answer in that time says
+/// `Connection: close`, so a balancer's keep-alive connections are retired by an answer as it
+/// uses them. Closing an idle connection at once instead races the balancer writing a request
+/// to it, and a `POST` lost that way cannot be sent again safely: the client gets a 502.
+/// Part of [`DRAIN_TIMEOUT`].
+const RETIRING: Duration = Duration::from_millis(1000);
+
 /// A service's routes (each documented with `#[utoipa::path]`) and what `/readyz` must check.
 pub struct App {
     /// The service's own routes; the probes and `/openapi.json` are added to them.
@@ -316,14 +324,30 @@ async fn deadline(request: Request, next: Next) -> Response {
     }
 }
 
-/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish for up to
-/// [`DRAIN_TIMEOUT`]. Returns when the stop began: the signal (or the server's failure).
+/// Serves until SIGINT or SIGTERM, retires connections for [`RETIRING`], then lets in-flight
+/// requests finish for up to the rest of [`DRAIN_TIMEOUT`]. Returns when the stop began: the
+/// signal (or the server's failure).
 async fn serve(listener: TcpListener, router: Router) -> (std::io::Result<()>, Instant) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let signal = async move {
         shutdown_signal().await;
         let _ = stop_tx.send(Some(Instant::now()));
+        tokio::time::sleep(RETIRING).await;
     };
+    let retiring = stop_rx.clone();
+    let router = router.layer(middleware::from_fn(move |request: Request, next: Next| {
+        let retiring = retiring.clone();
+        async move {
+            let mut response = next.run(request).await;
+            if retiring.borrow().is_some() {
+                // hyper closes the connection once this answer is written.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+    }));
     // The peer address is what authen-service's login limits are keyed by.
     let server = axum::serve(
         listener,
