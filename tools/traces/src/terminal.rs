@@ -6,6 +6,7 @@
 //! can reach the receiver, and must not move the cursor or rewrite the screen.
 
 mod diff;
+mod logs;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +21,7 @@ pub use diff::diff;
 
 use crate::{
     client::Segment,
+    log_records::{self, Record},
     store::Dependency,
     units::{human, utc},
     waterfall::{PALETTE_SIZE, Palette, Row, Waterfall},
@@ -63,7 +65,16 @@ fn paint(style: Style, text: &str) -> String {
 /// With the critical path, a span on it is marked `▶`, its pieces on the path are solid in its
 /// bar (`█`) and the rest of every bar is light (`░`); a summary of the time on the path by span
 /// ends the output.
-pub fn waterfall(trace: &Waterfall, link: &str, critical: Option<&[Segment]>) -> String {
+///
+/// With log records (`--logs`), each span's records are on the lines under it, and those whose
+/// span is not in the trace follow the waterfall.
+pub fn waterfall(
+    trace: &Waterfall,
+    link: &str,
+    critical: Option<&[Segment]>,
+    records: Option<&[Record]>,
+) -> String {
+    let records = records.map(|records| log_records::place(records, &trace.rows));
     let mut out = String::new();
     let mut pieces: HashMap<&str, Vec<(u64, u64)>> = HashMap::new();
     for segment in critical.unwrap_or_default() {
@@ -196,6 +207,16 @@ pub fn waterfall(trace: &Waterfall, link: &str, critical: Option<&[Segment]>) ->
             line.push_str(&marks.join("  "));
         }
         let _ = writeln!(out, "{line}");
+        if let Some(under) = records
+            .as_ref()
+            .and_then(|records| records.by_span.get(row.span_id.as_str()))
+        {
+            let indent = width(marker(false)) + service_width + 2 + 2 * (row.depth + 1);
+            logs::under_span(&mut out, under, trace.start, indent);
+        }
+    }
+    if let Some(records) = &records {
+        logs::after(&mut out, records, trace.start);
     }
     if let Some(critical) = critical {
         out.push_str(&critical_summary(trace, critical));

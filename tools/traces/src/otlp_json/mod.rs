@@ -12,6 +12,7 @@
 //! `"status": null`) and reads times only as strings, which matches neither Jaeger nor OTLP.
 
 mod encoding;
+mod logs;
 mod spans;
 mod values;
 
@@ -24,6 +25,7 @@ use opentelemetry_proto::tonic::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use logs::{decode_logs_request, decode_logs_result, encode_logs_result};
 use spans::TracesData;
 
 /// Reads an OTLP/JSON `ExportTraceServiceRequest` (or `TracesData`: the same shape).

@@ -132,3 +132,38 @@ fn malformed_json_is_an_error() {
         );
     }
 }
+
+#[test]
+fn log_records_read_as_receivers_must_and_write_back_the_same() {
+    let request = decode_logs_request(
+        br#"{"resource_logs": [{"resource": {"attributes": [{"key": "service.name",
+            "value": {"stringValue": "blog"}}]}, "scopeLogs": [{"scope": {"name": "lib"},
+            "log_records": [{"timeUnixNano": 1544712660000000000, "severityNumber": "SEVERITY_NUMBER_WARN",
+            "severityText": "WARN", "body": {"stringValue": "<b>why</b>"},
+            "traceId": "5B8EFFF798038103D269B633813FC60C", "span_id": "eee19b7ec3c1b174",
+            "attributes": [{"key": "n", "value": {"intValue": "7"}}], "somethingNew": 1}]}]}]}"#,
+    )
+    .unwrap();
+    let record = &request.resource_logs[0].scope_logs[0].log_records[0];
+    assert_eq!(record.severity_number, 13);
+    assert_eq!(record.time_unix_nano, 1_544_712_660_000_000_000);
+    assert_eq!(hex::encode(&record.span_id), "eee19b7ec3c1b174");
+    assert_eq!(
+        record.attributes[0].value.as_ref().unwrap().value,
+        Some(common::any_value::Value::IntValue(7))
+    );
+    let written: Value =
+        serde_json::from_slice(&encode_logs_result(&request.resource_logs)).unwrap();
+    let json = &written["result"]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+    assert_eq!(json["traceId"], "5b8efff798038103d269b633813fc60c");
+    assert_eq!(json["timeUnixNano"], "1544712660000000000");
+    assert_eq!(json["severityNumber"], 13);
+    let read = decode_logs_result(&encode_logs_result(&request.resource_logs)).unwrap();
+    assert_eq!(read, request.resource_logs);
+    assert!(
+        decode_logs_request(
+            br#"{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"severityNumber": "LOUD"}]}]}]}"#
+        )
+        .is_err()
+    );
+}

@@ -1,9 +1,9 @@
 //! Making room: the trace that arrived first goes, and with it whatever only it kept listed
-//! (its services' operations, its origins).
+//! (its services' operations, its origins), its log records with it.
 
 use std::sync::Arc;
 
-use super::Inner;
+use super::{Inner, Origin};
 
 impl Inner {
     pub(super) fn evict_oldest(&mut self) {
@@ -26,10 +26,19 @@ impl Inner {
                     self.services.remove(&span.origin.service);
                 }
             }
-            // The table's reference and this span's: the last span of that origin is going.
-            if Arc::strong_count(&span.origin) == 2 {
-                self.origins.remove(&span.origin.key);
-            }
+            self.forget_if_last(&span.origin);
+        }
+        self.records -= trace.records.len();
+        for record in trace.records {
+            self.forget_if_last(&record.origin);
+        }
+    }
+
+    /// Drops the origin from the table when the span or record holding `origin` is the last of
+    /// it: the table's reference and that one are all there are.
+    fn forget_if_last(&mut self, origin: &Arc<Origin>) {
+        if Arc::strong_count(origin) == 2 {
+            self.origins.remove(&origin.key);
         }
     }
 }

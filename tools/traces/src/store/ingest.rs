@@ -20,7 +20,7 @@ pub(super) struct Batch {
     pub(super) spans: usize,
 }
 
-struct OriginParts {
+pub(super) struct OriginParts {
     key: Vec<u8>,
     resource: Resource,
     resource_schema_url: String,
@@ -34,6 +34,28 @@ struct StoredParts {
     fields: SpanFields,
 }
 
+impl OriginParts {
+    pub(super) fn new(
+        resource: &Resource,
+        resource_schema_url: &str,
+        scope: InstrumentationScope,
+        scope_schema_url: String,
+    ) -> Self {
+        let mut key = resource.encode_to_vec();
+        key.extend(resource_schema_url.as_bytes());
+        key.push(0xff); // not valid UTF-8: separates the parts unambiguously
+        key.extend(scope.encode_to_vec());
+        key.extend(scope_schema_url.as_bytes());
+        Self {
+            key,
+            resource: resource.clone(),
+            resource_schema_url: resource_schema_url.to_owned(),
+            scope,
+            scope_schema_url,
+        }
+    }
+}
+
 impl Batch {
     pub(super) fn prepare(request: ExportTraceServiceRequest) -> Result<Self, String> {
         let mut groups = Vec::new();
@@ -41,12 +63,6 @@ impl Batch {
         for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
             let resource = resource_spans.resource.unwrap_or_default();
             for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
-                let scope = scope_spans.scope.unwrap_or_default();
-                let mut key = resource.encode_to_vec();
-                key.extend(resource_spans.schema_url.as_bytes());
-                key.push(0xff); // not valid UTF-8: separates the parts unambiguously
-                key.extend(scope.encode_to_vec());
-                key.extend(scope_spans.schema_url.as_bytes());
                 let mut spans = Vec::with_capacity(scope_spans.spans.len());
                 for (i, span) in scope_spans.spans.into_iter().enumerate() {
                     let at = |what: &str, problem: String| {
@@ -67,13 +83,12 @@ impl Batch {
                 }
                 count += spans.len();
                 groups.push((
-                    OriginParts {
-                        key,
-                        resource: resource.clone(),
-                        resource_schema_url: resource_spans.schema_url.clone(),
-                        scope,
-                        scope_schema_url: scope_spans.schema_url,
-                    },
+                    OriginParts::new(
+                        &resource,
+                        &resource_spans.schema_url,
+                        scope_spans.scope.unwrap_or_default(),
+                        scope_spans.schema_url,
+                    ),
                     spans,
                 ));
             }
@@ -135,17 +150,12 @@ impl Inner {
                 };
                 operations.entry(Arc::clone(&name)).or_default()[usize::from(span.fields.kind)] +=
                     1;
-                if !self.traces.contains_key(&trace_id) {
-                    if self.traces.len() >= max_traces {
-                        self.evict_oldest();
-                    }
-                    self.arrival.push_back(trace_id);
+                let trace = self.trace_entry(trace_id, max_traces);
+                if trace.spans.is_empty() {
+                    // New, or so far only log records, which say nothing of its times.
+                    trace.start = span.fields.start;
+                    trace.end = span.fields.end;
                 }
-                let trace = self.traces.entry(trace_id).or_insert_with(|| Trace {
-                    start: span.fields.start,
-                    end: span.fields.end,
-                    ..Trace::default()
-                });
                 trace.start = trace.start.min(span.fields.start);
                 trace.end = trace.end.max(span.fields.end);
                 trace.spans.push(StoredSpan {
@@ -158,7 +168,19 @@ impl Inner {
         }
     }
 
-    fn intern(&mut self, parts: OriginParts) -> Arc<Origin> {
+    /// The trace, made room for (the oldest evicted when full) and added if it is new: a span's
+    /// or a log record's, whichever arrives first.
+    pub(super) fn trace_entry(&mut self, trace_id: TraceId, max_traces: usize) -> &mut Trace {
+        if !self.traces.contains_key(&trace_id) {
+            if self.traces.len() >= max_traces {
+                self.evict_oldest();
+            }
+            self.arrival.push_back(trace_id);
+        }
+        self.traces.entry(trace_id).or_default()
+    }
+
+    pub(super) fn intern(&mut self, parts: OriginParts) -> Arc<Origin> {
         if let Some(origin) = self.origins.get(parts.key.as_slice()) {
             return Arc::clone(origin);
         }

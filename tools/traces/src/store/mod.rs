@@ -19,10 +19,12 @@ use crate::ids::TraceId;
 mod attributes;
 mod eviction;
 mod ingest;
+mod logs;
 mod queries;
 mod trace;
 
 use ingest::Batch;
+pub use logs::LogsIngested;
 use trace::{Origin, StoredSpan, Trace};
 
 #[cfg(test)]
@@ -108,6 +110,8 @@ struct Inner {
     /// The resource and scope each distinct origin of spans shares, by its protobuf encoding.
     origins: HashMap<Box<[u8]>, Arc<Origin>>,
     spans: usize,
+    /// Log records, all of them in `traces`.
+    records: usize,
 }
 
 impl Store {

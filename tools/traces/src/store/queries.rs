@@ -18,16 +18,13 @@ impl Store {
     /// A trace's spans as OTLP, grouped by resource and scope.
     pub fn trace(&self, trace_id: TraceId) -> Option<Vec<ResourceSpans>> {
         let inner = self.read();
-        inner
-            .traces
-            .get(&trace_id)
-            .map(|trace| trace.to_otlp(trace_id))
+        inner.spanned(trace_id).map(|trace| trace.to_otlp(trace_id))
     }
 
     /// A trace's spans as the analyses read them (no attributes decoded).
     pub fn analysis_spans(&self, trace_id: TraceId) -> Option<Vec<analysis::Span>> {
         let inner = self.read();
-        inner.traces.get(&trace_id).map(Trace::analysis_spans)
+        inner.spanned(trace_id).map(Trace::analysis_spans)
     }
 
     /// The spans of up to `limit` traces other than `except`, the most recently arrived first,
@@ -153,6 +150,13 @@ impl Store {
 }
 
 impl Inner {
+    /// The trace, if it has spans: one of log records only is not shown as a trace.
+    fn spanned(&self, trace_id: TraceId) -> Option<&Trace> {
+        self.traces
+            .get(&trace_id)
+            .filter(|trace| !trace.spans.is_empty())
+    }
+
     /// The traces with a span that matches, the most recently arrived first, up to the limit.
     fn matching<'a>(&'a self, query: &'a Query) -> impl Iterator<Item = (TraceId, &'a Trace)> {
         let attributes = attributes::Compiled::new(&query.attributes);

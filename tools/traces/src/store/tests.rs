@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::{export, span};
+use crate::testing::{export, logs, record, span};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 const MS: u64 = 1_000_000;
@@ -256,4 +256,107 @@ fn operations_carry_their_kinds() {
     );
     assert_eq!(store.operations("blog", Some(3)).len(), 1);
     assert!(store.operations("nobody", None).is_empty());
+}
+
+#[test]
+fn records_that_arrive_before_their_spans_are_kept_with_the_trace() {
+    let store = Store::new(10);
+    let written = logs(
+        "blog-service",
+        vec![record(1, 1, 2 * MS, 13, "author-service unavailable")],
+    );
+    let sent = written.resource_logs.clone();
+    assert_eq!(
+        store.ingest_logs(written),
+        Ok(LogsIngested {
+            kept: 1,
+            without_trace: 0
+        })
+    );
+    // Records only: no trace for the API or the searches yet, but the records are there.
+    assert_eq!(store.trace(TraceId([1; 16])), None);
+    assert!(
+        store
+            .summaries(&Query {
+                limit: 10,
+                ..Query::default()
+            })
+            .is_empty()
+    );
+    assert_eq!(store.logs(TraceId([1; 16])), Some(sent.clone()));
+    store
+        .ingest(export(
+            "blog-service",
+            vec![span(1, 1, None, "GET /blogs", MS, 5 * MS)],
+        ))
+        .unwrap();
+    let summary = &store.summaries(&Query {
+        limit: 10,
+        ..Query::default()
+    })[0];
+    assert_eq!((summary.start, summary.duration), (MS, 4 * MS));
+    assert_eq!(store.logs(TraceId([1; 16])), Some(sent));
+    assert_eq!(store.logs(TraceId([2; 16])), None);
+}
+
+#[test]
+fn records_are_evicted_with_their_trace() {
+    let store = Store::new(2);
+    store
+        .ingest_logs(logs("blog", vec![record(1, 1, 0, 17, "first")]))
+        .unwrap();
+    store
+        .ingest(export("blog", vec![span(1, 1, None, "a", 0, MS)]))
+        .unwrap();
+    store
+        .ingest_logs(logs("blog", vec![record(2, 0, 0, 9, "second")]))
+        .unwrap();
+    assert_eq!(store.records(), 2);
+    store
+        .ingest(export("blog", vec![span(3, 1, None, "c", 0, MS)]))
+        .unwrap();
+    assert_eq!(store.logs(TraceId([1; 16])), None);
+    assert_eq!(store.trace(TraceId([1; 16])), None);
+    assert!(store.logs(TraceId([2; 16])).is_some());
+    assert_eq!(store.records(), 1);
+    store
+        .ingest(export("blog", vec![span(4, 1, None, "d", 0, MS)]))
+        .unwrap();
+    assert_eq!(store.records(), 0);
+    assert_eq!(store.len(), (2, 2));
+}
+
+#[test]
+fn records_without_a_trace_are_left_out_and_bad_ids_store_nothing() {
+    let store = Store::new(10);
+    let ingested = store
+        .ingest_logs(logs(
+            "blog",
+            vec![
+                record(0, 0, 0, 9, "started"),
+                record(1, 0, 0, 9, "in a trace"),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(
+        ingested,
+        LogsIngested {
+            kept: 1,
+            without_trace: 1
+        }
+    );
+    let mut bad = record(2, 1, 0, 9, "x");
+    bad.span_id = vec![1, 2, 3];
+    let error = store
+        .ingest_logs(logs("blog", vec![record(3, 0, 0, 9, "fine"), bad]))
+        .unwrap_err();
+    assert!(
+        error.contains("log_records[1].span_id has 3 bytes"),
+        "{error}"
+    );
+    let mut bad = record(2, 1, 0, 9, "x");
+    bad.trace_id = vec![7; 15];
+    assert!(store.ingest_logs(logs("blog", vec![bad])).is_err());
+    assert_eq!(store.records(), 1);
+    assert_eq!(store.len().0, 1);
 }

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message as _;
 
-use super::{Query, Summary, attributes};
+use super::{Query, Summary, attributes, logs::StoredRecord};
 use crate::{
     analysis,
     ids::{SpanId, TraceId},
@@ -32,6 +32,8 @@ pub(super) struct Origin {
 #[derive(Default)]
 pub(super) struct Trace {
     pub(super) spans: Vec<StoredSpan>,
+    /// The trace's log records, in the order they arrived (see `logs.rs`).
+    pub(super) records: Vec<StoredRecord>,
     pub(super) start: u64,
     pub(super) end: u64,
 }
@@ -90,43 +92,25 @@ impl StoredSpan {
 
 impl Trace {
     pub(super) fn to_otlp(&self, trace_id: TraceId) -> Vec<ResourceSpans> {
-        let mut grouped: Vec<(&Origin, ResourceSpans)> = Vec::new();
-        for span in &self.spans {
-            let origin = &*span.origin;
-            let index = grouped
+        by_origin(
+            self.spans
                 .iter()
-                .position(|(o, _)| {
-                    o.resource == origin.resource
-                        && o.resource_schema_url == origin.resource_schema_url
+                .map(|span| (&*span.origin, span.to_otlp(trace_id))),
+        )
+        .into_iter()
+        .map(|(resource, scopes)| ResourceSpans {
+            resource: Some(resource.resource.clone()),
+            scope_spans: scopes
+                .into_iter()
+                .map(|(scope, spans)| ScopeSpans {
+                    scope: Some(scope.scope.clone()),
+                    spans,
+                    schema_url: scope.scope_schema_url.clone(),
                 })
-                .unwrap_or_else(|| {
-                    grouped.push((
-                        origin,
-                        ResourceSpans {
-                            resource: Some(origin.resource.clone()),
-                            scope_spans: Vec::new(),
-                            schema_url: origin.resource_schema_url.clone(),
-                        },
-                    ));
-                    grouped.len() - 1
-                });
-            let scopes = &mut grouped[index].1.scope_spans;
-            let scope = match scopes.iter().position(|s| {
-                s.scope.as_ref() == Some(&origin.scope) && s.schema_url == origin.scope_schema_url
-            }) {
-                Some(scope) => scope,
-                None => {
-                    scopes.push(ScopeSpans {
-                        scope: Some(origin.scope.clone()),
-                        spans: Vec::new(),
-                        schema_url: origin.scope_schema_url.clone(),
-                    });
-                    scopes.len() - 1
-                }
-            };
-            scopes[scope].spans.push(span.to_otlp(trace_id));
-        }
-        grouped.into_iter().map(|(_, spans)| spans).collect()
+                .collect(),
+            schema_url: resource.resource_schema_url.clone(),
+        })
+        .collect()
     }
 
     /// The root: a span without a parent in the trace, one without a parent id if there is one,
@@ -180,4 +164,35 @@ impl Trace {
                 .collect(),
         }
     }
+}
+
+/// Items grouped as OTLP groups them: by resource, then by instrumentation scope, each group
+/// named by the origin of its first item, in the order of first appearance.
+pub(super) type Grouped<'a, T> = Vec<(&'a Origin, Vec<(&'a Origin, Vec<T>)>)>;
+
+pub(super) fn by_origin<'a, T>(items: impl Iterator<Item = (&'a Origin, T)>) -> Grouped<'a, T> {
+    let mut grouped: Grouped<'a, T> = Vec::new();
+    for (origin, item) in items {
+        let resource = match grouped.iter().position(|(o, _)| {
+            o.resource == origin.resource && o.resource_schema_url == origin.resource_schema_url
+        }) {
+            Some(resource) => resource,
+            None => {
+                grouped.push((origin, Vec::new()));
+                grouped.len() - 1
+            }
+        };
+        let scopes = &mut grouped[resource].1;
+        let scope = match scopes.iter().position(|(o, _)| {
+            o.scope == origin.scope && o.scope_schema_url == origin.scope_schema_url
+        }) {
+            Some(scope) => scope,
+            None => {
+                scopes.push((origin, Vec::new()));
+                scopes.len() - 1
+            }
+        };
+        scopes[scope].1.push(item);
+    }
+    grouped
 }

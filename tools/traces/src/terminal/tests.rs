@@ -42,6 +42,7 @@ fn the_waterfall_reads_line_by_line() {
         &sample(),
         "http://localhost:16686/trace/0101",
         None,
+        None,
     ));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -79,6 +80,7 @@ fn the_critical_path_is_marked_solid_and_summed_by_span() {
         &sample(),
         "http://localhost:16686/trace/0101",
         Some(&path),
+        None,
     ));
     let lines: Vec<&str> = text.lines().skip(4).collect();
     assert_eq!(
@@ -107,7 +109,7 @@ fn orphans_are_named_with_their_missing_parent() {
         ],
     );
     let trace = Waterfall::all(&request.resource_spans).remove(0);
-    let text = plain(&waterfall(&trace, "link", None));
+    let text = plain(&waterfall(&trace, "link", None, None));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[3..5],
@@ -155,4 +157,35 @@ fn text_from_spans_cannot_drive_the_terminal() {
         "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{202e}d"
     );
     assert_eq!(clean("<script>é</script>"), "<script>é</script>");
+}
+
+#[test]
+fn records_are_printed_under_their_spans_and_the_others_after() {
+    let mut warning = crate::testing::record(1, 3, START + 6 * MS, 13, "denied\x1b[2J");
+    warning.attributes = vec![attribute("error.type", "forbidden")];
+    let export = crate::testing::logs(
+        "author-service",
+        vec![
+            warning,
+            crate::testing::record(1, 9, START + 9 * MS, 17, "lost"),
+        ],
+    );
+    let records = log_records::records(&export.resource_logs);
+    let text = plain(&waterfall(&sample(), "link", None, Some(&records)));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[7..],
+        [
+            "author-service      POST /authorize    5.00ms      ██████████                            ✗ ERROR permission denied",
+            "                      │ WARN   +6.00ms  denied\\u{1b}[2J  error.type=forbidden",
+            "",
+            "log records outside these spans:",
+            "  │ ERROR  +9.00ms  author-service: lost",
+        ]
+    );
+    let none = plain(&waterfall(&sample(), "link", None, Some(&[])));
+    assert!(
+        none.ends_with("\nno log records found for this trace\n"),
+        "{none}"
+    );
 }
