@@ -93,7 +93,7 @@ impl LogsService for Receiver {
 /// A layer for the gRPC server that reports a request tonic could not read as the client's
 /// fault. tonic answers a message that does not decode (or decompress) with `INTERNAL` and one
 /// over the size limit with `OUT_OF_RANGE`; OTLP exporters retry `OUT_OF_RANGE`, which can never
-/// succeed. The trace service itself never answers either, so here they become
+/// succeed. The trace and logs services themselves never answer either, so here they become
 /// `INVALID_ARGUMENT` and `RESOURCE_EXHAUSTED` (what grpc-go, and so the OpenTelemetry Collector,
 /// answers to an oversized message).
 pub fn grpc_status_layer<B>()

@@ -4,8 +4,8 @@
 //!
 //! Reading is lenient where receivers must be (OTLP's JSON encoding rules): snake_case names too,
 //! integers as strings or numbers, enums as numbers or names, unknown fields ignored. The same
-//! reader serves `POST /v1/traces` with a JSON body and the terminal commands, which read Jaeger's
-//! answers.
+//! reader serves `POST /v1/traces` and `POST /v1/logs` with a JSON body and the terminal commands,
+//! which read Jaeger's answers and `/api/logs`.
 //!
 //! These are mirror types of the protobuf messages in `opentelemetry-proto`, converted both ways;
 //! that crate's own `with-serde` feature writes every default (`"traceState": ""`,
