@@ -216,7 +216,8 @@ async fn records_sent_over_grpc_before_their_spans_are_shown_under_them() {
         dom.find(needle)
             .unwrap_or_else(|| panic!("{needle} is not on the page:\n{dom}"))
     };
-    let child_row = at(&format!(r#"class="span c"#));
+    // The first element with the child span's id is its row; its records follow it.
+    let child_row = at(&format!(r#"data-span-id="{}""#, service.child_span));
     let warning = at(&format!(
         r#"<details class="record sev-WARN" data-span-id="{}">"#,
         service.child_span
