@@ -12,7 +12,8 @@
 # random ports, from the binary named by NX_27017_BIN, and fuzz the services with the
 # schemathesis named by SCHEMATHESIS_BIN, and validate the Kubernetes manifests with the
 # kubernetes-validate named by KUBERNETES_VALIDATE_BIN; this script installs all three into
-# .tools/venv and exports their paths. tests/viewer.rs renders the trace viewer's pages in the
+# .tools/venv and exports their paths, and the OpenTelemetry SDK for Python there too
+# (tests/viewer_logs.rs runs it). tests/viewer.rs renders the trace viewer's pages in the
 # headless Chromium named by CHROMIUM_BIN, and tests/replicas.rs balances replicas with the nginx
 # named by NGINX_BIN; this script installs both with apt-get (as root, or through sudo) when they
 # are missing. Exits non-zero on the first failure.
@@ -26,7 +27,7 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib/common.sh"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '3,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '3,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit 0
 fi
 
@@ -64,6 +65,11 @@ step "Preparing schemathesis $SCHEMATHESIS_VERSION in .tools/venv"
 ensure_schemathesis
 export SCHEMATHESIS_BIN
 info "SCHEMATHESIS_BIN=$SCHEMATHESIS_BIN"
+
+# tests/viewer_logs.rs sends spans and log records to the viewer from the OpenTelemetry SDK for
+# Python.
+step "Preparing the OpenTelemetry SDK for Python $OTEL_PYTHON_VERSION in .tools/venv"
+ensure_otel_python
 
 # tests/pm2.rs runs the platform under pm2 (ecosystem.config.js), from the binary named by PM2_BIN.
 step "Preparing pm2 $PM2_VERSION in .tools/npm"

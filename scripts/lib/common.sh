@@ -35,6 +35,11 @@ readonly SCHEMATHESIS_BIN="$NX_VENV/bin/schemathesis"
 readonly KUBERNETES_VALIDATE_VERSION=1.37.0
 readonly KUBERNETES_VALIDATE_BIN="$NX_VENV/bin/kubernetes-validate"
 
+# The OpenTelemetry SDK for Python and its OTLP exporters, which tests/viewer_logs.rs runs as a
+# service nobody here wrote (spans and log records over gRPC and HTTP), pinned and installed into
+# the same venv.
+readonly OTEL_PYTHON_VERSION=1.45.2
+
 # pm2, the process manager ecosystem.config.js is written for, pinned like nx-27017 and installed
 # from npm into a local prefix under .tools/ (never globally). The pm2 test runs it from here.
 readonly PM2_VERSION=7.0.4
@@ -159,6 +164,17 @@ ensure_kubernetes_validate() {
     if [[ ! -x "$KUBERNETES_VALIDATE_BIN" ]]; then
         die "kubernetes-validate $KUBERNETES_VALIDATE_VERSION is installed but $KUBERNETES_VALIDATE_BIN is missing or not executable; delete $NX_VENV and run again"
     fi
+}
+
+# ensure_otel_python: make sure the OpenTelemetry SDK for Python and its OTLP/gRPC and OTLP/HTTP
+# exporters ($OTEL_PYTHON_VERSION) are installed in $NX_VENV. Quiet when they are already there.
+ensure_otel_python() {
+    ensure_nx_venv
+    local package
+    for package in opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc \
+        opentelemetry-exporter-otlp-proto-http; do
+        _venv_install "$package" "$OTEL_PYTHON_VERSION"
+    done
 }
 
 # _venv_install PACKAGE VERSION: install PACKAGE==VERSION from PyPI into $NX_VENV (which must

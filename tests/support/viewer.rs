@@ -210,6 +210,30 @@ impl Viewer {
         }
     }
 
+    /// `GET /api/logs?traceId=` once it holds at least `count` records of the trace.
+    pub async fn wait_for_logs(&self, trace_id: &str, count: usize) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, answer) = self.get(&format!("/api/logs?traceId={trace_id}")).await;
+            let records = answer["result"]["resourceLogs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r["scopeLogs"].as_array().into_iter().flatten())
+                .flat_map(|s| s["logRecords"].as_array().into_iter().flatten())
+                .count();
+            if status == 200 && records >= count {
+                return answer;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the viewer did not hold {count} records of trace {trace_id} in 15 s; it has \
+                 {status}: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Runs `traces ARGS... --from <this viewer>`.
     pub fn cli(&self, args: &[&str]) -> CliRun {
         run_cli(args.iter().copied().chain(["--from", &self.ui]), &[])

@@ -8,8 +8,8 @@
 //!   (camelCase names or their snake_case aliases)
 //! - `GET /api/dependencies?endTs=MS&lookback=MS`
 //!
-//! and, in [`analysis`], this viewer's own analyses under `/api/analysis/`, and in [`import`],
-//! `POST /api/traces`, with the same errors.
+//! and, in [`analysis`], this viewer's own analyses under `/api/analysis/`, in [`import`],
+//! `POST /api/traces`, and in [`logs`], `GET /api/logs?traceId=ID`, with the same errors.
 
 use std::sync::Arc;
 
@@ -25,6 +25,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 pub(crate) mod analysis;
 pub(crate) mod import;
+pub(crate) mod logs;
 
 use crate::{
     ids::TraceId,
@@ -48,6 +49,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/api/dependencies", get(dependencies))
         .with_state(Arc::clone(&store))
         .merge(analysis::router(Arc::clone(&store)))
+        .merge(logs::router(Arc::clone(&store)))
         .merge(import::router(store))
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use opentelemetry_proto::tonic::{logs::v1::ResourceLogs, trace::v1::ResourceSpans};
 use serde::Deserialize;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -130,6 +130,24 @@ impl Client {
     pub async fn trace(&self, trace_id: &str) -> Result<Option<Vec<ResourceSpans>>, ClientError> {
         let url = format!("{}/api/v3/traces/{trace_id}", self.base);
         self.traces(&url, &[]).await
+    }
+
+    /// A trace's log records (`GET /api/logs`, this viewer's); `Ok(None)` when the server has
+    /// none for it, or keeps no logs at all (Jaeger answers 404 there too).
+    pub async fn logs(&self, trace_id: &str) -> Result<Option<Vec<ResourceLogs>>, ClientError> {
+        let url = format!("{}/api/logs", self.base);
+        let response = self.get(&url, &[("traceId", trace_id.to_owned())]).await?;
+        let status = response.status();
+        let body = self.body(response).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.refused(status, &body));
+        }
+        otlp_json::decode_logs_result(&body)
+            .map(Some)
+            .map_err(|e| self.malformed(&url, e))
     }
 
     /// The spans of the traces that match (of several traces at once).

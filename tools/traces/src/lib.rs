@@ -1,6 +1,7 @@
 //! `traces`: a trace viewer for one machine, for when no Jaeger runs.
 //!
-//! - [`receiver`]: OTLP over gRPC and HTTP into a [`store::Store`] of the most recent traces.
+//! - [`receiver`]: OTLP over gRPC and HTTP into a [`store::Store`] of the most recent traces,
+//!   spans and the log records written in them.
 //! - [`api`]: Jaeger v2's query API over that store, with Jaeger's JSON, so that clients of
 //!   Jaeger read it unchanged; [`web`]: pages at Jaeger UI's paths.
 //! - [`client`] and [`terminal`]: the terminal commands, which read this or a real Jaeger.
@@ -13,6 +14,7 @@ pub mod analysis;
 pub mod api;
 pub mod client;
 pub mod ids;
+pub mod log_records;
 pub mod otlp_json;
 pub mod receiver;
 pub mod server;

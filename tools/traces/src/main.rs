@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use traces::{
     client::{Client, Search},
     ids::TraceId,
-    otlp_json,
+    log_records, otlp_json,
     server::{self, Settings},
     terminal,
     units::parse_go,
@@ -49,6 +49,9 @@ enum Command {
         /// Mark the root span's critical path (computed by `traces serve`, not by Jaeger).
         #[arg(long)]
         critical_path: bool,
+        /// Print each span's log records under it (kept by `traces serve`; Jaeger keeps none).
+        #[arg(long)]
+        logs: bool,
         #[command(flatten)]
         source: Source,
     },
@@ -174,6 +177,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Show {
             trace_id,
             critical_path,
+            logs,
             source,
         } => {
             let id = trace_id_text(&trace_id)?;
@@ -193,10 +197,19 @@ async fn run(command: Command) -> Result<(), String> {
             } else {
                 None
             };
+            let records = if logs {
+                // A server without these records, or without logs at all, answers 404: the
+                // waterfall then says that none were found.
+                let resource_logs = client.logs(&id).await.map_err(|error| error.to_string())?;
+                Some(log_records::records(&resource_logs.unwrap_or_default()))
+            } else {
+                None
+            };
             print(&terminal::waterfall(
                 &trace,
                 &client.trace_link(&id),
                 critical.as_deref(),
+                records.as_deref(),
             ))
         }
         Command::Diff {

@@ -1,8 +1,9 @@
-//! The OTLP receivers: gRPC (`opentelemetry-proto`'s tonic `TraceService`) and HTTP
-//! (`POST /v1/traces`, protobuf or JSON, optionally gzip-compressed), both into one [`Store`].
+//! The OTLP receivers: gRPC (`opentelemetry-proto`'s tonic `TraceService` and `LogsService`) and
+//! HTTP (`POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, optionally gzip-compressed), all
+//! into one [`Store`].
 //!
-//! An export is stored whole or not at all: a body that does not decode, or a span with an id of
-//! the wrong length, is refused (HTTP 400 with a `google.rpc.Status` body, or gRPC
+//! An export is stored whole or not at all: a body that does not decode, or a span or log record
+//! with an id of the wrong length, is refused (HTTP 400 with a `google.rpc.Status` body, or gRPC
 //! `INVALID_ARGUMENT`) and leaves the store as it was. Exports are limited to
 //! [`MAX_EXPORT_BYTES`], compressed and decompressed.
 
@@ -16,9 +17,15 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-    trace_service_server::{TraceService, TraceServiceServer},
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::{
+        ExportLogsServiceRequest, ExportLogsServiceResponse,
+        logs_service_server::{LogsService, LogsServiceServer},
+    },
+    trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
 };
 use prost::Message as _;
 use tonic::codec::CompressionEncoding;
@@ -30,7 +37,7 @@ use crate::{innermost, otlp_json, store::Store};
 /// OpenTelemetry SDKs (512 spans) with large attributes is about 1 MiB.
 pub const MAX_EXPORT_BYTES: usize = 8 * 1024 * 1024;
 
-/// The gRPC `TraceService`, storing into `store`.
+/// The gRPC `TraceService` and `LogsService`, storing into `store`.
 #[derive(Clone)]
 pub struct Receiver {
     store: Arc<Store>,
@@ -45,6 +52,13 @@ impl Receiver {
     /// Serve it behind [`grpc_status_layer`].
     pub fn into_service(self) -> TraceServiceServer<Self> {
         TraceServiceServer::new(self)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_EXPORT_BYTES)
+    }
+
+    /// The logs service, on the same terms as [`Receiver::into_service`].
+    pub fn into_logs_service(self) -> LogsServiceServer<Self> {
+        LogsServiceServer::new(self)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_EXPORT_BYTES)
     }
@@ -63,10 +77,23 @@ impl TraceService for Receiver {
     }
 }
 
+#[tonic::async_trait]
+impl LogsService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.store
+            .ingest_logs(request.into_inner())
+            .map_err(tonic::Status::invalid_argument)?;
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
 /// A layer for the gRPC server that reports a request tonic could not read as the client's
 /// fault. tonic answers a message that does not decode (or decompress) with `INTERNAL` and one
 /// over the size limit with `OUT_OF_RANGE`; OTLP exporters retry `OUT_OF_RANGE`, which can never
-/// succeed. The trace service itself never answers either, so here they become
+/// succeed. The trace and logs services themselves never answer either, so here they become
 /// `INVALID_ARGUMENT` and `RESOURCE_EXHAUSTED` (what grpc-go, and so the OpenTelemetry Collector,
 /// answers to an oversized message).
 pub fn grpc_status_layer<B>()
@@ -90,10 +117,11 @@ fn client_fault_statuses<B>(mut response: http::Response<B>) -> http::Response<B
     response
 }
 
-/// `POST /v1/traces`: OTLP over HTTP.
+/// `POST /v1/traces` and `POST /v1/logs`: OTLP over HTTP.
 pub fn http_router(store: Arc<Store>) -> Router {
     Router::new()
-        .route("/v1/traces", post(export_http))
+        .route("/v1/traces", post(export_traces))
+        .route("/v1/logs", post(export_logs))
         // The inner layer bounds the decompressed body (in `export_http`), this one the bytes on
         // the wire: gzip can also turn a huge body into a small one.
         .layer(RequestDecompressionLayer::new())
@@ -107,43 +135,14 @@ enum Encoding {
     Json,
 }
 
-async fn export_http(State(store): State<Arc<Store>>, headers: HeaderMap, body: Body) -> Response {
-    let media_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let encoding = match media_type.as_str() {
-        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
-        "application/json" => Encoding::Json,
-        _ => {
-            return refusal(
-                Encoding::Json,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "Content-Type {media_type:?}: OTLP/HTTP takes application/x-protobuf or \
-                     application/json"
-                ),
-            );
-        }
-    };
-    let bytes = match axum::body::to_bytes(body, MAX_EXPORT_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(error) if too_large(&error) => {
-            return refusal(
-                encoding,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the export is over {} MiB", MAX_EXPORT_BYTES >> 20),
-            );
-        }
-        Err(error) => {
-            return refusal(
-                encoding,
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {}", innermost(&error)),
-            );
-        }
+async fn export_traces(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (encoding, bytes) = match read_export(&headers, body).await {
+        Ok(export) => export,
+        Err(refused) => return refused,
     };
     let request = match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| e.to_string()),
@@ -155,6 +154,64 @@ async fn export_http(State(store): State<Arc<Store>>, headers: HeaderMap, body: 
     }
 }
 
+async fn export_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: Body) -> Response {
+    let (encoding, bytes) = match read_export(&headers, body).await {
+        Ok(export) => export,
+        Err(refused) => return refused,
+    };
+    let request = match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(bytes).map_err(|e| e.to_string()),
+        Encoding::Json => otlp_json::decode_logs_request(&bytes).map_err(|e| e.to_string()),
+    };
+    match request.and_then(|request| store.ingest_logs(request)) {
+        Ok(_) => success(encoding),
+        Err(message) => refusal(encoding, StatusCode::BAD_REQUEST, message),
+    }
+}
+
+/// An export's encoding and its body, read within the size limit; or the refusal to send.
+async fn read_export(headers: &HeaderMap, body: Body) -> Result<(Encoding, Bytes), Response> {
+    let media_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let encoding = match media_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        _ => {
+            return Err(refusal(
+                Encoding::Json,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type {media_type:?}: OTLP/HTTP takes application/x-protobuf or \
+                     application/json"
+                ),
+            ));
+        }
+    };
+    let bytes = match axum::body::to_bytes(body, MAX_EXPORT_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(error) if too_large(&error) => {
+            return Err(refusal(
+                encoding,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the export is over {} MiB", MAX_EXPORT_BYTES >> 20),
+            ));
+        }
+        Err(error) => {
+            return Err(refusal(
+                encoding,
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {}", innermost(&error)),
+            ));
+        }
+    };
+    Ok((encoding, bytes))
+}
+
+/// An empty export response: the same (no) bytes for traces and for logs.
 fn success(encoding: Encoding) -> Response {
     let response = ExportTraceServiceResponse::default();
     match encoding {

@@ -45,10 +45,11 @@ pub async fn serve(settings: Settings, stop: impl Future<Output = ()>) -> Result
         let _ = stopped.wait_for(|stop| *stop).await;
     };
 
-    let receiver = receiver::Receiver::new(Arc::clone(&store)).into_service();
+    let receiver = receiver::Receiver::new(Arc::clone(&store));
     let grpc_server = tonic::transport::Server::builder()
         .layer(receiver::grpc_status_layer())
-        .add_service(receiver)
+        .add_service(receiver.clone().into_service())
+        .add_service(receiver.into_logs_service())
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc),
             signal(stopped.clone()),

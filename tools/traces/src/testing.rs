@@ -1,8 +1,9 @@
 //! Small OTLP exports for the unit tests.
 
 use opentelemetry_proto::tonic::{
-    collector::trace::v1::ExportTraceServiceRequest,
+    collector::{logs::v1::ExportLogsServiceRequest, trace::v1::ExportTraceServiceRequest},
     common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value::Value},
+    logs::v1::{LogRecord, ResourceLogs, ScopeLogs},
     resource::v1::Resource,
     trace::v1::{ResourceSpans, ScopeSpans, Span},
 };
@@ -49,5 +50,40 @@ pub fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, end: 
         start_time_unix_nano: start,
         end_time_unix_nano: end,
         ..Span::default()
+    }
+}
+
+/// An export of log `records` from one process of `service`.
+pub fn logs(service: &str, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+    let spans = export(service, Vec::new()).resource_spans.remove(0);
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: spans.resource,
+            scope_logs: vec![ScopeLogs {
+                scope: spans.scope_spans[0].scope.clone(),
+                log_records: records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+/// A record of trace `[trace; 16]` written in span `[span; 8]` (none for 0), at `time`, with
+/// the log data model's `severity` number and a string `body`.
+pub fn record(trace: u8, span: u8, time: u64, severity: i32, body: &str) -> LogRecord {
+    LogRecord {
+        trace_id: if trace == 0 {
+            Vec::new()
+        } else {
+            vec![trace; 16]
+        },
+        span_id: if span == 0 { Vec::new() } else { vec![span; 8] },
+        time_unix_nano: time,
+        severity_number: severity,
+        body: Some(AnyValue {
+            value: Some(Value::StringValue(body.to_owned())),
+        }),
+        ..LogRecord::default()
     }
 }

@@ -225,7 +225,8 @@ fn tree_order(rows: Vec<Row>) -> Vec<Row> {
         .collect()
 }
 
-fn pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
+/// Attributes as text, in their order.
+pub(crate) fn pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
     attributes
         .iter()
         .map(|kv| {

@@ -6,6 +6,7 @@
 
 mod compare;
 mod dependencies;
+mod logs;
 mod search;
 mod tags;
 mod trace;
@@ -227,6 +228,19 @@ th.deltas { display: flex; justify-content: space-between; min-width: 220px; }
 td.deltas { position: relative; min-width: 220px; background: linear-gradient(to right, transparent calc(50% - 1px), var(--line) calc(50% - 1px), var(--line) 50%, transparent 50%); }
 .delta { position: absolute; top: 30%; height: 40%; min-width: 1px; border-radius: 2px; }
 .delta.slower { background: var(--slower); } .delta.faster { background: var(--faster); }
+.records { font-size: 12.5px; border-bottom: 1px solid #eaeef2; }
+.record > summary { list-style: none; cursor: pointer; padding: 2px 10px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.record > summary::-webkit-details-marker { display: none; }
+.record[open] > summary { white-space: normal; }
+.record .sev { display: inline-block; min-width: 48px; font-weight: 700; font-size: 11px; color: var(--sev); }
+.record .at { color: var(--muted); margin-right: 8px; }
+.record .svc { font-weight: 600; margin-right: 6px; }
+.record .body { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre-wrap; }
+.record table.kv { margin: 2px 0 6px 58px; }
+.record { --sev: var(--muted); border-left: 3px solid var(--sev); margin: 1px 0; }
+.sev-INFO { --sev: #0969da; } .sev-WARN { --sev: var(--warn); }
+.sev-ERROR, .sev-FATAL { --sev: var(--error); background: #fff5f5; }
+#other-records { margin-top: 18px; }
 :root { color-scheme: light dark; }
 @media (prefers-color-scheme: dark) {
   :root { --fg: #e6edf3; --muted: #9198a1; --line: #3d444d; --bg-soft: #151b23; --error: #f85149;
@@ -245,6 +259,8 @@ td.deltas { position: relative; min-width: 220px; background: linear-gradient(to
   svg.graph { background: #0d1117; }
   svg.graph .node rect { fill: #151b23; }
   svg.graph .edge text { stroke: #0d1117; }
+  .records { border-bottom-color: #21262d; }
+  .sev-INFO { --sev: #4493f8; } .sev-ERROR, .sev-FATAL { background: #25171c; }
 }
 "#;
 

@@ -338,3 +338,32 @@ async fn the_search_page_uploads_a_trace_and_refuses_a_cross_site_upload() {
         "/trace/07070707070707070707070707070707"
     );
 }
+
+#[tokio::test]
+async fn records_are_under_their_span_as_text_and_the_others_at_the_end() {
+    let store = store_with_hostile_spans();
+    let start = recent();
+    store
+        .ingest_logs(crate::testing::logs(
+            "blog-service",
+            vec![
+                crate::testing::record(1, 2, start + 1_500_000, 17, HOSTILE),
+                crate::testing::record(1, 9, start + 3_000_000, 9, "in a span not received"),
+            ],
+        ))
+        .unwrap();
+    let (status, page, _) = get(&store, "/trace/01010101010101010101010101010101").await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains(HOSTILE),
+        "a record's body reached the page as markup"
+    );
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let child_row = page.find(r#"data-span-id="0202020202020202""#).unwrap();
+    let record = page
+        .find(r#"class="record sev-ERROR" data-span-id="0202020202020202""#)
+        .unwrap();
+    let elsewhere = page.find(r#"id="other-records""#).unwrap();
+    let other = page.find("in a span not received").unwrap();
+    assert!(child_row < record && record < elsewhere && elsewhere < other);
+}

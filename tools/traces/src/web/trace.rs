@@ -9,6 +9,9 @@
 //! not in the trace) are named with their missing parent, above the waterfall and on their rows.
 //! The page links to the trace's comparison with the typical trace of its kind, and each span
 //! link to the linked trace, its linked span found (`?uiFind=`).
+//!
+//! The trace's log records are under their spans, and those whose span is not in the trace at
+//! the end (see `logs.rs`).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -20,10 +23,11 @@ use axum::{
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Section, display_service, layout, palette, problem, service_chip};
+use super::{Section, display_service, layout, logs, palette, problem, service_chip};
 use crate::{
     analysis::{Tree, critical_path::critical_path},
     ids::TraceId,
+    log_records::{self, Placed},
     store::{SPAN_KINDS, Store},
     units::{human, utc},
     waterfall::{Palette, Row, Waterfall},
@@ -86,7 +90,16 @@ pub async fn page(
         .map(|root| format!("{}: {}", display_service(&root.service), root.name))
         .unwrap_or_default();
     let analysis = Analysis::of(store.analysis_spans(id).map(Tree::new));
-    let body = view(&waterfall, &title, &palette(&store), &find, &analysis);
+    let records = log_records::records(&store.logs(id).unwrap_or_default());
+    let placed = log_records::place(&records, &waterfall.rows);
+    let body = view(
+        &waterfall,
+        &title,
+        &palette(&store),
+        &find,
+        &analysis,
+        &placed,
+    );
     (StatusCode::OK, layout(&title, Section::Trace, body)).into_response()
 }
 
@@ -126,6 +139,7 @@ fn view(
     palette: &Palette,
     find: &Find,
     analysis: &Analysis,
+    records: &Placed,
 ) -> Markup {
     let depth = waterfall
         .rows
@@ -143,6 +157,8 @@ fn view(
             span { b { (waterfall.rows.len()) } " spans" }
             span { b { (waterfall.services().len()) } " services" }
             span { "Depth " b { (depth) } }
+            @let count = records.by_span.values().map(Vec::len).sum::<usize>() + records.elsewhere.len();
+            @if count > 0 { span #record-count { b { (count) } " log record" @if count != 1 { "s" } } }
             @if errors > 0 { span.error-badge { (errors) " error" @if errors != 1 { "s" } } }
             span { a #compare-typical href={"/compare?trace=" (waterfall.trace_id)} { "Compare with typical" } }
         }
@@ -164,8 +180,14 @@ fn view(
                     }
                 }
             }
-            @for row in &waterfall.rows { (span_row(waterfall, row, palette, find.matches(row), analysis)) }
+            @for row in &waterfall.rows {
+                (span_row(waterfall, row, palette, find.matches(row), analysis))
+                @if let Some(under) = records.by_span.get(row.span_id.as_str()) {
+                    (logs::under_span(under, waterfall.start, 10 + (row.depth + 1) * INDENT))
+                }
+            }
         }
+        @if !records.elsewhere.is_empty() { (logs::elsewhere(&records.elsewhere, waterfall.start)) }
     }
 }
 
