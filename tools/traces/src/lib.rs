@@ -3,6 +3,7 @@
 //! - [`receiver`]: OTLP over gRPC and HTTP into a [`store::Store`] of the most recent traces.
 //! - [`api`]: Jaeger v2's query API over that store, with Jaeger's JSON, so that clients of
 //!   Jaeger read it unchanged; [`web`]: pages at Jaeger UI's paths.
+//! - [`monitor`]: per-minute counts of calls, errors and durations, read as Jaeger's monitor API.
 //! - [`client`] and [`terminal`]: the terminal commands, which read this or a real Jaeger.
 //! - [`server`]: `traces serve`, all of the above on their addresses.
 //!
@@ -13,6 +14,7 @@ pub mod analysis;
 pub mod api;
 pub mod client;
 pub mod ids;
+pub mod monitor;
 pub mod otlp_json;
 pub mod receiver;
 pub mod server;
