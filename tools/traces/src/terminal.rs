@@ -6,6 +6,7 @@
 //! can reach the receiver, and must not move the cursor or rewrite the screen.
 
 mod diff;
+mod top;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,6 +16,7 @@ use std::{
 use anstyle::{AnsiColor, Effects, Style};
 
 pub use diff::diff;
+pub use top::top;
 
 use crate::{
     client::Segment,

@@ -10,6 +10,7 @@
 //! Jaeger's monitor API does.
 
 pub mod query;
+pub mod table;
 
 use std::{
     collections::{HashMap, VecDeque},
