@@ -135,7 +135,7 @@ impl Metric {
 }
 
 /// The series as Jaeger names and describes them.
-fn family(measure: Measure, by_operation: bool, series: Vec<Series>) -> MetricFamily {
+pub(crate) fn family(measure: Measure, by_operation: bool, series: Vec<Series>) -> MetricFamily {
     let (name, help) = match measure {
         Measure::Calls => ("call_rate", "calls/sec".to_owned()),
         Measure::Errors => (

@@ -198,6 +198,20 @@ impl Counts {
         }
     }
 
+    /// The services with counts of spans of `kind`, by name.
+    pub fn services(&self, kind: u8) -> Vec<String> {
+        let inner = self.lock();
+        let mut services: Vec<String> = inner
+            .series
+            .keys()
+            .filter(|(_, _, k)| *k == kind)
+            .map(|(service, _, _)| service.to_string())
+            .collect();
+        services.sort();
+        services.dedup();
+        services
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Counts are plain numbers: a panic elsewhere leaves nothing worth stopping for.
         self.inner

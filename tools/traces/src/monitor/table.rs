@@ -23,6 +23,25 @@ pub struct OperationRow {
     pub p95_ms: Option<f64>,
 }
 
+/// Calls per second as a person reads it: per minute when under one every ten seconds.
+pub fn rate(calls_per_second: f64) -> String {
+    if calls_per_second >= 10.0 {
+        format!("{calls_per_second:.0}/s")
+    } else if calls_per_second >= 0.1 {
+        format!("{calls_per_second:.2}/s")
+    } else {
+        format!("{:.1}/min", calls_per_second * 60.0)
+    }
+}
+
+/// An error share as a percentage, `-` without calls.
+pub fn share(error_share: Option<f64>) -> String {
+    match error_share {
+        None => "-".to_owned(),
+        Some(share) => format!("{:.1}%", share * 100.0),
+    }
+}
+
 /// The monitor API's parameters for a table of `service`'s server operations over the last
 /// `lookback`: one point, now, whose window is the whole lookback.
 pub fn table_params(service: &str, lookback: Duration, now_ms: i64) -> Vec<(&'static str, String)> {

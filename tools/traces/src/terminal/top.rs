@@ -3,7 +3,10 @@
 use std::fmt::Write as _;
 
 use super::{BOLD, DIM, ERROR, clean, column_width, paint, width};
-use crate::{monitor::table::OperationRow, units::human};
+use crate::{
+    monitor::table::{OperationRow, rate, share},
+    units::human,
+};
 
 /// A heading, then the columns SERVICE, OPERATION, RATE (calls per second), ERRORS (the share
 /// that failed, in red when any did) and P95; or a line saying there were no calls.
@@ -74,24 +77,6 @@ pub fn top(rows: &[OperationRow], heading: &str) -> String {
         );
     }
     out
-}
-
-fn rate(calls_per_second: f64) -> String {
-    if calls_per_second >= 10.0 {
-        format!("{calls_per_second:.0}/s")
-    } else if calls_per_second >= 0.1 {
-        format!("{calls_per_second:.2}/s")
-    } else {
-        format!("{:.1}/min", calls_per_second * 60.0)
-    }
-}
-
-/// An error share as a percentage.
-pub(crate) fn share(error_share: Option<f64>) -> String {
-    match error_share {
-        None => "-".to_owned(),
-        Some(share) => format!("{:.1}%", share * 100.0),
-    }
 }
 
 #[cfg(test)]
