@@ -198,6 +198,26 @@ impl Counts {
         }
     }
 
+    /// How many key-minutes (one series' minute) are kept, and the heap bytes they take: each
+    /// series' key, its minutes and their buckets, and the map's entries, by their capacities
+    /// (what `traces-bench` reports per key-minute).
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        let inner = self.lock();
+        let entry = std::mem::size_of::<(SeriesKey, VecDeque<Minute>)>();
+        let mut bytes = inner.series.capacity() * (entry + 1);
+        let mut key_minutes = 0;
+        for ((service, operation, _), minutes) in &inner.series {
+            key_minutes += minutes.len();
+            bytes += service.len() + operation.len();
+            bytes += minutes.capacity() * std::mem::size_of::<Minute>();
+            bytes += minutes
+                .iter()
+                .map(|m| m.latencies.capacity() * std::mem::size_of::<(u16, u32)>())
+                .sum::<usize>();
+        }
+        (key_minutes, bytes)
+    }
+
     /// The services with counts of spans of `kind`, by name.
     pub fn services(&self, kind: u8) -> Vec<String> {
         let inner = self.lock();

@@ -199,7 +199,7 @@ fn charts(store: &Store, service: &str, lookback: Duration, now_ms: i64) -> Hash
 fn operation_row(row: &OperationRow, chart: Option<&Chart>, lookback: &str) -> Markup {
     let failed = row.error_share.is_some_and(|share| share > 0.0);
     let search = |extra: (&str, String)| {
-        let mut url = form_urlencoded::Serializer::new(String::from("/search?"));
+        let mut url = form_urlencoded::Serializer::for_suffix(String::from("/search?"), 8);
         url.append_pair("service", &row.service)
             .append_pair("operation", &row.operation)
             .append_pair("lookback", lookback)
@@ -280,3 +280,6 @@ svg.chart rect.errors { fill: var(--error); }
 svg.chart polyline.p95 { fill: none; stroke: #0969da; stroke-width: 1.5; }
 @media (prefers-color-scheme: dark) { svg.chart rect.calls { fill: #656c76; } svg.chart polyline.p95 { stroke: #4493f8; } }
 "#;
+
+#[cfg(test)]
+mod tests;
