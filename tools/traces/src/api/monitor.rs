@@ -11,7 +11,7 @@
 //! hour), `step` (ms, default 5 s) and `ratePer` (ms, default 10 minutes). An error is Jaeger's
 //! `{"data": null, ..., "errors": [{"code": 400, "msg": "unable to parse param 'step': ..."}]}`.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Json, Router,
@@ -153,40 +153,53 @@ pub(crate) fn family(measure: Measure, by_operation: bool, series: Vec<Series>) 
         name: format!("{prefix}_{name}"),
         kind: "GAUGE".to_owned(),
         help: help + grouping,
-        metrics: series.into_iter().map(metric).collect(),
+        metrics: metrics(series),
     }
 }
 
-fn metric(series: Series) -> Metric {
-    let mut labels = vec![Label {
-        name: "service_name".to_owned(),
-        value: series.service,
-    }];
-    if let Some(operation) = series.operation {
-        labels.push(Label {
-            name: "operation".to_owned(),
-            value: operation,
-        });
-    }
-    let metric_points = series
-        .points
+/// Each series as Jaeger's metric; every series has the same times, each formatted once.
+fn metrics(series: Vec<Series>) -> Vec<Metric> {
+    let mut timestamps: HashMap<i64, String> = HashMap::new();
+    series
         .into_iter()
-        .map(|point| MetricPoint {
-            gauge_value: GaugeValue {
-                double_value: point.value,
-            },
-            timestamp: OffsetDateTime::from_unix_timestamp_nanos(
-                i128::from(point.timestamp_ms) * 1_000_000,
-            )
-            .ok()
-            .and_then(|at| at.format(&Rfc3339).ok())
-            .unwrap_or_default(),
+        .map(|series| {
+            let mut labels = vec![Label {
+                name: "service_name".to_owned(),
+                value: series.service,
+            }];
+            if let Some(operation) = series.operation {
+                labels.push(Label {
+                    name: "operation".to_owned(),
+                    value: operation,
+                });
+            }
+            let metric_points = series
+                .points
+                .into_iter()
+                .map(|point| MetricPoint {
+                    gauge_value: GaugeValue {
+                        double_value: point.value,
+                    },
+                    timestamp: timestamps
+                        .entry(point.timestamp_ms)
+                        .or_insert_with(|| rfc3339(point.timestamp_ms))
+                        .clone(),
+                })
+                .collect();
+            Metric {
+                labels,
+                metric_points,
+            }
         })
-        .collect();
-    Metric {
-        labels,
-        metric_points,
-    }
+        .collect()
+}
+
+/// A time as protobuf's JSON writes a timestamp.
+fn rfc3339(timestamp_ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamp_ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 /// `quantile`, read first as Jaeger reads it; unlike Jaeger (whose Prometheus answers ±Inf),

@@ -688,7 +688,7 @@ fn a_day_of_counts() -> traces::store::Store {
                 // 1 ms to 100 ms, log-uniform.
                 let duration =
                     (1e6 * 10f64.powf(2.0 * (random.next_u64() % 1000) as f64 / 1000.0)) as u64;
-                let failed = random.next_u64() % 50 == 0;
+                let failed = random.next_u64().is_multiple_of(50);
                 spans.push(Span {
                     trace_id: random.next_trace().to_vec(),
                     span_id: random.next_u64().to_be_bytes().to_vec(),
