@@ -8,6 +8,7 @@
 //!   (camelCase names or their snake_case aliases)
 //! - `GET /api/dependencies?endTs=MS&lookback=MS`
 //!
+//! and Jaeger's monitor API (`/api/metrics/*`) in [`monitor`];
 //! and, in [`analysis`], this viewer's own analyses under `/api/analysis/`, in [`import`],
 //! `POST /api/traces`, and in [`logs`], `GET /api/logs?traceId=ID`, with the same errors.
 
@@ -26,6 +27,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 pub(crate) mod analysis;
 pub(crate) mod import;
 pub(crate) mod logs;
+pub mod monitor;
 
 use crate::{
     ids::TraceId,
@@ -50,7 +52,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .with_state(Arc::clone(&store))
         .merge(analysis::router(Arc::clone(&store)))
         .merge(logs::router(Arc::clone(&store)))
-        .merge(import::router(store))
+        .merge(import::router(Arc::clone(&store)))
+        .merge(monitor::router(store))
 }
 
 /// An API v3 error: `{"error": {"httpCode": 400, "message": "..."}}`.

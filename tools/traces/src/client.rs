@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::{logs::v1::ResourceLogs, trace::v1::ResourceSpan
 use serde::Deserialize;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::{innermost, otlp_json, store::Dependency};
+use crate::{api::monitor::MetricFamily, innermost, otlp_json, store::Dependency};
 
 /// What went wrong, as one line for the person at the terminal.
 #[derive(Debug, PartialEq)]
@@ -195,6 +195,43 @@ impl Client {
             .collect();
         links.sort_by(|a, b| (&a.parent, &a.child).cmp(&(&b.parent, &b.child)));
         Ok(links)
+    }
+
+    /// The services the server knows (`GET /api/v3/services`).
+    pub async fn services(&self) -> Result<Vec<String>, ClientError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            services: Vec<String>,
+        }
+        let url = format!("{}/api/v3/services", self.base);
+        let answer: Answer = self.json(&url, &[]).await?;
+        Ok(answer.services)
+    }
+
+    /// One of Jaeger's monitor metrics, `calls`, `errors` or `latencies`
+    /// (`GET /api/metrics/{metric}`).
+    pub async fn metrics(
+        &self,
+        metric: &str,
+        params: &[(&str, String)],
+    ) -> Result<MetricFamily, ClientError> {
+        let url = format!("{}/api/metrics/{metric}", self.base);
+        self.json(&url, params).await
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let response = self.get(url, params).await?;
+        let status = response.status();
+        let body = self.body(response).await?;
+        if !status.is_success() {
+            return Err(self.refused(status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| self.malformed(url, e))
     }
 
     /// A trace's critical path; `Ok(None)` when the server has no such trace. Only this

@@ -4,6 +4,7 @@
 //!   spans and the log records written in them.
 //! - [`api`]: Jaeger v2's query API over that store, with Jaeger's JSON, so that clients of
 //!   Jaeger read it unchanged; [`web`]: pages at Jaeger UI's paths.
+//! - [`monitor`]: per-minute counts of calls, errors and durations, read as Jaeger's monitor API.
 //! - [`client`] and [`terminal`]: the terminal commands, which read this or a real Jaeger.
 //! - [`server`]: `traces serve`, all of the above on their addresses.
 //!
@@ -15,6 +16,7 @@ pub mod api;
 pub mod client;
 pub mod ids;
 pub mod log_records;
+pub mod monitor;
 pub mod otlp_json;
 pub mod receiver;
 pub mod server;

@@ -9,10 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use traces::{
     client::{Client, Search},
     ids::TraceId,
-    log_records, otlp_json,
+    log_records,
+    monitor::{self, table},
+    otlp_json,
     server::{self, Settings},
     terminal,
-    units::parse_go,
+    units::{self, parse_go},
     waterfall::Waterfall,
 };
 
@@ -41,6 +43,10 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 10_000,
               value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
         max_traces: u32,
+        /// How long the monitor's per-minute counts (`/monitor`, `/api/metrics/*`) are kept,
+        /// whatever becomes of the traces: 24h, 168h, ...
+        #[arg(long, value_name = "D", default_value = "168h", value_parser = go_duration)]
+        metrics_retention: Duration,
     },
     /// Print a trace as a waterfall.
     Show {
@@ -110,6 +116,22 @@ enum Command {
         #[command(flatten)]
         source: Source,
     },
+    /// Print each service's operations (its server spans) with their rate, error share and p95
+    /// latency over the last --lookback, from the monitor API of this viewer or of a Jaeger
+    /// with metrics.
+    Top {
+        /// Only this service's operations (repeat it for several); without it, every service's.
+        #[arg(long)]
+        service: Vec<String>,
+        /// The time the figures cover: 5m, 15m, 1h, ...
+        #[arg(long, value_name = "D", default_value = "15m", value_parser = go_duration)]
+        lookback: Duration,
+        /// Print the table again every few seconds, in place, until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        source: Source,
+    },
     /// Print which services call which, and how often.
     Graph {
         /// How far back to look: 15m, 1h, 24h, ...
@@ -126,6 +148,9 @@ struct Source {
     #[arg(long, value_name = "URL", default_value = "http://localhost:16686")]
     from: String,
 }
+
+/// How often `traces top --watch` prints the table again.
+const WATCH_EVERY: Duration = Duration::from_secs(3);
 
 /// A trace id as people write it, in the form every server reads.
 fn trace_id_text(text: &str) -> Result<String, String> {
@@ -165,12 +190,14 @@ async fn run(command: Command) -> Result<(), String> {
             otlp_http,
             ui,
             max_traces,
+            metrics_retention,
         } => {
             let settings = Settings {
                 otlp_grpc,
                 otlp_http,
                 ui,
                 max_traces: max_traces as usize,
+                metrics_retention,
             };
             server::serve(settings, server::stop_signal()).await
         }
@@ -292,6 +319,35 @@ async fn run(command: Command) -> Result<(), String> {
                 })
                 .collect();
             print(&lines)
+        }
+        Command::Top {
+            service,
+            lookback,
+            watch,
+            source,
+        } => {
+            let client = Client::new(&source.from);
+            loop {
+                let rows = table::fetch_rows(&client, &service, lookback)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let heading = format!(
+                    "{} · server spans over the last {} · {}",
+                    source.from,
+                    units::human(lookback.as_nanos() as u64),
+                    units::utc(monitor::now_ms() as u64 * 1_000_000),
+                );
+                let table = terminal::top(&rows, &heading);
+                if !watch {
+                    return print(&table);
+                }
+                // Home and clear, then the table: the same place every time.
+                print(&format!("\x1b[H\x1b[2J{table}"))?;
+                tokio::select! {
+                    () = tokio::time::sleep(WATCH_EVERY) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
         }
         Command::Graph { since, source } => {
             let client = Client::new(&source.from);

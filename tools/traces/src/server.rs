@@ -14,6 +14,8 @@ pub struct Settings {
     pub otlp_http: SocketAddr,
     pub ui: SocketAddr,
     pub max_traces: usize,
+    /// How long the monitor's counts are kept, whatever becomes of the traces.
+    pub metrics_retention: Duration,
 }
 
 /// How long a stop waits for open connections (a browser's, an exporter's) to finish.
@@ -39,7 +41,10 @@ pub async fn serve(settings: Settings, stop: impl Future<Output = ()>) -> Result
     let (grpc_address, http_address, ui_address) =
         (address(&grpc)?, address(&http)?, address(&ui)?);
 
-    let store = Arc::new(Store::new(settings.max_traces));
+    let store = Arc::new(Store::with_metrics_retention(
+        settings.max_traces,
+        settings.metrics_retention,
+    ));
     let (stopping, stopped) = watch::channel(false);
     let signal = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;

@@ -9,6 +9,7 @@ mod diff;
 mod logs;
 #[cfg(test)]
 mod tests;
+mod top;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -18,6 +19,7 @@ use std::{
 use anstyle::{AnsiColor, Effects, Style};
 
 pub use diff::diff;
+pub use top::top;
 
 use crate::{
     client::Segment,

@@ -205,7 +205,7 @@ impl Inner {
 
 /// The resource's `service.name`; empty without one (such spans are stored, but no service
 /// lists them, as in Jaeger).
-fn service_name(resource: &Resource) -> String {
+pub(crate) fn service_name(resource: &Resource) -> String {
     resource
         .attributes
         .iter()

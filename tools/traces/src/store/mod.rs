@@ -14,7 +14,10 @@ use std::{
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use crate::ids::TraceId;
+use crate::{
+    ids::TraceId,
+    monitor::{self, Counts, Tally},
+};
 
 mod attributes;
 mod eviction;
@@ -24,6 +27,7 @@ mod queries;
 mod trace;
 
 use ingest::Batch;
+pub(crate) use ingest::service_name;
 pub use logs::LogsIngested;
 use trace::{Origin, StoredSpan, Trace};
 
@@ -97,6 +101,8 @@ pub struct Summary {
 pub struct Store {
     max_traces: usize,
     inner: RwLock<Inner>,
+    /// The monitor's counts of every span ingested, which outlive the traces.
+    counts: Counts,
 }
 
 #[derive(Default)]
@@ -115,12 +121,23 @@ struct Inner {
 }
 
 impl Store {
-    /// A store that keeps the `max_traces` most recent traces (at least one).
+    /// A store that keeps the `max_traces` most recent traces (at least one), and the monitor's
+    /// counts for a week.
     pub fn new(max_traces: usize) -> Self {
+        Self::with_metrics_retention(max_traces, monitor::DEFAULT_RETENTION)
+    }
+
+    /// A store that keeps the monitor's counts for `retention`.
+    pub fn with_metrics_retention(max_traces: usize, retention: std::time::Duration) -> Self {
         Self {
             max_traces: max_traces.max(1),
             inner: RwLock::default(),
+            counts: Counts::new(retention),
         }
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.counts
     }
 
     pub fn max_traces(&self) -> usize {
@@ -130,9 +147,11 @@ impl Store {
     /// Stores every span of an export and returns how many there were; or, if any span is
     /// invalid (ids of the wrong length or all zeros), stores nothing and says which one.
     pub fn ingest(&self, request: ExportTraceServiceRequest) -> Result<usize, String> {
+        let tally = Tally::of(&request);
         let batch = Batch::prepare(request)?;
         let spans = batch.spans;
         self.write().insert(batch, self.max_traces);
+        self.counts.add(tally);
         Ok(spans)
     }
 

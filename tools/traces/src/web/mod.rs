@@ -1,4 +1,4 @@
-//! Web pages at Jaeger UI's paths (`/search`, `/trace/{id}`, `/dependencies`), and `/compare`
+//! Web pages at Jaeger UI's paths (`/search`, `/trace/{id}`, `/dependencies`, `/monitor`), and `/compare`
 //! (a trace beside a baseline, which Jaeger UI does not have), rendered on the
 //! server with maud, which escapes every value it is given: a span named
 //! `<script>alert(1)</script>` is text on the page. The pages need nothing from the network (no
@@ -7,6 +7,7 @@
 mod compare;
 mod dependencies;
 mod logs;
+mod monitor;
 mod search;
 mod tags;
 mod trace;
@@ -37,6 +38,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/trace/{trace_id}", get(trace::page))
         .route("/compare", get(compare::page))
         .route("/dependencies", get(dependencies::page))
+        .route("/monitor", get(monitor::page))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(store)
 }
@@ -66,6 +68,7 @@ enum Section {
     Search,
     Trace,
     Dependencies,
+    Monitor,
 }
 
 fn layout(title: &str, section: Section, body: Markup) -> Markup {
@@ -84,6 +87,7 @@ fn layout(title: &str, section: Section, body: Markup) -> Markup {
                     nav {
                         a.current[section == Section::Search] href="/search" { "Search" }
                         a.current[section == Section::Dependencies] href="/dependencies" { "Dependencies" }
+                        a.current[section == Section::Monitor] href="/monitor" { "Monitor" }
                     }
                 }
                 main { (body) }
