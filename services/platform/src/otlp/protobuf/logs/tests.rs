@@ -76,7 +76,7 @@ fn warning(n: u64, target: &'static str) -> SdkLogRecord {
     record.set_body("dependency unavailable".into());
     record.add_attribute("dependency", "MongoDB");
     record.add_attribute("attempt", n as i64);
-    record.add_attribute("retried", n % 2 == 0);
+    record.add_attribute("retried", n.is_multiple_of(2));
     record.set_trace_context(
         TraceId::from(0xabc_u128 << 64 | u128::from(n)),
         SpanId::from(n + 1),
