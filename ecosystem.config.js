@@ -14,6 +14,8 @@
 //   AUTHOR_URL                 http://127.0.0.1:$AUTHOR_PORT
 //   JWT_PRIVATE_KEY, JWT_PUBLIC_KEY   keys/private.pem, keys/public.pem (scripts/gen-keys.sh makes them)
 //   OTEL_EXPORTER_OTLP_ENDPOINT       http://localhost:4317 (Jaeger from docker compose)
+//   OTEL_LOGS_EXPORTER         otlp: log records go with the spans; set none when they go to
+//                              Jaeger, which keeps no logs (docs/deploy.md, "Log records")
 //   RUST_LOG                   info
 //   FLAGS_FILE                 flags.json (the scenario flags; scripts/scenario.sh switches them)
 //   ADMIN_USERNAME, ADMIN_PASSWORD    user-service's bootstrap administrator; unset: none

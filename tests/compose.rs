@@ -476,10 +476,28 @@ fn the_services_and_their_variables_are_the_platform_definitions() {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
+        // And the one compose adds: Jaeger takes no log records.
         let mut expected = definition.variables();
+        expected.push("OTEL_LOGS_EXPORTER");
         variables.sort_unstable();
         expected.sort_unstable();
         assert_eq!(variables, expected, "{}'s variables", definition.binary);
+    }
+}
+
+#[test]
+fn where_jaeger_receives_the_services_send_no_log_records() {
+    // Straight to Jaeger, or through the collector to it: neither keeps log records, and a
+    // service sending them would log an export error every minute for ever.
+    for files in [&["docker-compose.yml"][..], PRODUCTION_FILES] {
+        let config = config_of(files);
+        for name in SERVICES.map(|service| service.name) {
+            assert_eq!(
+                env_var(service(&config, name), "OTEL_LOGS_EXPORTER"),
+                "none",
+                "{name} in {files:?}"
+            );
+        }
     }
 }
 

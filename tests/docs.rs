@@ -80,9 +80,10 @@ fn assert_no_problems(what: &str, problems: &[String]) {
 // --- environment variables -------------------------------------------------------------------
 
 /// The variables the OpenTelemetry SDK (opentelemetry_sdk 0.31) reads by itself for what the
-/// services use of it: the sampler, the resource, the batch span processor and the span limits.
-/// The services never name them in their code, so the scan below cannot find them.
-const READ_BY_THE_SDK: [&str; 12] = [
+/// services use of it: the sampler, the resource, the batch span and log record processors and
+/// the span limits. The services never name them in their code, so the scan below cannot find
+/// them.
+const READ_BY_THE_SDK: [&str; 16] = [
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
     "OTEL_SERVICE_NAME",
@@ -95,6 +96,10 @@ const READ_BY_THE_SDK: [&str; 12] = [
     "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
     "OTEL_SPAN_EVENT_COUNT_LIMIT",
     "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "OTEL_BLRP_SCHEDULE_DELAY",
+    "OTEL_BLRP_EXPORT_TIMEOUT",
+    "OTEL_BLRP_MAX_QUEUE_SIZE",
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
 ];
 
 /// Read by tracing-subscriber's `EnvFilter::try_from_default_env`, which names it itself.

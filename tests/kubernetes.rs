@@ -1694,6 +1694,23 @@ fn otlp_grpc_port(config: &Value) -> f64 {
 }
 
 #[test]
+fn the_services_send_no_log_records_to_a_pipeline_that_ends_in_jaeger() {
+    let manifests = Manifests::load();
+    for config_map in ["otel-gateway-config", "otel-sampler-config"] {
+        let config = manifests.generated_config(config_map, "config.yaml");
+        assert!(
+            config["service"]["pipelines"].get("logs").is_none(),
+            "{config_map} has a logs pipeline: then let the services send their records"
+        );
+    }
+    for name in SERVICES.map(|service| service.name) {
+        let (_, _, container) = manifests.deployment(name);
+        let env = service_env(&manifests, container);
+        assert_eq!(env["OTEL_LOGS_EXPORTER"], "none", "{name}");
+    }
+}
+
+#[test]
 fn the_services_export_to_the_gateway_which_counts_every_span_and_routes_traces_by_id() {
     let manifests = Manifests::load();
     let gateway = manifests.generated_config("otel-gateway-config", "config.yaml");

@@ -1,6 +1,11 @@
-//! An in-process OTLP/gRPC trace collector: what Jaeger would receive, kept in memory for
-//! assertions. With [`Collector::counting`] it only counts what it receives instead, which is what
-//! the `otlp-sink` binary (scripts/bench.sh's trace sink) runs.
+//! An in-process OTLP trace collector (gRPC and HTTP/protobuf): what Jaeger would receive, kept in
+//! memory for assertions, and the log records sent beside the spans ([`logs`]). With
+//! [`Collector::counting`] it only counts what it receives instead, which is what the `otlp-sink`
+//! binary (scripts/bench.sh's trace sink) runs.
+
+mod logs;
+
+pub use logs::{ExportedLogRecord, describe_records, severity};
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -203,6 +208,8 @@ struct Store {
     keep: Arc<AtomicBool>,
     spans: Arc<Mutex<Vec<ExportedSpan>>>,
     counts: Arc<Mutex<SpanCounts>>,
+    log_records: Arc<Mutex<Vec<ExportedLogRecord>>>,
+    log_exports: Arc<Mutex<u64>>,
     /// `grpc x-name=value` or `http x-name=value`: the exporters' own headers (`x-*`) as they
     /// arrived, and `grpc grpc-encoding=gzip` or `http content-encoding=gzip` for the encodings.
     custom_headers: Arc<Mutex<BTreeSet<String>>>,
@@ -220,6 +227,8 @@ impl Store {
             keep: Arc::new(AtomicBool::new(keep)),
             spans: Arc::default(),
             counts: Arc::default(),
+            log_records: Arc::default(),
+            log_exports: Arc::default(),
             custom_headers: Arc::default(),
             refusing: Arc::default(),
             refused: Arc::default(),
@@ -284,9 +293,11 @@ impl Collector {
         let address = listener.local_addr()?;
         let service = TraceServiceServer::new(store.clone())
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        let logs_service = logs::grpc_service(store.clone());
         let server = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(logs_service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await;
         });
@@ -294,6 +305,7 @@ impl Collector {
         let http_address = http_listener.local_addr()?;
         let router = axum::Router::new()
             .route("/v1/traces", axum::routing::post(export_http))
+            .route("/v1/logs", axum::routing::post(export_logs_http))
             .route("/stats", axum::routing::get(stats))
             .with_state(store.clone());
         let http_server = tokio::spawn(async move {
@@ -389,17 +401,20 @@ impl Collector {
             .collect()
     }
 
-    /// Waits until no span has arrived for half a second (at most 15 s), so that what the services
-    /// buffered has been exported.
+    /// Waits until no span or log record has arrived for half a second (at most 15 s), so that
+    /// what the services buffered has been exported.
     pub async fn wait_until_quiet(&self) {
         let started = Instant::now();
-        let mut seen = self.store.spans.lock().unwrap().len();
+        let received = || {
+            self.store.spans.lock().unwrap().len() + self.store.log_records.lock().unwrap().len()
+        };
+        let mut seen = received();
         let mut quiet_since = Instant::now();
         while quiet_since.elapsed() < Duration::from_millis(500)
             && started.elapsed() < Duration::from_secs(15)
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let now = self.store.spans.lock().unwrap().len();
+            let now = received();
             if now != seen {
                 seen = now;
                 quiet_since = Instant::now();
@@ -654,15 +669,46 @@ async fn export_http(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, axum::http::StatusCode> {
+    let request: ExportTraceServiceRequest = match http_request(&store, &headers, body)? {
+        Ok(request) => request,
+        Err(refused) => return Ok(refused),
+    };
+    store.ingest(request);
+    Ok(http_answer(&store.response()))
+}
+
+/// OTLP/HTTP with protobuf bodies: `POST /v1/logs`.
+async fn export_logs_http(
+    axum::extract::State(store): axum::extract::State<Store>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, axum::http::StatusCode> {
+    use opentelemetry_proto::tonic::collector::logs::v1::{
+        ExportLogsServiceRequest, ExportLogsServiceResponse,
+    };
+    let request: ExportLogsServiceRequest = match http_request(&store, &headers, body)? {
+        Ok(request) => request,
+        Err(refused) => return Ok(refused),
+    };
+    store.ingest_logs(request);
+    Ok(http_answer(&ExportLogsServiceResponse::default()))
+}
+
+/// An OTLP/HTTP export's request, decoded (and gunzipped when it says so); or the answer that
+/// refuses it while the collector is refusing; or 400 when it does not decode.
+fn http_request<Request: prost::Message + Default>(
+    store: &Store,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Result<Request, axum::response::Response>, axum::http::StatusCode> {
     use axum::{http::header, response::IntoResponse};
-    use prost::Message;
-    store.note_headers("http", &headers);
+    store.note_headers("http", headers);
     if store.refuses() {
-        return Ok((
+        return Ok(Err((
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],
         )
-            .into_response());
+            .into_response()));
     }
     let gzip = headers
         .get(header::CONTENT_ENCODING)
@@ -675,14 +721,19 @@ async fn export_http(
     } else {
         body
     };
-    let request =
-        ExportTraceServiceRequest::decode(body).map_err(|_| axum::http::StatusCode::BAD_REQUEST)?;
-    store.ingest(request);
-    Ok((
+    Request::decode(body)
+        .map(Ok)
+        .map_err(|_| axum::http::StatusCode::BAD_REQUEST)
+}
+
+/// An OTLP/HTTP export's answer, in protobuf.
+fn http_answer(response: &impl prost::Message) -> axum::response::Response {
+    use axum::{http::header, response::IntoResponse};
+    (
         [(header::CONTENT_TYPE, "application/x-protobuf")],
-        store.response().encode_to_vec(),
+        response.encode_to_vec(),
     )
-        .into_response())
+        .into_response()
 }
 
 fn hex(bytes: &[u8]) -> String {

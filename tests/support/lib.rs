@@ -2,9 +2,9 @@
 //!
 //! - [`MongoServer`]: an nx-27017 process (a MongoDB wire-protocol server) with its own data
 //!   directory, which a test can stop and start again.
-//! - [`Collector`]: an in-process OTLP/gRPC trace collector the services export to, keeping every
-//!   attribute's type; [`conventions`] checks each span it hands a test against the semantic
-//!   conventions.
+//! - [`Collector`]: an in-process OTLP trace collector the services export to, keeping every
+//!   attribute's type, and their log records beside the spans; [`conventions`] checks each span
+//!   it hands a test against the semantic conventions.
 //! - [`Platform`]: the four release binaries, started by the launcher's one definition of the
 //!   platform against both, with a bootstrap admin, and an HTTP client with helpers for the API.
 //! - [`Authority`] and [`TlsFront`]: a private certificate authority and TLS before the collector,
@@ -34,8 +34,8 @@ mod viewer;
 pub use api::{Api, Exchange, Reply, WithToken, read};
 pub use balancer::{BACK_IN_ROTATION, Balancer, Route, site_config};
 pub use collector::{
-    Attributes, AuthorHop, Collector, ExportedSpan, SpanCounts, SpanKey, SpanKind, Value,
-    descends_from, describe, find, span,
+    Attributes, AuthorHop, Collector, ExportedLogRecord, ExportedSpan, SpanCounts, SpanKey,
+    SpanKind, Value, descends_from, describe, describe_records, find, severity, span,
 };
 pub use launcher::{SERVICES, keys::generate as generate_keys, paths::project_root};
 pub use mongo_server::MongoServer;

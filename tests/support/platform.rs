@@ -319,6 +319,12 @@ impl Platform {
                 &span.all_text(),
             );
         }
+        for record in self.collector.log_records() {
+            check(
+                &format!("log record {} of {}", record.body, record.service),
+                &record.all_text(),
+            );
+        }
         found
     }
 

@@ -142,7 +142,10 @@ impl FromRequestParts<AppState> for CurrentToken {
                 tracing::debug!("token refused: revoked");
                 Err(ApiError::Unauthorized)
             }
-            Err(_) => Err(ApiError::Unavailable("the list of revoked tokens")),
+            Err(_) => Err(ApiError::unavailable(
+                "the list of revoked tokens",
+                "not read from MongoDB yet",
+            )),
         }
     }
 }

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, Permission, http_spans::ClientSpan};
 
+/// How a failed check names author-service to the client and in the log.
+const AUTHOR_SERVICE: &str = "author-service";
+
 /// Body of `POST /authorize`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,20 +90,18 @@ impl AuthorClient {
             .send()
             .await
             .map_err(|error| {
-                tracing::warn!(%error, "author-service did not answer");
-                ApiError::Unavailable("author-service")
+                ApiError::unavailable(AUTHOR_SERVICE, format_args!("no answer: {error}"))
             })?;
         match response.status() {
             StatusCode::OK => response.json::<Principal>().await.map_err(|error| {
-                tracing::warn!(%error, "author-service sent an unreadable answer");
-                ApiError::Unavailable("author-service")
+                ApiError::unavailable(AUTHOR_SERVICE, format_args!("unreadable answer: {error}"))
             }),
             StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
             StatusCode::FORBIDDEN => Err(ApiError::Forbidden),
-            status => {
-                tracing::warn!(%status, "author-service answered unexpectedly");
-                Err(ApiError::Unavailable("author-service"))
-            }
+            status => Err(ApiError::unavailable(
+                AUTHOR_SERVICE,
+                format_args!("answered {status}"),
+            )),
         }
     }
 

@@ -21,8 +21,9 @@ pub struct Variable {
 pub const TELEMETRY_VARIABLES: &[Variable] = &[
     Variable {
         name: "OTEL_EXPORTER_OTLP_ENDPOINT",
-        meaning: "where spans go over OTLP, http:// or https:// (http://localhost:4317); \
-                  each OTEL_EXPORTER_OTLP_ variable has a _TRACES_ twin, which wins",
+        meaning: "where spans and log records go over OTLP, http:// or https:// \
+                  (http://localhost:4317); each OTEL_EXPORTER_OTLP_ variable has a _TRACES_ \
+                  and a _LOGS_ twin, which win for their signal",
     },
     Variable {
         name: "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -49,6 +50,15 @@ pub const TELEMETRY_VARIABLES: &[Variable] = &[
         meaning: "and OTEL_EXPORTER_OTLP_CLIENT_KEY: PEM files for mutual TLS (none)",
     },
     Variable {
+        name: "OTEL_LOGS_EXPORTER",
+        meaning: "otlp: log records are sent beside the spans; none: they are not (otlp)",
+    },
+    Variable {
+        name: "OTEL_BLRP_*",
+        meaning: "the batch log record processor: OTEL_BLRP_SCHEDULE_DELAY, \
+                  OTEL_BLRP_MAX_QUEUE_SIZE, ...",
+    },
+    Variable {
         name: "OTEL_TRACES_SAMPLER",
         meaning: "and OTEL_TRACES_SAMPLER_ARG: which traces are kept (parentbased_always_on)",
     },
@@ -62,7 +72,7 @@ pub const TELEMETRY_VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "OTEL_SDK_DISABLED",
-        meaning: "true: no span is exported (false)",
+        meaning: "true: no span or log record is exported (false)",
     },
     Variable {
         name: "MONGODB_SERVICE_NAME",
@@ -70,7 +80,8 @@ pub const TELEMETRY_VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "RUST_LOG",
-        meaning: "which log lines are written (info); spans are not filtered",
+        meaning: "which log lines are written and sent as log records (info); spans are not \
+                  filtered",
     },
 ];
 

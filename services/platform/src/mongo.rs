@@ -121,8 +121,10 @@ impl From<Error> for ApiError {
             ErrorKind::ServerSelection { .. }
             | ErrorKind::Io(_)
             | ErrorKind::ConnectionPoolCleared { .. }
-            | ErrorKind::Shutdown => ApiError::Unavailable("MongoDB"),
-            _ if error.contains_label("RetryableWriteError") => ApiError::Unavailable("MongoDB"),
+            | ErrorKind::Shutdown => ApiError::unavailable("MongoDB", &error),
+            _ if error.contains_label("RetryableWriteError") => {
+                ApiError::unavailable("MongoDB", &error)
+            }
             _ => ApiError::Internal(format!("MongoDB: {error}")),
         }
     }

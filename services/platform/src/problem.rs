@@ -1,7 +1,11 @@
 //! The one error type every handler returns, answered as RFC 9457 problem details.
 //!
-//! Handlers return `Result<_, ApiError>` and use `?`. Internal causes are logged (inside the request
-//! span, so the log line carries the trace id) and never shown to the client.
+//! Handlers return `Result<_, ApiError>` and use `?`. An error answered 5xx says why in the log,
+//! here rather than where it was made: an `Internal` one at ERROR, an `Unavailable` one at WARN,
+//! each with its cause. The line is written inside the request's span, so it carries the trace and
+//! span ids and leaves, as a log record, in the request's trace. (The few 5xx that are not an
+//! `ApiError`, a panic and `/readyz`, say why in `server`.) The cause is never shown to the
+//! client.
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -43,15 +47,29 @@ pub enum ApiError {
         /// When the client may try again, in seconds (the `Retry-After` header).
         retry_after_seconds: u64,
     },
-    /// A dependency (named) could not be reached in time.
-    #[error("{0} is unavailable")]
-    Unavailable(&'static str),
+    /// A dependency could not be reached in time (503).
+    #[error("{dependency} is unavailable: {cause}")]
+    Unavailable {
+        /// What could not be reached, as the client is told (`MongoDB`, `author-service`).
+        dependency: &'static str,
+        /// Why, for the log only. Must never quote a secret.
+        cause: String,
+    },
     /// A bug or an unexpected answer; the cause is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl ApiError {
+    /// `dependency` could not be reached, because of `cause` (which the log says, never the
+    /// client).
+    pub fn unavailable(dependency: &'static str, cause: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            dependency,
+            cause: cause.to_string(),
+        }
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -63,7 +81,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,7 +102,7 @@ impl ApiError {
             Self::TooManyRequests {
                 retry_after_seconds,
             } => format!("Too many failed attempts; try again in {retry_after_seconds} s."),
-            Self::Unavailable(dependency) => {
+            Self::Unavailable { dependency, .. } => {
                 format!("{dependency} cannot be reached; try again shortly.")
             }
             Self::Internal(_) => "An unexpected error occurred; it has been logged.".to_owned(),
@@ -142,7 +160,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             Self::Internal(cause) => tracing::error!(%cause, "request failed"),
-            Self::Unavailable(dependency) => tracing::warn!(dependency, "dependency unavailable"),
+            Self::Unavailable { dependency, cause } => {
+                tracing::warn!(dependency, %cause, "dependency unavailable");
+            }
             _ => {}
         }
         let mut response = problem_response(self.status(), self.detail());
@@ -154,7 +174,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::Unavailable(_) => retry_after(&mut response),
+            Self::Unavailable { .. } => retry_after(&mut response),
             Self::TooManyRequests {
                 retry_after_seconds,
             } => {

@@ -14,7 +14,7 @@
 //! 4. a deadline: a request that cannot finish in [`REQUEST_DEADLINE`] answers 503, never hangs,
 //! 5. the 64 KiB body limit.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{any::Any, process::ExitCode, sync::Arc, time::Duration};
 
 use axum::{
     Extension, Router,
@@ -202,7 +202,14 @@ pub fn router(service: &ServiceInfo, app: App) -> Router {
                 )
                 .layer(middleware::from_fn(http_spans::mark_unanswered))
                 .layer(middleware::from_fn(traceresponse))
-                .layer(CatchPanicLayer::custom(|_| {
+                .layer(CatchPanicLayer::custom(|panic: Box<dyn Any + Send>| {
+                    // The panic hook printed it to stderr; this puts it in the request's trace.
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                        .unwrap_or("a panic without a message");
+                    tracing::error!(panic = message, "request failed: the handler panicked");
                     problem_response(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "An unexpected error occurred; it has been logged.",
@@ -265,9 +272,11 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
     if missing.is_empty() {
         axum::Json(Status { status: "ready" }).into_response()
     } else {
+        let missing = missing.join(" and ");
+        tracing::warn!(%missing, "not ready: a dependency cannot be reached");
         let mut response = problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("Not ready: {} cannot be reached.", missing.join(" and ")),
+            format!("Not ready: {missing} cannot be reached."),
         );
         retry_after(&mut response);
         response
@@ -317,10 +326,11 @@ async fn traceresponse(request: Request, next: Next) -> Response {
 async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(deadline = ?REQUEST_DEADLINE, "request timed out");
-            ApiError::Unavailable("A dependency").into_response()
-        }
+        Err(_) => ApiError::unavailable(
+            "A dependency",
+            format_args!("the request timed out after {REQUEST_DEADLINE:?}"),
+        )
+        .into_response(),
     }
 }
 

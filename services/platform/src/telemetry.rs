@@ -9,9 +9,12 @@
 //!   `service.name` is the database (`mongodb` unless `MONGODB_SERVICE_NAME` says otherwise), so
 //!   Jaeger draws the database as a node of its own, as HotROD does.
 //! - Log lines go to stdout, JSON when stdout is not a terminal and text when it is, and every line
-//!   written inside a span carries its `trace_id` and `span_id`.
+//!   written inside a span carries its `trace_id` and `span_id`. The same events also leave as
+//!   OpenTelemetry log records, beside the spans ([`logs`]).
 //! - `OTEL_SDK_DISABLED=true` turns export off: nothing is sampled or sent, but trace ids are still
 //!   made and propagated, so logs and the `traceresponse` header keep correlating requests.
+
+mod logs;
 
 use std::{fmt, io::IsTerminal, sync::Arc, time::Duration};
 
@@ -23,6 +26,7 @@ use opentelemetry::{
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
+    logs::SdkLoggerProvider,
     propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{
         BatchConfig, BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData,
@@ -45,7 +49,7 @@ use tracing_subscriber::{
 };
 
 use crate::{
-    otlp::{ExportSettings, OtlpExporter, Reporter},
+    otlp::{ExportSettings, OtlpExporter, Reporter, Signal},
     settings::{SettingsError, var},
 };
 
@@ -60,14 +64,17 @@ pub struct ServiceInfo {
     pub default_port: u16,
 }
 
-/// The tracer providers, kept to flush and shut them down when the service stops.
+/// The tracer providers and the logger provider, kept to flush and shut them down when the
+/// service stops.
 pub struct Telemetry {
     enabled: bool,
     service: SdkTracerProvider,
     database: SdkTracerProvider,
+    /// None when log records are not exported.
+    logs: Option<SdkLoggerProvider>,
 }
 
-/// How long shutting down may wait for the last spans to leave; a service has 5 s
+/// How long shutting down may wait for the last spans and records to leave; a service has 5 s
 /// to stop, and an unreachable collector must not hold it longer.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -77,6 +84,7 @@ impl Telemetry {
     pub fn init(service: &ServiceInfo) -> Result<Self, SettingsError> {
         let enabled = !crate::settings::parse_var("OTEL_SDK_DISABLED", false)?;
         let reporter = Arc::new(Reporter::default());
+        let logger_provider = logs::logger_provider(enabled, service_resource(service), &reporter)?;
         let service_provider = tracer_provider(
             enabled,
             service_resource(service),
@@ -101,9 +109,7 @@ impl Telemetry {
 
         let tracer = service_provider.tracer(service.name);
         // The log filter (RUST_LOG) applies to log lines only: a quieter log must not lose spans.
-        let log_filter = EnvFilter::try_from_default_env()
-            .or_else(|_| EnvFilter::try_new("info"))
-            .map_err(|error| SettingsError::new("RUST_LOG", error.to_string()))?;
+        let log_filter = log_filter()?;
         // Spans carry what the semantic conventions name and nothing of the libraries' own
         // bookkeeping: no source locations (paths of the machine that built the binary), thread
         // ids, `target`s or busy/idle timings. A log line with an `error` field does not decide a
@@ -134,11 +140,19 @@ impl Telemetry {
         let log_layer = log_layer
             .with_filter(log_filter)
             .with_filter(filter_fn(|metadata| {
-                metadata.name() != "BatchSpanProcessor.ExportError"
+                !matches!(
+                    metadata.name(),
+                    "BatchSpanProcessor.ExportError" | "BatchLogProcessor.ExportError"
+                )
             }));
+        let records_layer = match &logger_provider {
+            Some(provider) => Some(logs::bridge(provider, self::log_filter()?)),
+            None => None,
+        };
         tracing_subscriber::registry()
             .with(log_layer)
             .with(otel_layer)
+            .with(records_layer)
             .try_init()
             .map_err(|error| {
                 SettingsError::new("RUST_LOG", format!("cannot install logging: {error}"))
@@ -148,6 +162,7 @@ impl Telemetry {
             enabled,
             service: service_provider,
             database: database_provider,
+            logs: logger_provider,
         })
     }
 
@@ -169,12 +184,26 @@ impl Telemetry {
         let timeout = deadline
             .saturating_duration_since(tokio::time::Instant::now())
             .min(FLUSH_TIMEOUT);
-        let (done, mut finished) = tokio::sync::mpsc::channel::<()>(2);
-        for provider in [self.service, self.database] {
+        type Stop = Box<dyn FnOnce(Duration) -> OTelSdkResult + Send>;
+        let mut providers: Vec<(&str, Stop)> = vec![
+            (
+                "tracer",
+                Box::new(move |t| self.service.shutdown_with_timeout(t)),
+            ),
+            (
+                "tracer",
+                Box::new(move |t| self.database.shutdown_with_timeout(t)),
+            ),
+        ];
+        if let Some(logs) = self.logs {
+            providers.push(("logger", Box::new(move |t| logs.shutdown_with_timeout(t))));
+        }
+        let (done, mut finished) = tokio::sync::mpsc::channel::<()>(providers.len());
+        for (kind, stop) in providers {
             let done = done.clone();
             let flush = move || {
-                if let Err(error) = provider.shutdown_with_timeout(timeout) {
-                    eprintln!("telemetry: shutting down the tracer provider failed: {error}");
+                if let Err(error) = stop(timeout) {
+                    eprintln!("telemetry: shutting down the {kind} provider failed: {error}");
                 }
                 let _ = done.blocking_send(());
             };
@@ -193,6 +222,13 @@ impl Telemetry {
             );
         }
     }
+}
+
+/// The log lines' filter: `RUST_LOG`, else `info`.
+fn log_filter() -> Result<EnvFilter, SettingsError> {
+    EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new("info"))
+        .map_err(|error| SettingsError::new("RUST_LOG", error.to_string()))
 }
 
 /// The service's resource: `service.name` from `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES`
@@ -228,7 +264,7 @@ fn tracer_provider(
     }
     let processor = RewriteOnEnd {
         exporter: BatchSpanProcessor::builder(OtlpExporter::new(
-            ExportSettings::from_vars(var)?,
+            ExportSettings::from_vars(Signal::Traces, var)?,
             reporter.clone(),
         )?)
         .with_batch_config(batch_config(queue))

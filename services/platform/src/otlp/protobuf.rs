@@ -1,4 +1,5 @@
-//! OTLP's `ExportTraceServiceRequest` in protobuf, written straight from the SDK's spans.
+//! OTLP's `ExportTraceServiceRequest` in protobuf, written straight from the SDK's spans (and,
+//! by [`logs`], the `ExportLogsServiceRequest` from its log records).
 //!
 //! opentelemetry-otlp clones every span, copies it into opentelemetry-proto's structs (each key and
 //! string value a new `String`), and prost encodes those, measuring each nested message again at
@@ -34,6 +35,8 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
+
+pub(super) mod logs;
 
 /// A resource, encoded once when the provider hands it over: every export repeats it.
 #[derive(Debug, Default)]
@@ -391,7 +394,7 @@ mod tests {
     }
 
     /// Fails at the first byte that differs, with a few bytes either side.
-    fn assert_same_bytes(ours: &[u8], expected: &[u8]) {
+    pub(super) fn assert_same_bytes(ours: &[u8], expected: &[u8]) {
         let at = ours.iter().zip(expected).position(|(a, b)| a != b);
         let at = at.unwrap_or(ours.len().min(expected.len()));
         let around = |bytes: &[u8]| bytes[at.saturating_sub(8)..(at + 8).min(bytes.len())].to_vec();
@@ -633,7 +636,7 @@ mod tests {
 
     /// Mostly short text, sometimes long enough that its length, and its enclosing messages',
     /// takes two or three bytes.
-    fn any_text() -> impl Strategy<Value = String> {
+    pub(super) fn any_text() -> impl Strategy<Value = String> {
         prop_oneof![
             8 => "(?s).{0,12}",
             1 => (0..20_000_usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
@@ -669,7 +672,7 @@ mod tests {
     }
 
     /// Any time OTLP can say, and a few before 1970, which it says as 0.
-    fn any_time() -> impl Strategy<Value = SystemTime> {
+    pub(super) fn any_time() -> impl Strategy<Value = SystemTime> {
         prop_oneof![
             8 => any::<u64>().prop_map(|nanos| UNIX_EPOCH + Duration::from_nanos(nanos)),
             1 => any::<u32>().prop_map(|nanos| UNIX_EPOCH - Duration::from_nanos(nanos.into())),

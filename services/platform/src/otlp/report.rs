@@ -1,9 +1,10 @@
-//! What the exporter says in the log about its receiver: failures at most once per
+//! What the exporters say in the log about their receivers: each signal's failures at most once per
 //! [`FAILURE_REPORT_INTERVAL`], with how many exports failed in between, so that a receiver gone
-//! for an hour costs a line a minute rather than one per batch; and each distinct
-//! `partial_success` message once, with its counts, so that a receiver refusing some spans of every
-//! batch for the same reason says it once.
+//! for an hour costs a line a minute for spans and one for log records rather than one per batch;
+//! and each distinct `partial_success` message once, with its counts, so that a receiver refusing
+//! some spans of every batch for the same reason says it once.
 
+use super::settings::Signal;
 use std::{
     collections::HashSet,
     sync::Mutex,
@@ -18,7 +19,9 @@ const REMEMBERED_MESSAGES: usize = 64;
 
 #[derive(Debug, Default)]
 pub(crate) struct Reporter {
-    failures: Mutex<Failures>,
+    /// Spans' and log records' apart: the line says what was lost, and spans that fail are never
+    /// left unreported because log records failed first.
+    failures: [Mutex<Failures>; 2],
     partial_messages: Mutex<HashSet<String>>,
 }
 
@@ -29,11 +32,17 @@ struct Failures {
 }
 
 impl Reporter {
-    /// An export that was dropped: `reason` says why (never a header's value: see
-    /// `retry::Failure`), `spans` how many spans went with it.
-    pub(crate) fn export_failed(&self, endpoint: &str, reason: &str, spans: usize, retried: bool) {
-        let mut failures = self
-            .failures
+    /// An export of `signal` that was dropped: `reason` says why (never a header's value: see
+    /// `retry::Failure`), `items` how many spans or log records went with it.
+    pub(crate) fn export_failed(
+        &self,
+        signal: Signal,
+        endpoint: &str,
+        reason: &str,
+        items: usize,
+        retried: bool,
+    ) {
+        let mut failures = self.failures[signal as usize]
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         let now = Instant::now();
@@ -51,16 +60,24 @@ impl Reporter {
         tracing::warn!(
             endpoint,
             reason,
-            dropped_spans = spans,
+            dropped = items,
             failed_exports_since_last_report = unreported,
-            "telemetry: spans could not be exported{given_up} and were dropped; the next such \
+            "telemetry: {} could not be exported{given_up} and were dropped; the next such \
              failure is reported in {} s at the earliest",
+            signal.items(),
             FAILURE_REPORT_INTERVAL.as_secs()
         );
     }
 
-    /// A receiver's `partial_success`: it took the request but refused `rejected` of its spans.
-    pub(crate) fn partial_success(&self, endpoint: &str, rejected: i64, message: &str) {
+    /// A receiver's `partial_success`: it took the request but refused `rejected` of its spans
+    /// or log records (`signal`).
+    pub(crate) fn partial_success(
+        &self,
+        signal: Signal,
+        endpoint: &str,
+        rejected: i64,
+        message: &str,
+    ) {
         if rejected == 0 && message.is_empty() {
             return;
         }
@@ -78,11 +95,19 @@ impl Reporter {
             ""
         };
         drop(seen);
-        tracing::warn!(
-            endpoint,
-            rejected_spans = rejected,
-            error_message = message,
-            "telemetry: the receiver refused part of an export (logged once per message){last}"
-        );
+        match signal {
+            Signal::Traces => tracing::warn!(
+                endpoint,
+                rejected_spans = rejected,
+                error_message = message,
+                "telemetry: the receiver refused part of an export (logged once per message){last}"
+            ),
+            Signal::Logs => tracing::warn!(
+                endpoint,
+                rejected_log_records = rejected,
+                error_message = message,
+                "telemetry: the receiver refused part of an export (logged once per message){last}"
+            ),
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Where and how telemetry is sent: the standard `OTEL_EXPORTER_OTLP_*` variables, read by the
 //! OpenTelemetry specification's rules ("OTLP Exporter Configuration"): each setting has a general
-//! variable and a traces-only twin, which wins.
+//! variable and a twin for each signal (`_TRACES_`, `_LOGS_`), which wins.
 
 use std::time::Duration;
 
@@ -8,45 +8,95 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::settings::SettingsError;
 
-// Each setting's traces-only variable, which wins, and the general one.
-const PROTOCOL: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+/// What is exported: each signal has its own twin of every general variable, which wins, and its
+/// own path under a general HTTP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Spans: `OTEL_EXPORTER_OTLP_TRACES_*`, `/v1/traces`.
+    Traces,
+    /// Log records: `OTEL_EXPORTER_OTLP_LOGS_*`, `/v1/logs`.
+    Logs,
+}
+
+/// One setting of an export, read from a general variable or its signal's twin.
+#[derive(Clone, Copy)]
+enum Setting {
+    Protocol,
+    Endpoint,
+    Headers,
+    Timeout,
+    Compression,
+    Certificate,
+    ClientKey,
+    ClientCertificate,
+}
+
+// The variables of each setting, in the order of `Setting`: the general ones and each signal's
+// twins, which win.
+const GENERAL: [&str; 8] = [
     "OTEL_EXPORTER_OTLP_PROTOCOL",
-];
-const ENDPOINT: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
-];
-const HEADERS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
     "OTEL_EXPORTER_OTLP_HEADERS",
-];
-const TIMEOUT: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
     "OTEL_EXPORTER_OTLP_TIMEOUT",
-];
-const COMPRESSION: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
     "OTEL_EXPORTER_OTLP_COMPRESSION",
-];
-const CERTIFICATE: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CERTIFICATE",
-];
-const CLIENT_KEY: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-];
-const CLIENT_CERTIFICATE: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
 ];
+const TRACES: [&str; 8] = [
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+];
+const LOGS: [&str; 8] = [
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+];
 
-/// Where and how spans are sent.
+impl Signal {
+    /// The variables of `setting`: the signal's own, which wins, and the general one.
+    fn variables(self, setting: Setting) -> [&'static str; 2] {
+        let own = match self {
+            Self::Traces => &TRACES,
+            Self::Logs => &LOGS,
+        };
+        [own[setting as usize], GENERAL[setting as usize]]
+    }
+
+    /// Where the signal goes under a general HTTP endpoint.
+    fn http_path(self) -> &'static str {
+        match self {
+            Self::Traces => "/v1/traces",
+            Self::Logs => "/v1/logs",
+        }
+    }
+
+    /// What the signal's items are called in the log.
+    pub(crate) fn items(self) -> &'static str {
+        match self {
+            Self::Traces => "spans",
+            Self::Logs => "log records",
+        }
+    }
+}
+
+/// Where and how one signal is sent.
 #[derive(Debug)]
 pub(crate) struct ExportSettings {
+    pub(crate) signal: Signal,
     pub(crate) protocol: Protocol,
-    /// gRPC's receiver, or HTTP's full URL (with `/v1/traces`).
+    /// gRPC's receiver, or HTTP's full URL (with `/v1/traces` or `/v1/logs`).
     pub(crate) endpoint: http::Uri,
     /// Sent with every export; often a receiver's API key, so never logged.
     pub(crate) headers: HeaderMap,
@@ -57,7 +107,7 @@ pub(crate) struct ExportSettings {
     pub(crate) tls: TlsFiles,
 }
 
-/// How spans are sent (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+/// How telemetry is sent (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     /// OTLP/gRPC, `grpc`: the default.
@@ -101,28 +151,43 @@ impl std::fmt::Debug for ClientIdentity {
 pub fn traces_endpoint(
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<(Protocol, http::Uri), SettingsError> {
-    let protocol = protocol(&var)?;
-    Ok((protocol, endpoint(&var, protocol)?))
+    signal_endpoint(&var, Signal::Traces)
+}
+
+/// Where `signal` goes and with which protocol: its own variables, else the general ones.
+fn signal_endpoint(
+    var: &impl Fn(&str) -> Option<String>,
+    signal: Signal,
+) -> Result<(Protocol, http::Uri), SettingsError> {
+    let protocol = protocol(var, signal.variables(Setting::Protocol))?;
+    Ok((protocol, endpoint(var, signal, protocol)?))
 }
 
 impl ExportSettings {
-    /// The settings `var` gives (it reads the environment), or what is wrong with them. The TLS
-    /// files are read here, so that a missing one stops the service at start.
-    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let (protocol, endpoint) = traces_endpoint(&var)?;
+    /// The settings of `signal` that `var` gives (it reads the environment), or what is wrong
+    /// with them. The TLS files are read here, so that a missing one stops the service at start.
+    pub(crate) fn from_vars(
+        signal: Signal,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let (protocol, endpoint) = signal_endpoint(&var, signal)?;
         Ok(Self {
+            signal,
             protocol,
             endpoint,
-            headers: headers(&var)?,
-            timeout: timeout(&var)?,
-            compression: compression(&var)?,
-            tls: tls_files(&var)?,
+            headers: headers(&var, signal.variables(Setting::Headers))?,
+            timeout: timeout(&var, signal.variables(Setting::Timeout))?,
+            compression: compression(&var, signal.variables(Setting::Compression))?,
+            tls: tls_files(&var, signal)?,
         })
     }
 }
 
-fn protocol(var: &impl Fn(&str) -> Option<String>) -> Result<Protocol, SettingsError> {
-    match first_set(var, PROTOCOL) {
+fn protocol(
+    var: &impl Fn(&str) -> Option<String>,
+    variables: [&'static str; 2],
+) -> Result<Protocol, SettingsError> {
+    match first_set(var, variables) {
         None => Ok(Protocol::Grpc),
         Some((_, value)) if value == "grpc" => Ok(Protocol::Grpc),
         Some((_, value)) if value == "http/protobuf" => Ok(Protocol::HttpProtobuf),
@@ -133,23 +198,23 @@ fn protocol(var: &impl Fn(&str) -> Option<String>) -> Result<Protocol, SettingsE
     }
 }
 
-/// The traces endpoint as it is, else the general one (the receiver's root, under which HTTP's
-/// traces have a path of their own), else the protocol's local default.
+/// The signal's endpoint as it is, else the general one (the receiver's root, under which each
+/// HTTP signal has a path of its own), else the protocol's local default.
 fn endpoint(
     var: &impl Fn(&str) -> Option<String>,
+    signal: Signal,
     protocol: Protocol,
 ) -> Result<http::Uri, SettingsError> {
-    let (variable, endpoint) = match (var(ENDPOINT[0]), var(ENDPOINT[1]), protocol) {
-        (Some(traces), _, _) => (ENDPOINT[0], traces),
-        (None, Some(general), Protocol::Grpc) => (ENDPOINT[1], general),
-        (None, Some(general), Protocol::HttpProtobuf) => (
-            ENDPOINT[1],
-            format!("{}/v1/traces", general.trim_end_matches('/')),
-        ),
-        (None, None, Protocol::Grpc) => (ENDPOINT[1], "http://localhost:4317".to_owned()),
-        (None, None, Protocol::HttpProtobuf) => {
-            (ENDPOINT[1], "http://localhost:4318/v1/traces".to_owned())
+    let [own, general] = signal.variables(Setting::Endpoint);
+    let path = signal.http_path();
+    let (variable, endpoint) = match (var(own), var(general), protocol) {
+        (Some(signal), _, _) => (own, signal),
+        (None, Some(root), Protocol::Grpc) => (general, root),
+        (None, Some(root), Protocol::HttpProtobuf) => {
+            (general, format!("{}{path}", root.trim_end_matches('/')))
         }
+        (None, None, Protocol::Grpc) => (general, "http://localhost:4317".to_owned()),
+        (None, None, Protocol::HttpProtobuf) => (general, format!("http://localhost:4318{path}")),
     };
     match reqwest::Url::parse(&endpoint) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => url
@@ -163,8 +228,11 @@ fn endpoint(
     }
 }
 
-fn timeout(var: &impl Fn(&str) -> Option<String>) -> Result<Duration, SettingsError> {
-    match first_set(var, TIMEOUT) {
+fn timeout(
+    var: &impl Fn(&str) -> Option<String>,
+    variables: [&'static str; 2],
+) -> Result<Duration, SettingsError> {
+    match first_set(var, variables) {
         None => Ok(Duration::from_secs(10)),
         Some((variable, value)) => value
             .trim()
@@ -174,8 +242,11 @@ fn timeout(var: &impl Fn(&str) -> Option<String>) -> Result<Duration, SettingsEr
     }
 }
 
-fn compression(var: &impl Fn(&str) -> Option<String>) -> Result<Compression, SettingsError> {
-    match first_set(var, COMPRESSION) {
+fn compression(
+    var: &impl Fn(&str) -> Option<String>,
+    variables: [&'static str; 2],
+) -> Result<Compression, SettingsError> {
+    match first_set(var, variables) {
         None => Ok(Compression::None),
         Some((_, value)) if value == "none" => Ok(Compression::None),
         Some((_, value)) if value == "gzip" => Ok(Compression::Gzip),
@@ -189,13 +260,16 @@ fn compression(var: &impl Fn(&str) -> Option<String>) -> Result<Compression, Set
 /// The TLS files, each read whole and checked to hold what its variable promises, so that a wrong
 /// path or a swapped key and certificate stops the service at start rather than failing every
 /// export later.
-fn tls_files(var: &impl Fn(&str) -> Option<String>) -> Result<TlsFiles, SettingsError> {
-    let authority = first_set(var, CERTIFICATE)
+fn tls_files(
+    var: &impl Fn(&str) -> Option<String>,
+    signal: Signal,
+) -> Result<TlsFiles, SettingsError> {
+    let authority = first_set(var, signal.variables(Setting::Certificate))
         .map(|(variable, path)| read_pem(variable, &path, "CERTIFICATE"))
         .transpose()?;
     let client = match (
-        first_set(var, CLIENT_CERTIFICATE),
-        first_set(var, CLIENT_KEY),
+        first_set(var, signal.variables(Setting::ClientCertificate)),
+        first_set(var, signal.variables(Setting::ClientKey)),
     ) {
         (None, None) => None,
         (Some((certificate, cert_path)), Some((key, key_path))) => Some(ClientIdentity {
@@ -206,7 +280,7 @@ fn tls_files(var: &impl Fn(&str) -> Option<String>) -> Result<TlsFiles, Settings
             return Err(SettingsError::new(
                 set,
                 "mutual TLS needs both OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and \
-                 OTEL_EXPORTER_OTLP_CLIENT_KEY (or their TRACES twins)",
+                 OTEL_EXPORTER_OTLP_CLIENT_KEY (or their TRACES or LOGS twins)",
             ));
         }
     };
@@ -239,11 +313,15 @@ fn first_set(
         .find_map(|variable| var(variable).map(|value| (variable, value)))
 }
 
-/// Both header lists, `name=value,...` with percent-encoded values; a traces-only header replaces
-/// the general one of the same name. An error never quotes a value, which may be a secret.
-fn headers(var: &impl Fn(&str) -> Option<String>) -> Result<HeaderMap, SettingsError> {
+/// Both header lists, `name=value,...` with percent-encoded values; a header of the signal's own
+/// list replaces the general one of the same name. An error never quotes a value, which may be a
+/// secret.
+fn headers(
+    var: &impl Fn(&str) -> Option<String>,
+    [own, general]: [&'static str; 2],
+) -> Result<HeaderMap, SettingsError> {
     let mut headers = HeaderMap::new();
-    for variable in [HEADERS[1], HEADERS[0]] {
+    for variable in [general, own] {
         let Some(list) = var(variable) else { continue };
         for (position, entry) in list.split(',').enumerate() {
             if entry.trim().is_empty() {
@@ -271,7 +349,14 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<ExportSettings, SettingsError> {
-        ExportSettings::from_vars(|name| {
+        signal_settings(Signal::Traces, vars)
+    }
+
+    fn signal_settings(
+        signal: Signal,
+        vars: &[(&str, &str)],
+    ) -> Result<ExportSettings, SettingsError> {
+        ExportSettings::from_vars(signal, |name| {
             vars.iter()
                 .find(|(set, _)| *set == name)
                 .map(|(_, value)| (*value).to_owned())
@@ -342,6 +427,52 @@ mod tests {
         assert_eq!(settings.headers["x-tenant"], "general");
         assert_eq!(settings.headers["api-key"], "tr aces");
         assert_eq!(settings.headers.len(), 2);
+    }
+
+    #[test]
+    fn logs_take_their_own_twins_and_path_and_never_the_traces_ones() {
+        let logs = |vars: &[(&str, &str)]| signal_settings(Signal::Logs, vars).unwrap();
+        let http = ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        assert_eq!(
+            logs(&[http]).endpoint.to_string(),
+            "http://localhost:4318/v1/logs"
+        );
+        assert_eq!(
+            logs(&[
+                http,
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://gateway:4318/")
+            ])
+            .endpoint
+            .to_string(),
+            "http://gateway:4318/v1/logs"
+        );
+        let settings = logs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:9999/in"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=general,x-tenant=t"),
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "api-key=logs"),
+        ]);
+        assert_eq!(settings.signal, Signal::Logs);
+        assert_eq!(settings.protocol, Protocol::Grpc);
+        assert_eq!(settings.endpoint.to_string(), "http://logs:9999/in");
+        assert_eq!(settings.timeout, Duration::from_secs(10));
+        assert_eq!(settings.compression, Compression::Gzip);
+        assert_eq!(settings.headers["api-key"], "logs");
+        assert_eq!(settings.headers["x-tenant"], "t");
+        let error = signal_settings(
+            Signal::Logs,
+            &[("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"),
+            "{error}"
+        );
     }
 
     #[test]

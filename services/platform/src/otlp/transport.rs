@@ -11,7 +11,9 @@ use http::{
     header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER},
     uri::PathAndQuery,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceResponse, trace::v1::ExportTraceServiceResponse,
+};
 use prost::Message as _;
 use tokio::time::Instant;
 use tonic::{
@@ -22,16 +24,22 @@ use tonic::{
 
 use super::{
     retry::{Backoff, Failure, Retry},
-    settings::{Compression, ExportSettings, Protocol, TlsFiles},
+    settings::{Compression, ExportSettings, Protocol, Signal, TlsFiles},
 };
 use crate::settings::SettingsError;
 
-/// The gRPC method every OTLP trace receiver serves.
-const EXPORT_METHOD: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The gRPC method an OTLP receiver serves for `signal`.
+fn export_method(signal: Signal) -> PathAndQuery {
+    PathAndQuery::from_static(match signal {
+        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    })
+}
 
 /// A receiver's connection, shared by every export (cloning it is cheap).
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
+    signal: Signal,
     wire: Wire,
     timeout: Duration,
     /// For the log: the endpoint's address (never its headers).
@@ -51,10 +59,17 @@ enum Wire {
     },
 }
 
-/// What one export came to: the receiver's answer, or why it was dropped.
+/// What one export came to: taken (in part, when the receiver said so), or why it was dropped.
 pub(crate) enum Outcome {
-    Delivered(ExportTraceServiceResponse),
+    Delivered(Option<PartialSuccess>),
     Dropped { failure: Failure, retried: bool },
+}
+
+/// A receiver's `partial_success`: how many of the export's spans or log records it refused, and
+/// why.
+pub(crate) struct PartialSuccess {
+    pub(crate) rejected: i64,
+    pub(crate) message: String,
 }
 
 impl Transport {
@@ -86,17 +101,23 @@ impl Transport {
             },
         };
         Ok(Self {
+            signal: settings.signal,
             wire,
             timeout: settings.timeout,
             endpoint,
         })
     }
 
+    /// What this transport carries.
+    pub(crate) fn signal(&self) -> Signal {
+        self.signal
+    }
+
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
-    /// Sends `request` (an encoded `ExportTraceServiceRequest`) until the receiver takes it, it
+    /// Sends `request` (an encoded `ExportTraceServiceRequest` or `ExportLogsServiceRequest`) until the receiver takes it, it
     /// fails for good, or the timeout has passed.
     pub(crate) async fn export(self, request: Vec<u8>) -> Outcome {
         let deadline = Instant::now() + self.timeout;
@@ -136,7 +157,7 @@ impl Transport {
         &self,
         body: Bytes,
         remaining: Duration,
-    ) -> Result<ExportTraceServiceResponse, Failure> {
+    ) -> Result<Option<PartialSuccess>, Failure> {
         let answer = match &self.wire {
             Wire::Grpc { client, metadata } => {
                 let mut client = client.clone();
@@ -148,11 +169,7 @@ impl Transport {
                 *request.metadata_mut() = metadata.clone();
                 request.set_timeout(remaining);
                 client
-                    .unary::<_, Bytes, _>(
-                        request,
-                        PathAndQuery::from_static(EXPORT_METHOD),
-                        EncodedRequest,
-                    )
+                    .unary::<_, Bytes, _>(request, export_method(self.signal), EncodedRequest)
                     .await
                     .map_err(|status| Failure::from_status(&status))?
                     .into_inner()
@@ -181,7 +198,27 @@ impl Transport {
                 response.bytes().await.unwrap_or_default()
             }
         };
-        Ok(ExportTraceServiceResponse::decode(answer).unwrap_or_default())
+        Ok(partial_success(self.signal, answer))
+    }
+}
+
+/// The partial success an answer holds, if any; an answer that cannot be decoded holds none.
+fn partial_success(signal: Signal, answer: Bytes) -> Option<PartialSuccess> {
+    match signal {
+        Signal::Traces => ExportTraceServiceResponse::decode(answer)
+            .ok()?
+            .partial_success
+            .map(|partial| PartialSuccess {
+                rejected: partial.rejected_spans,
+                message: partial.error_message,
+            }),
+        Signal::Logs => ExportLogsServiceResponse::decode(answer)
+            .ok()?
+            .partial_success
+            .map(|partial| PartialSuccess {
+                rejected: partial.rejected_log_records,
+                message: partial.error_message,
+            }),
     }
 }
 
