@@ -10,9 +10,17 @@
 //! - latency of `GET /api/v3/traces/{id}` with that many traces stored: one request at a time
 //!   over a kept-alive connection, for random stored traces;
 //! - latency of a search by attribute (`query.attributes`) with that many traces stored, in the
-//!   worst case: a status code no span has, so every span that carries the key is decoded.
+//!   worst case: a status code no span has, so every span that carries the key is decoded;
+//! - latency of the analyses of a 1 000-span trace with that many traces stored: its critical
+//!   path, its comparison with another such trace, and its comparison with the typical trace of
+//!   its kind made of 100 others (random deep trees, so that few paths repeat: the worst case).
 //!
-//! `traces-bench [--traces N] [--more-traces N] [--requests N] [--searches N]`; Linux only (it reads /proc).
+//! `traces-bench [--traces N] [--more-traces N] [--requests N] [--searches N] [--analyses N]`;
+//! Linux only (it reads /proc).
+
+// The analyses' measures, in a file of their own beside this one.
+#[path = "traces-bench/analyses.rs"]
+mod analyses;
 
 use std::{
     path::PathBuf,
@@ -51,6 +59,9 @@ struct Options {
     /// How many searches by attribute to time.
     #[arg(long, default_value_t = 200, value_parser = positive)]
     searches: usize,
+    /// How many requests of each analysis to time.
+    #[arg(long, default_value_t = 200, value_parser = positive)]
+    analyses: usize,
 }
 
 fn positive(text: &str) -> Result<usize, String> {
@@ -155,6 +166,8 @@ async fn run(options: Options) -> Result<(), String> {
 
     let latencies = time_gets(&http, &server.ui, &ids, options.traces, options.requests).await?;
     let searches = time_searches(&http, &server.ui, options.searches).await?;
+    let analyses =
+        analyses::time_analyses(&mut client, &http, &server.ui, options.analyses).await?;
     let report = Report {
         options: &options,
         per_cpu_second: sent_spans as f64 / cpu.as_secs_f64(),
@@ -165,7 +178,11 @@ async fn run(options: Options) -> Result<(), String> {
         latencies,
         searches,
     };
-    println!("{}", report.markdown());
+    println!(
+        "{}{}",
+        report.markdown(),
+        analyses.markdown_rows(options.traces)
+    );
     Ok(())
 }
 
