@@ -166,8 +166,14 @@ async fn run(options: Options) -> Result<(), String> {
 
     let latencies = time_gets(&http, &server.ui, &ids, options.traces, options.requests).await?;
     let searches = time_searches(&http, &server.ui, options.searches).await?;
-    let analyses =
-        analyses::time_analyses(&mut client, &http, &server.ui, options.analyses).await?;
+    let analyses = analyses::time_analyses(
+        &mut client,
+        &http,
+        &server.ui,
+        server.pid(),
+        options.analyses,
+    )
+    .await?;
     let report = Report {
         options: &options,
         per_cpu_second: sent_spans as f64 / cpu.as_secs_f64(),
