@@ -35,8 +35,10 @@ Options:
                         create-blog   POST /blogs                blog -> author -> MongoDB
                         viewer        the trace viewer (traces serve), measured by traces-bench
                                       after the platform: spans ingested per second of its CPU,
-                                      memory per stored span, p50/p99 of GET /api/v3/traces/{id}
-                                      with 10 000 traces stored; appended to the report
+                                      memory per stored span, p50/p99 of GET /api/v3/traces/{id},
+                                      of a search by attribute, of the critical path and the
+                                      comparisons of a 1 000-span trace, with 10 000 traces
+                                      stored; appended to the report
   --burst-connections N   connections of the login flood (default 16)
   --blogs N           blogs to seed before measuring (default 1000)
   --threads N         wrk threads (default 2; never more than the connections)

@@ -6,7 +6,8 @@
 # read) so that error traces are there to look at too. Each step prints what it does, the HTTP
 # status and the trace it was served in, with its link in the Jaeger UI. When a trace viewer answers
 # there (`traces serve`, which scripts/up.sh starts when nothing receives spans, or Jaeger v2), it
-# ends with each step's trace drawn as a waterfall in the terminal (`traces show`).
+# ends with each step's trace drawn as a waterfall in the terminal (`traces show`), and the reader's
+# list of blogs beside the typical list (`traces diff`), as docs/scenarios.md finds a cause.
 #
 # Users get new names at every run (reader-<time>-<random>, ...), so it can run again and again.
 # Exits 1 if any step's status is not the expected one. Run with --help for the settings.
@@ -168,6 +169,11 @@ show_traces() {
         printf '\n%2d. %s\n' "$((i + 1))" "${DESCRIPTIONS[i]}"
         "$traces" show "${TRACES[i]}" --from "$JAEGER_UI" || true
     done
+    [[ -n "$LIST_TRACE" ]] || return 0
+    # Jaeger has no comparison: only the trace viewer answers it.
+    printf '\nThe reader'"'"'s list beside the typical GET /blogs (traces diff; the span whose own time\nchanged most comes first):\n'
+    "$traces" diff "$LIST_TRACE" --from "$JAEGER_UI" 2>/dev/null ||
+        printf '    (%s does not compare traces: the trace viewer, traces serve, does)\n' "$JAEGER_UI"
 }
 
 # --- the story ------------------------------------------------------------------------------
@@ -228,6 +234,7 @@ need "$READER_TOKEN" "an access token for the reader"
 
 step 200 "The reader lists the blogs, newest first" \
     GET "$BLOG_URL/blogs?limit=5" "$READER_TOKEN"
+LIST_TRACE=${TRACES[-1]}
 printf '    blogs in all: %s; the newest: "%s"\n' "$(json_field total)" \
     "$(python3 -c 'import json,sys; items=json.load(open(sys.argv[1]))["items"]; print(items[0]["title"] if items else "")' "$WORK/body" 2>/dev/null || true)"
 

@@ -1130,8 +1130,13 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// A flags file with `authorLatencyMs` at `ms` (0: off).
 fn author_latency(path: &std::path::Path, ms: u64) {
-    let flags = json!({"flags": {"authorLatencyMs": {
-        "state": "ENABLED", "variants": {"set": ms}, "defaultVariant": "set"}}});
+    one_flag(path, "authorLatencyMs", json!(ms));
+}
+
+/// A flags file with only `flag`, at `value`.
+fn one_flag(path: &std::path::Path, flag: &str, value: Value) {
+    let flags = json!({"flags": {flag: {
+        "state": "ENABLED", "variants": {"set": value}, "defaultVariant": "set"}}});
     std::fs::write(path, flags.to_string()).expect("writing the flags file");
 }
 
@@ -1298,6 +1303,172 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
             .any(|line| line.starts_with("▶ author-service") && line.contains("authorize.delay")),
         "{}",
         run.stdout
+    );
+}
+
+/// The ids of the traces (in the last hour, at most 1 000) that have a span with every pair of
+/// `attributes` (a JSON object of strings), as the API's search finds them.
+async fn traces_with(viewer: &Viewer, attributes: &Value) -> std::collections::BTreeSet<String> {
+    let query = format!(
+        "/api/v3/traces?{}&query.num_traces=1000&query.attributes={}",
+        window(3600),
+        percent_encode(&attributes.to_string())
+    );
+    let (status, answer) = viewer.get(&query).await;
+    assert!(status == 200 || status == 404, "{query}: {answer}");
+    let mut ids = std::collections::BTreeSet::new();
+    for resource_spans in answer["result"]["resourceSpans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for scope_spans in resource_spans["scopeSpans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for span in scope_spans["spans"].as_array().into_iter().flatten() {
+                ids.insert(span["traceId"].as_str().expect("a trace id").to_owned());
+            }
+        }
+    }
+    ids
+}
+
+/// `text` as a URL's query value: every byte but letters and digits percent-encoded.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (byte as char).to_string(),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_requests_author_failure_rate_failed_are_found_by_status_error_and_flag() {
+    let flags_dir = tempfile::tempdir().expect("a directory for the flags file");
+    let flags = flags_dir.path().join("flags.json");
+    one_flag(&flags, "authorFailureRate", json!(0));
+    let viewer = Viewer::start().await;
+    let mut env = viewer.grpc_env();
+    env.push(("FLAGS_FILE".into(), flags.display().to_string()));
+    // The services draw their failures from this seed: the same share in every run.
+    env.push(("FLAGS_SEED".into(), "20240611".into()));
+    let platform = Platform::start_with(PlatformOptions {
+        env,
+        ..PlatformOptions::default()
+    })
+    .await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+
+    // Switched on while the services run: they read the file again within 2 s, so the requests
+    // go on until one has failed, then 20 more.
+    one_flag(&flags, "authorFailureRate", json!(0.5));
+    let started = std::time::Instant::now();
+    let mut replies = Vec::new();
+    while !replies.iter().any(|(status, _)| *status == 503) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the flag never applied"
+        );
+        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        replies.push((reply.status, reply.trace_id()));
+        // Not a wait for spans: the services read the file again on their own schedule.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for _ in 0..20 {
+        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        replies.push((reply.status, reply.trace_id()));
+    }
+    assert!(
+        replies
+            .iter()
+            .all(|(status, _)| [200, 503].contains(status)),
+        "{replies:?}"
+    );
+    let failed: std::collections::BTreeSet<String> = replies
+        .iter()
+        .filter(|(status, _)| *status == 503)
+        .map(|(_, trace_id)| trace_id.clone())
+        .collect();
+    assert!(
+        failed.len() > 1 && failed.len() < replies.len() - 1,
+        "{replies:?}"
+    );
+    for (status, trace_id) in &replies {
+        let answered = *status == 200;
+        viewer
+            .wait_for_trace(trace_id, move |spans: &[ViewedSpan]| {
+                // A failed request never reaches MongoDB.
+                get_blogs_is_complete(false)(spans)
+                    || (!answered
+                        && spans
+                            .iter()
+                            .any(|s| s.service == "blog-service" && s.name == "GET /blogs")
+                        && spans.iter().any(|s| {
+                            s.service == "author-service"
+                                && s.name == "POST /authorize"
+                                && s.kind == SERVER
+                        }))
+            })
+            .await;
+    }
+
+    // blog's answer (an int attribute, matched by its text), the failed spans, and the flag's
+    // evaluation event on author's span: each finds the failed requests and nothing else (the
+    // token's requests, with the flag off, included).
+    for attributes in [
+        json!({"http.response.status_code": "503"}),
+        json!({"error": "true"}),
+        json!({"feature_flag.key": "authorFailureRate"}),
+        // Two attributes of one span: blog's, which answered 503 to a GET.
+        json!({"http.response.status_code": "503", "http.request.method": "GET"}),
+    ] {
+        assert_eq!(
+            traces_with(&viewer, &attributes).await,
+            failed,
+            "{attributes}"
+        );
+        // The terminal's search, with the same pairs as --attr KEY=VALUE.
+        let mut arguments = vec!["search", "--since", "1h", "--limit", "1000"];
+        let pairs: Vec<String> = attributes
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(key, value)| format!("{key}={}", value.as_str().unwrap()))
+            .collect();
+        for pair in &pairs {
+            arguments.extend(["--attr", pair]);
+        }
+        let run = viewer.cli(&arguments);
+        assert!(run.success, "{arguments:?}: {}", run.stderr);
+        let found: std::collections::BTreeSet<String> = run
+            .stdout
+            .lines()
+            .map(|line| line.rsplit('/').next().unwrap().trim().to_owned())
+            .collect();
+        assert_eq!(found, failed, "traces {arguments:?}:\n{}", run.stdout);
+    }
+    // The good requests carry 200, and a value no span has finds nothing.
+    let answered: std::collections::BTreeSet<String> = replies
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, trace_id)| trace_id.clone())
+        .collect();
+    let ok = traces_with(
+        &viewer,
+        &json!({"http.response.status_code": "200", "http.route": "/blogs"}),
+    )
+    .await;
+    assert!(
+        ok.is_superset(&answered) && ok.is_disjoint(&failed),
+        "{ok:?}"
+    );
+    assert!(
+        traces_with(&viewer, &json!({"feature_flag.key": "authorLatencyMs"}))
+            .await
+            .is_empty()
     );
 }
 
