@@ -45,7 +45,7 @@ use tracing_subscriber::{
 };
 
 use crate::{
-    otlp::{ExportSettings, OtlpExporter, Reporter},
+    otlp::{self, Reporter},
     settings::{SettingsError, var},
 };
 
@@ -227,12 +227,9 @@ fn tracer_provider(
         return Ok(builder.with_sampler(Sampler::AlwaysOff).build());
     }
     let processor = RewriteOnEnd {
-        exporter: BatchSpanProcessor::builder(OtlpExporter::new(
-            ExportSettings::from_vars(var)?,
-            reporter.clone(),
-        )?)
-        .with_batch_config(batch_config(queue))
-        .build(),
+        exporter: BatchSpanProcessor::builder(otlp::span_exporter(reporter)?)
+            .with_batch_config(batch_config(queue))
+            .build(),
         rewrite,
     };
     Ok(builder.with_span_processor(processor).build())
