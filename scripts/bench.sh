@@ -50,6 +50,9 @@ Options:
                                    OTEL_EXPORTER_OTLP_CERTIFICATE) with OTEL_EXPORTER_OTLP_COMPRESSION=gzip
   --burst-connections N   connections of the login flood (default 16)
   --blogs N           blogs to seed before measuring (default 1000)
+  --profile P         the cargo profile of the measured services: production (default: what
+                      ships) or release (the same code without fat LTO, built in minutes rather
+                      than tens of them; its figures compare modes, not what ships)
   --threads N         wrk threads (default 2; never more than the connections)
   --repeat N          run every case and mode N times (default 1), alternating which mode goes
                       first, so that the report can give tracing's overhead as the median of N
@@ -85,10 +88,10 @@ readonly OUTAGE_CONNECTIONS=16
 readonly OUTAGE_RUN_SECONDS=15
 readonly OUTAGE_START_SECONDS=5
 readonly OUTAGE_SECONDS=5
-# Where the library mode's services are copied: cargo builds them into the same target directory
-# as the shipped ones (only platform and the services differ, by their features), whose binaries
-# the shipped build then puts back in production/.
-readonly LIBRARY_BIN_DIR_NAME=production-opentelemetry-otlp
+# Where the library mode's services are copied, beside the profile's own directory: cargo builds
+# them into the same target directory as the shipped ones (only platform and the services differ,
+# by their features), whose binaries the shipped build then puts back.
+readonly LIBRARY_BIN_DIR_SUFFIX=-opentelemetry-otlp
 # With tracing on, the pause after any load before the sink's span count is read: long enough for
 # the batch span processor's schedule (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) to send the last
 # spans, so that each run's count is its own.
@@ -120,6 +123,7 @@ DURATION=10s
 CONNECTIONS="16 64"
 CASES="${ALL_CASES[*]}"
 MODES_ASKED="traced untraced"
+PROFILE=production
 BURST_CONNECTIONS=16
 BLOGS=1000
 THREADS=2
@@ -140,7 +144,7 @@ done
 
 while (($# > 0)); do
     case "$1" in
-        --duration | --connections | --cases | --modes | --burst-connections | --blogs | --threads | --repeat | --out | --note)
+        --duration | --connections | --cases | --modes | --burst-connections | --blogs | --profile | --threads | --repeat | --out | --note)
             (($# >= 2)) || die "$1 needs a value (see --help)"
             case "$1" in
                 --duration) DURATION=$2 ;;
@@ -149,6 +153,7 @@ while (($# > 0)); do
                 --modes) MODES_ASKED=$2 ;;
                 --burst-connections) BURST_CONNECTIONS=$2 ;;
                 --blogs) BLOGS=$2 ;;
+                --profile) PROFILE=$2 ;;
                 --threads) THREADS=$2 ;;
                 --repeat) REPEAT=$2 ;;
                 --out) OUT=$2 ;;
@@ -202,6 +207,8 @@ for mode_name in "${MODES[@]}"; do
     [[ " ${ALL_MODES[*]} " == *" $mode_name "* ]] ||
         die "--modes: unknown mode '$mode_name' (known: ${ALL_MODES[*]})"
 done
+[[ "$PROFILE" == production || "$PROFILE" == release ]] ||
+    die "--profile: '$PROFILE' is neither production nor release"
 positive_int "$BURST_CONNECTIONS" || die "--burst-connections must be a positive whole number"
 [[ "$BLOGS" =~ ^[0-9]+$ ]] || die "--blogs must be a whole number"
 positive_int "$THREADS" || die "--threads must be a positive whole number"
@@ -312,7 +319,7 @@ mode_description() {
 # keys and a clean environment: the figures must not depend on the caller's OTEL_* or RUST_LOG,
 # and the working directory is the mode's, so that no .env file is read.
 start_platform() {
-    local mode=$1 dir tracing bin_dir="$TARGET_DIR/production"
+    local mode=$1 dir tracing bin_dir="$TARGET_DIR/$PROFILE"
     dir=$(mode_dir "$mode")
     mkdir -p -- "$dir"
     local exporting=(OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_GRPC")
@@ -321,7 +328,7 @@ start_platform() {
         *) tracing=(OTEL_TRACES_SAMPLER=always_on) ;;
     esac
     case "$mode" in
-        library) bin_dir="$TARGET_DIR/$LIBRARY_BIN_DIR_NAME" ;;
+        library) bin_dir="$TARGET_DIR/$PROFILE$LIBRARY_BIN_DIR_SUFFIX" ;;
         tls-gzip)
             exporting=(OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_TLS" OTEL_EXPORTER_OTLP_CERTIFICATE="$SINK_CA"
                 OTEL_EXPORTER_OTLP_COMPRESSION=gzip)
@@ -754,24 +761,24 @@ PLATFORM_MODES=()
 # (building it alone would resolve the crates' features differently and rebuild half of them).
 TARGET_DIR=$(cargo_target_dir)
 if ((${#PLATFORM_MODES[@]} > 0)); then
-    library_dir="$TARGET_DIR/$LIBRARY_BIN_DIR_NAME"
+    library_dir="$TARGET_DIR/$PROFILE$LIBRARY_BIN_DIR_SUFFIX"
     if [[ " ${PLATFORM_MODES[*]} " == *" library "* ]]; then
-        # First, as the shipped build below puts its own binaries back in production/. Only the
+        # First, as the shipped build below puts its own binaries back in $PROFILE/. Only the
         # two services on the measured paths: authen and user, idle during the runs, are the
-        # shipped ones (four fat-LTO links less). A build that fails here is the comparison
-        # rotting: it stops the benchmark.
-        step "Building blog and author with opentelemetry-otlp's exporter (cargo build --profile production --features platform/opentelemetry-otlp-exporter)"
-        cargo build --profile production --features platform/opentelemetry-otlp-exporter \
+        # shipped ones (two builds less). A build that fails here is the comparison rotting: it
+        # stops the benchmark.
+        step "Building blog and author with opentelemetry-otlp's exporter (cargo build --profile $PROFILE --features platform/opentelemetry-otlp-exporter)"
+        cargo build --profile "$PROFILE" --features platform/opentelemetry-otlp-exporter \
             -p blog-service -p author-service
         mkdir -p -- "$library_dir"
-        cp -- "$TARGET_DIR/production/blog-service" "$TARGET_DIR/production/author-service" "$library_dir/"
+        cp -- "$TARGET_DIR/$PROFILE/blog-service" "$TARGET_DIR/$PROFILE/author-service" "$library_dir/"
     fi
-    step "Building (cargo build --profile production, and cargo build --release --workspace --bins)"
-    cargo build --profile production -p authen-service -p user-service -p blog-service -p author-service
+    step "Building (cargo build --profile $PROFILE, and cargo build --release --workspace --bins)"
+    cargo build --profile "$PROFILE" -p authen-service -p user-service -p blog-service -p author-service
     if [[ " ${PLATFORM_MODES[*]} " == *" library "* ]]; then
-        cmp -s -- "$TARGET_DIR/production/blog-service" "$library_dir/blog-service" &&
-            die "cargo left opentelemetry-otlp's build in $TARGET_DIR/production: the modes would measure the same binaries"
-        cp -- "$TARGET_DIR/production/authen-service" "$TARGET_DIR/production/user-service" "$library_dir/"
+        cmp -s -- "$TARGET_DIR/$PROFILE/blog-service" "$library_dir/blog-service" &&
+            die "cargo left opentelemetry-otlp's build in $TARGET_DIR/$PROFILE: the modes would measure the same binaries"
+        cp -- "$TARGET_DIR/$PROFILE/authen-service" "$TARGET_DIR/$PROFILE/user-service" "$library_dir/"
     fi
 else
     step "Building (cargo build --release --workspace --bins)"
@@ -798,6 +805,7 @@ ADMIN_PASS=$(openssl rand -hex 16)
     printf 'connections=%s\n' "${CONNECTION_LIST[*]}"
     printf 'cases=%s\n' "${CASE_LIST[*]}"
     printf 'modes=%s\n' "${MODES[*]}"
+    printf 'profile=%s\n' "$PROFILE"
     printf 'burst_connections=%s\n' "$BURST_CONNECTIONS"
     printf 'burst_list_connections=%s\n' "$BURST_LIST_CONNECTIONS"
     printf 'blogs=%s\n' "$BLOGS"

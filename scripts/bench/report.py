@@ -844,8 +844,12 @@ def method_section(meta):
         " over every request of the run; at a fixed number of connections it includes the time a"
         " request waits for a busy server, but not the time a client would have waited to send"
         " (wrk does not correct for coordinated omission).",
-        "- The platform is the four services as they ship: the `production` profile (the release"
-        " build linked with fat LTO, see Cargo.toml), started with fresh RSA keys"
+        ("- The platform is the four services as they ship: the `production` profile (the release"
+         " build linked with fat LTO, see Cargo.toml)" if meta.get("profile", "production") == "production"
+         else "- The platform is the four services built with the `release` profile (`--profile release`:"
+         " the shipped code without the production profile's fat LTO, so its figures compare the modes"
+         " with one another, not what ships)")
+        + ", started with fresh RSA keys"
         " (scripts/gen-keys.sh) and a bootstrap administrator, against nx-27017 with a fresh data"
         f" directory, seeded with a writer, a reader and {meta.get('blogs')} blogs of ~600"
         " characters. Each mode gets its own fresh platform and database.",
