@@ -43,9 +43,8 @@ Options:
   --modes "M…"        modes to measure each case in (default "traced untraced"):
                         traced     OTEL_TRACES_SAMPLER=always_on, exported over OTLP/gRPC to the sink
                         untraced   OTEL_SDK_DISABLED=true
-                        library    traced, blog-service and author-service built with
-                                   opentelemetry-otlp's exporter instead of ours (platform's
-                                   opentelemetry-otlp-exporter feature)
+                        library    traced, the services built with opentelemetry-otlp's exporter
+                                   instead of ours (platform's opentelemetry-otlp-exporter feature)
                         tls-gzip   traced, exported over TLS (the sink's private authority in
                                    OTEL_EXPORTER_OTLP_CERTIFICATE) with OTEL_EXPORTER_OTLP_COMPRESSION=gzip
   --burst-connections N   connections of the login flood (default 16)
@@ -90,7 +89,8 @@ readonly OUTAGE_START_SECONDS=5
 readonly OUTAGE_SECONDS=5
 # Where the library mode's services are copied, beside the profile's own directory: cargo builds
 # them into the same target directory as the shipped ones (only platform and the services differ,
-# by their features), whose binaries the shipped build then puts back.
+# by their features), whose binaries the shipped build then puts back (and copies to
+# $PROFILE-measured).
 readonly LIBRARY_BIN_DIR_SUFFIX=-opentelemetry-otlp
 # With tracing on, the pause after any load before the sink's span count is read: long enough for
 # the batch span processor's schedule (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) to send the last
@@ -319,7 +319,7 @@ mode_description() {
 # keys and a clean environment: the figures must not depend on the caller's OTEL_* or RUST_LOG,
 # and the working directory is the mode's, so that no .env file is read.
 start_platform() {
-    local mode=$1 dir tracing bin_dir="$TARGET_DIR/$PROFILE"
+    local mode=$1 dir tracing bin_dir="$TARGET_DIR/$PROFILE-measured"
     dir=$(mode_dir "$mode")
     mkdir -p -- "$dir"
     local exporting=(OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_GRPC")
@@ -761,24 +761,30 @@ PLATFORM_MODES=()
 # (building it alone would resolve the crates' features differently and rebuild half of them).
 TARGET_DIR=$(cargo_target_dir)
 if ((${#PLATFORM_MODES[@]} > 0)); then
-    library_dir="$TARGET_DIR/$PROFILE$LIBRARY_BIN_DIR_SUFFIX"
+    # Both builds select the same four packages, so that cargo resolves every other crate's
+    # features alike and the two differ only by the exporter. The measured binaries are copied out
+    # of $PROFILE/, which the release build of the whole workspace below would overwrite (with
+    # --profile release) with binaries whose features it resolves differently.
+    services=(-p authen-service -p user-service -p blog-service -p author-service)
+    library_dir="$TARGET_DIR/$PROFILE$LIBRARY_BIN_DIR_SUFFIX" shipped_dir="$TARGET_DIR/$PROFILE-measured"
     if [[ " ${PLATFORM_MODES[*]} " == *" library "* ]]; then
-        # First, as the shipped build below puts its own binaries back in $PROFILE/. Only the
-        # two services on the measured paths: authen and user, idle during the runs, are the
-        # shipped ones (two builds less). A build that fails here is the comparison rotting: it
-        # stops the benchmark.
-        step "Building blog and author with opentelemetry-otlp's exporter (cargo build --profile $PROFILE --features platform/opentelemetry-otlp-exporter)"
-        cargo build --profile "$PROFILE" --features platform/opentelemetry-otlp-exporter \
-            -p blog-service -p author-service
+        # A build that fails here is the comparison rotting: it stops the benchmark.
+        step "Building the services with opentelemetry-otlp's exporter (cargo build --profile $PROFILE --features platform/opentelemetry-otlp-exporter)"
+        cargo build --profile "$PROFILE" --features platform/opentelemetry-otlp-exporter "${services[@]}"
         mkdir -p -- "$library_dir"
-        cp -- "$TARGET_DIR/$PROFILE/blog-service" "$TARGET_DIR/$PROFILE/author-service" "$library_dir/"
+        for svc in authen user blog author; do
+            cp -- "$TARGET_DIR/$PROFILE/$svc-service" "$library_dir/"
+        done
     fi
     step "Building (cargo build --profile $PROFILE, and cargo build --release --workspace --bins)"
-    cargo build --profile "$PROFILE" -p authen-service -p user-service -p blog-service -p author-service
-    if [[ " ${PLATFORM_MODES[*]} " == *" library "* ]]; then
-        cmp -s -- "$TARGET_DIR/$PROFILE/blog-service" "$library_dir/blog-service" &&
-            die "cargo left opentelemetry-otlp's build in $TARGET_DIR/$PROFILE: the modes would measure the same binaries"
-        cp -- "$TARGET_DIR/$PROFILE/authen-service" "$TARGET_DIR/$PROFILE/user-service" "$library_dir/"
+    cargo build --profile "$PROFILE" "${services[@]}"
+    mkdir -p -- "$shipped_dir"
+    for svc in authen user blog author; do
+        cp -- "$TARGET_DIR/$PROFILE/$svc-service" "$shipped_dir/"
+    done
+    if [[ " ${PLATFORM_MODES[*]} " == *" library "* ]] &&
+        cmp -s -- "$shipped_dir/blog-service" "$library_dir/blog-service"; then
+        die "cargo left opentelemetry-otlp's build in $TARGET_DIR/$PROFILE: the modes would measure the same binaries"
     fi
 else
     step "Building (cargo build --release --workspace --bins)"

@@ -429,7 +429,7 @@ def rounds_section(results):
         " is the figure to quote. The other sections show the first round."
         + ("" if results.modes == ["traced", "untraced"] else
            " A run named after a mode is that mode against the same round's untraced run: `library`"
-           " is blog-service and author-service built with opentelemetry-otlp's span exporter instead of ours,"
+           " is the services built with opentelemetry-otlp's span exporter instead of ours,"
            " `tls-gzip` ours exporting over TLS with gzip."),
     ])
 
@@ -789,8 +789,7 @@ def exporters_section(results):
         "What tracing adds to our services' CPU per request with each exporter, against the same"
         " round's OTEL_SDK_DISABLED run: the median of the rounds, their spread in parentheses, and"
         " how many percentage points opentelemetry-otlp's median is above ours. The same services,"
-        " blog-service and author-service built with platform's `opentelemetry-otlp-exporter`"
-        " feature for the library's.",
+        " built with platform's `opentelemetry-otlp-exporter` feature for the library's.",
         "",
         table(["run", "ours (platform::otlp)", "opentelemetry-otlp 0.31", "library − ours"], rows),
     ])
@@ -824,10 +823,9 @@ def method_section(meta):
     modes = meta.get("modes", "traced untraced").split()
     extra = []
     if "library" in modes:
-        extra.append("- **library**: tracing on, blog-service and author-service (the measured paths;"
-                     " authen and user are idle) built with platform's `opentelemetry-otlp-exporter`"
-                     " feature: opentelemetry-otlp 0.31's span exporter (gRPC, tonic) in place of ours,"
-                     " everything else the same.")
+        extra.append("- **library**: tracing on, the services built with platform's"
+                     " `opentelemetry-otlp-exporter` feature: opentelemetry-otlp 0.31's span exporter"
+                     " (gRPC, tonic) in place of ours, everything else the same.")
     if "tls-gzip" in modes:
         extra.append("- **tls-gzip**: tracing on, exported over TLS to `otlp-sink --tls` (a TLS"
                      " front with a private authority's certificate, trusted through"
