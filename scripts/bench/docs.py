@@ -154,7 +154,7 @@ def readme_performance(current, history):
 def tracing_exporters(current, history):
     """What tracing adds with our exporter, opentelemetry-otlp's and ours over TLS with gzip, from
     the newest run that measured the library mode, and the spans its outages lost."""
-    # Such a run may be a report of its own beside the current one (docs/benchmarks-exporters.md).
+    # Such a run may be a report of its own, written with --out beside the current one.
     beside = [Run(path.relative_to(ROOT), run.data) for path in sorted((ROOT / "docs").glob("benchmarks-*.md"))
               if (run := read_figures(path))]
     candidates = sorted([current] + beside + history, key=lambda run: run.data["date"], reverse=True)
