@@ -18,10 +18,10 @@ Usage: scripts/bench.sh [options]
 
 Builds the services as they ship (the production profile: release with fat LTO), starts
 nx-27017 (a MongoDB wire-protocol server), an OTLP trace sink (otlp-sink) and the four services on
-free loopback ports with fresh keys, seeds a writer, a reader and --blogs blogs, then drives each case with wrk at each connection count, twice: with tracing
-at 100% (OTEL_TRACES_SAMPLER=always_on, exported over OTLP/gRPC to the sink) and with
-OTEL_SDK_DISABLED=true, restarting everything in between. Writes the report to --out and prints
-its summary.
+free loopback ports with fresh keys, seeds a writer, a reader and --blogs blogs, then drives each
+case with wrk at each connection count, once per mode (--modes: by default with tracing at 100%
+and with OTEL_SDK_DISABLED=true), restarting everything in between. Writes the report to --out
+and prints its summary.
 
 Options:
   --duration T        measured time per run: 10s, 1m or seconds (default 10s)
@@ -32,6 +32,9 @@ Options:
                         login         POST /login                authen (argon2id) -> MongoDB
                         login-burst   GET /blogs at 16 connections alone, then with a POST /login
                                       flood (--burst-connections) running at the same time
+                        outage        GET /blogs at 16 connections for 15 s, the sink frozen
+                                      (SIGSTOP) from the 5th to the 10th second, as a collector
+                                      that stops answering: the spans lost (traced mode only)
                         create-blog   POST /blogs                blog -> author -> MongoDB
                         viewer        the trace viewer (traces serve), measured by traces-bench
                                       after the platform: spans ingested per second of its CPU,
@@ -39,8 +42,18 @@ Options:
                                       of a search by attribute, of the critical path and the
                                       comparisons of a 1 000-span trace, with 10 000 traces
                                       stored; appended to the report
+  --modes "M…"        modes to measure each case in (default "traced untraced"):
+                        traced     OTEL_TRACES_SAMPLER=always_on, exported over OTLP/gRPC to the sink
+                        untraced   OTEL_SDK_DISABLED=true
+                        library    traced, the services built with opentelemetry-otlp's exporter
+                                   instead of ours (platform's opentelemetry-otlp-exporter feature)
+                        tls-gzip   traced, exported over TLS (the sink's private authority in
+                                   OTEL_EXPORTER_OTLP_CERTIFICATE) with OTEL_EXPORTER_OTLP_COMPRESSION=gzip
   --burst-connections N   connections of the login flood (default 16)
   --blogs N           blogs to seed before measuring (default 1000)
+  --profile P         the cargo profile of the measured services: production (default: what
+                      ships) or release (the same code without fat LTO, built in minutes rather
+                      than tens of them; its figures compare modes, not what ships)
   --threads N         wrk threads (default 2; never more than the connections)
   --repeat N          run every case and mode N times (default 1), alternating which mode goes
                       first, so that the report can give tracing's overhead as the median of N
@@ -68,8 +81,19 @@ EOF
 
 # create-blog comes last because it adds blogs, and GET /blogs gets slower with every blog it counts:
 # list-blogs and login-burst must both list the same --blogs blogs.
-readonly ALL_CASES=(authorize list-blogs login login-burst create-blog viewer)
-readonly MODES=(traced untraced)
+readonly ALL_CASES=(authorize list-blogs login login-burst outage create-blog viewer)
+readonly ALL_MODES=(traced untraced library tls-gzip)
+# The outage case: GET /blogs at 16 connections (the target is stated there) for OUTAGE_RUN_SECONDS,
+# the sink stopped from OUTAGE_START_SECONDS for OUTAGE_SECONDS, whatever --duration says.
+readonly OUTAGE_CONNECTIONS=16
+readonly OUTAGE_RUN_SECONDS=15
+readonly OUTAGE_START_SECONDS=5
+readonly OUTAGE_SECONDS=5
+# Where the library mode's services are copied, beside the profile's own directory: cargo builds
+# them into the same target directory as the shipped ones (only platform and the services differ,
+# by their features), whose binaries the shipped build then puts back (and copies to
+# $PROFILE-measured).
+readonly LIBRARY_BIN_DIR_SUFFIX=-opentelemetry-otlp
 # With tracing on, the pause after any load before the sink's span count is read: long enough for
 # the batch span processor's schedule (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) to send the last
 # spans, so that each run's count is its own.
@@ -100,6 +124,8 @@ readonly BLOG_CONTENT="Tracing a request across services shows where its time go
 DURATION=10s
 CONNECTIONS="16 64"
 CASES="${ALL_CASES[*]}"
+MODES_ASKED="traced untraced"
+PROFILE=production
 BURST_CONNECTIONS=16
 BLOGS=1000
 THREADS=2
@@ -120,14 +146,16 @@ done
 
 while (($# > 0)); do
     case "$1" in
-        --duration | --connections | --cases | --burst-connections | --blogs | --threads | --repeat | --out | --note)
+        --duration | --connections | --cases | --modes | --burst-connections | --blogs | --profile | --threads | --repeat | --out | --note)
             (($# >= 2)) || die "$1 needs a value (see --help)"
             case "$1" in
                 --duration) DURATION=$2 ;;
                 --connections) CONNECTIONS=$2 ;;
                 --cases) CASES=$2 ;;
+                --modes) MODES_ASKED=$2 ;;
                 --burst-connections) BURST_CONNECTIONS=$2 ;;
                 --blogs) BLOGS=$2 ;;
+                --profile) PROFILE=$2 ;;
                 --threads) THREADS=$2 ;;
                 --repeat) REPEAT=$2 ;;
                 --out) OUT=$2 ;;
@@ -175,6 +203,14 @@ for case_name in "${CASE_LIST[@]}"; do
     [[ " ${ALL_CASES[*]} " == *" $case_name "* ]] ||
         die "--cases: unknown case '$case_name' (known: ${ALL_CASES[*]})"
 done
+read -ra MODES <<<"${MODES_ASKED//,/ }"
+((${#MODES[@]} > 0)) || die "--modes needs at least one mode"
+for mode_name in "${MODES[@]}"; do
+    [[ " ${ALL_MODES[*]} " == *" $mode_name "* ]] ||
+        die "--modes: unknown mode '$mode_name' (known: ${ALL_MODES[*]})"
+done
+[[ "$PROFILE" == production || "$PROFILE" == release ]] ||
+    die "--profile: '$PROFILE' is neither production nor release"
 positive_int "$BURST_CONNECTIONS" || die "--burst-connections must be a positive whole number"
 [[ "$BLOGS" =~ ^[0-9]+$ ]] || die "--blogs must be a whole number"
 positive_int "$THREADS" || die "--threads must be a positive whole number"
@@ -197,6 +233,7 @@ TRAFFIC=""
 TARGET_DIR=""          # cargo's target directory
 LOAD_PIDS=()           # wrk processes still running
 SINK_GRPC="" SINK_HTTP=""
+SINK_TLS="" SINK_CA=""  # the sink's OTLP/gRPC over TLS and its authority's certificate (tls-gzip)
 ADMIN_USER=bench-admin
 ADMIN_PASS=""
 READER_TOKEN="" WRITER_TOKEN=""
@@ -204,7 +241,7 @@ READER_PASS=""
 CLK_TCK=100
 HWM_RESETTABLE=true
 COMPLETED=false
-MODE=""                # the mode being measured (traced, untraced)
+MODE=""                # the mode being measured (traced, untraced, library, tls-gzip)
 ROUND=1                # the round of --repeat being measured (mode_dir)
 PAUSE_PID=""           # the sleep of a running pause
 
@@ -236,9 +273,10 @@ mode_dir() {
 }
 
 start_sink() {
-    local log="$WORK/otlp-sink.log"
+    local log="$WORK/otlp-sink.log" tls=()
+    [[ " ${MODES[*]} " != *" tls-gzip "* ]] || tls=(--tls)
     # Port 0: the sink reports the ports it got, so there is no race for a free port.
-    setsid "$TARGET_DIR/release/otlp-sink" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
+    setsid "$TARGET_DIR/release/otlp-sink" --grpc 127.0.0.1:0 --http 127.0.0.1:0 "${tls[@]}" \
         </dev/null >"$log" 2>&1 &
     PID_OF[otlp-sink]=$!
     local deadline=$((SECONDS + 15)) banner=""
@@ -252,6 +290,30 @@ start_sink() {
     SINK_HTTP=$(sed -E 's|.*OTLP/HTTP on (http://[0-9.:]+) .*|\1|' <<<"$banner")
     PORT_OF[otlp-sink-grpc]=${SINK_GRPC##*:} PORT_OF[otlp-sink-http]=${SINK_HTTP##*:}
     info "otlp-sink: OTLP/gRPC at $SINK_GRPC, counts at $SINK_HTTP/stats"
+    ((${#tls[@]} > 0)) || return 0
+    # "otlp-sink: OTLP/gRPC over TLS on https://A, certified by PATH", printed just after.
+    until banner=$(grep -m1 '^otlp-sink: OTLP/gRPC over TLS on' "$log" 2>/dev/null); do
+        ((SECONDS < deadline)) || die "otlp-sink did not start its TLS front within 15 s (see $log)"
+        sleep 0.1
+    done
+    SINK_TLS=$(sed -E 's|.*over TLS on (https://[0-9.:]+), .*|\1|' <<<"$banner")
+    SINK_CA=${banner#*, certified by }
+    info "otlp-sink: OTLP/gRPC over TLS at $SINK_TLS, its authority in $SINK_CA"
+}
+
+# traced MODE: whether MODE exports spans.
+traced() {
+    [[ "$1" != untraced ]]
+}
+
+# mode_description MODE: what MODE sets, for the progress.
+mode_description() {
+    case "$1" in
+        traced) echo "OTEL_TRACES_SAMPLER=always_on" ;;
+        untraced) echo "OTEL_SDK_DISABLED=true" ;;
+        library) echo "OTEL_TRACES_SAMPLER=always_on, opentelemetry-otlp's exporter" ;;
+        tls-gzip) echo "OTEL_TRACES_SAMPLER=always_on, over TLS with gzip" ;;
+    esac
 }
 
 # start_platform MODE: the launcher (the platform's one definition) starts nx-27017 and the four
@@ -259,21 +321,28 @@ start_sink() {
 # keys and a clean environment: the figures must not depend on the caller's OTEL_* or RUST_LOG,
 # and the working directory is the mode's, so that no .env file is read.
 start_platform() {
-    local mode=$1 dir tracing
+    local mode=$1 dir tracing bin_dir="$TARGET_DIR/$PROFILE-measured"
     dir=$(mode_dir "$mode")
     mkdir -p -- "$dir"
-    if [[ "$mode" == traced ]]; then
-        tracing=OTEL_TRACES_SAMPLER=always_on
-    else
-        tracing=OTEL_SDK_DISABLED=true
-    fi
+    local exporting=(OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_GRPC")
+    case "$mode" in
+        untraced) tracing=(OTEL_SDK_DISABLED=true) ;;
+        *) tracing=(OTEL_TRACES_SAMPLER=always_on) ;;
+    esac
+    case "$mode" in
+        library) bin_dir="$TARGET_DIR/$PROFILE$LIBRARY_BIN_DIR_SUFFIX" ;;
+        tls-gzip)
+            exporting=(OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_TLS" OTEL_EXPORTER_OTLP_CERTIFICATE="$SINK_CA"
+                OTEL_EXPORTER_OTLP_COMPRESSION=gzip)
+            ;;
+    esac
     # Tokens are made once per mode; they must outlive the longest run (JWT_TTL_SECONDS).
     start_launcher "$dir/platform.json" env -i -C "$dir" PATH="$PATH" RUST_LOG=info \
         MONGODB_DB=blog JWT_PRIVATE_KEY="$WORK/keys/private.pem" \
         JWT_PUBLIC_KEY="$WORK/keys/public.pem" JWT_TTL_SECONDS=86400 \
-        OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_GRPC" OTEL_EXPORTER_OTLP_PROTOCOL=grpc "$tracing" \
+        "${exporting[@]}" OTEL_EXPORTER_OTLP_PROTOCOL=grpc "${tracing[@]}" \
         ADMIN_USERNAME="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASS" NX_27017_BIN="$NX_BIN" \
-        "$LAUNCHER" --any-port --bin-dir "$TARGET_DIR/production" --data-dir "$dir" \
+        "$LAUNCHER" --any-port --bin-dir "$bin_dir" --data-dir "$dir" \
         --state "$dir/platform.json" >"$dir/launcher.log" 2>&1 ||
         { show_log_tail "$dir/launcher.log"; die "the platform did not start"; }
     local name port pid log
@@ -313,6 +382,8 @@ cleanup() {
     done
     stop_platform
     if [[ -n "${PID_OF[otlp-sink]:-}" ]]; then
+        # Stopped by the outage case, it would not hear SIGTERM.
+        kill -CONT "${PID_OF[otlp-sink]}" 2>/dev/null
         stop_processes "otlp-sink=${PID_OF[otlp-sink]}"
         unset 'PID_OF[otlp-sink]'
     fi
@@ -538,7 +609,7 @@ wait_ready() {
 
 # settle SINCE: with tracing on, sleep until SETTLE_SECONDS have passed since SECONDS was SINCE.
 settle() {
-    [[ "$MODE" == traced ]] || return 0
+    traced "$MODE" || return 0
     local left=$((SETTLE_SECONDS - (SECONDS - $1)))
     ((left <= 0)) || pause "$left"
 }
@@ -555,14 +626,15 @@ check_alive() {
     done < <(measured_processes)
 }
 
-# measure DIR TARGET CONNECTIONS [FLOOD_TARGET FLOOD_CONNECTIONS]: one measured run into DIR.
-# Without a flood, an unmeasured warm-up with the same load comes first. With one, the flood
+# measure DIR TARGET CONNECTIONS [FLOOD_TARGET FLOOD_CONNECTIONS | outage]: one measured run into
+# DIR. Without a flood, an unmeasured warm-up with the same load comes first. With one, the flood
 # (the second load) starts a second before the measured window and ends a second after it, as a
-# disturbance; the run before (the same load alone) is the warm-up.
+# disturbance; the run before (the same load alone) is the warm-up. With `outage`, the run lasts
+# OUTAGE_RUN_SECONDS and the sink is stopped for OUTAGE_SECONDS in the middle of it.
 measure() {
     local dir=$1 target=$2 connections=$3 flood=${4:-} flood_connections=${5:-}
     mkdir -p -- "$dir"
-    if [[ -z "$flood" ]]; then
+    if [[ -z "$flood" || "$flood" == outage ]]; then
         run_load "$target" "$connections" "$WARMUP_SECONDS" "$dir/warmup.json"
     fi
     local ended=$SECONDS
@@ -570,7 +642,7 @@ measure() {
     wait_ready "$dir/ready-wait.before" "the warm-up"
     settle "$ended"
     local flood_pid=""
-    if [[ -n "$flood" ]]; then
+    if [[ -n "$flood" && "$flood" != outage ]]; then
         start_load "$flood" "$flood_connections" $((DURATION_S + 2)) "$dir/flood.json"
         flood_pid=$LOAD_PID
         pause 1
@@ -578,7 +650,19 @@ measure() {
     reset_peak_rss
     spans_received >"$dir/spans.before"
     snapshot "$dir/cpu.before"
-    run_load "$target" "$connections" "$DURATION_S" "$dir/load.json"
+    if [[ "$flood" == outage ]]; then
+        start_load "$target" "$connections" "$OUTAGE_RUN_SECONDS" "$dir/load.json"
+        local load_pid=$LOAD_PID
+        pause "$OUTAGE_START_SECONDS"
+        # SIGSTOP: the sink keeps its connections and ports but answers nothing, as a collector
+        # that hangs; the exporters' requests wait, then time out or are answered late.
+        kill -STOP "${PID_OF[otlp-sink]}"
+        pause "$OUTAGE_SECONDS"
+        kill -CONT "${PID_OF[otlp-sink]}"
+        finish_load "$load_pid" "$dir/load.json"
+    else
+        run_load "$target" "$connections" "$DURATION_S" "$dir/load.json"
+    fi
     snapshot "$dir/cpu.after"
     rss "$dir/rss.peak" VmHWM
     rss "$dir/rss.after" VmRSS
@@ -677,15 +761,37 @@ PLATFORM_MODES=()
 # The services as they ship (the production profile, see Cargo.toml). The sink is a test tool:
 # it comes from the same release build as scripts/test.sh's, so after the tests that is a no-op
 # (building it alone would resolve the crates' features differently and rebuild half of them).
+TARGET_DIR=$(cargo_target_dir)
 if ((${#PLATFORM_MODES[@]} > 0)); then
-    step "Building (cargo build --profile production, and cargo build --release --workspace --bins)"
-    cargo build --profile production \
-        -p authen-service -p user-service -p blog-service -p author-service
+    # Both builds select the same four packages, so that cargo resolves every other crate's
+    # features alike and the two differ only by the exporter. The measured binaries are copied out
+    # of $PROFILE/, which the release build of the whole workspace below would overwrite (with
+    # --profile release) with binaries whose features it resolves differently.
+    services=(-p authen-service -p user-service -p blog-service -p author-service)
+    library_dir="$TARGET_DIR/$PROFILE$LIBRARY_BIN_DIR_SUFFIX" shipped_dir="$TARGET_DIR/$PROFILE-measured"
+    if [[ " ${PLATFORM_MODES[*]} " == *" library "* ]]; then
+        # A build that fails here is the comparison rotting: it stops the benchmark.
+        step "Building the services with opentelemetry-otlp's exporter (cargo build --profile $PROFILE --features platform/opentelemetry-otlp-exporter)"
+        cargo build --profile "$PROFILE" --features platform/opentelemetry-otlp-exporter "${services[@]}"
+        mkdir -p -- "$library_dir"
+        for svc in authen user blog author; do
+            cp -- "$TARGET_DIR/$PROFILE/$svc-service" "$library_dir/"
+        done
+    fi
+    step "Building (cargo build --profile $PROFILE, and cargo build --release --workspace --bins)"
+    cargo build --profile "$PROFILE" "${services[@]}"
+    mkdir -p -- "$shipped_dir"
+    for svc in authen user blog author; do
+        cp -- "$TARGET_DIR/$PROFILE/$svc-service" "$shipped_dir/"
+    done
+    if [[ " ${PLATFORM_MODES[*]} " == *" library "* ]] &&
+        cmp -s -- "$shipped_dir/blog-service" "$library_dir/blog-service"; then
+        die "cargo left opentelemetry-otlp's build in $TARGET_DIR/$PROFILE: the modes would measure the same binaries"
+    fi
 else
     step "Building (cargo build --release --workspace --bins)"
 fi
 cargo_build_release
-TARGET_DIR=$(cargo_target_dir)
 LAUNCHER="$TARGET_DIR/release/launcher"
 TRAFFIC="$TARGET_DIR/release/traffic"
 
@@ -706,6 +812,8 @@ ADMIN_PASS=$(openssl rand -hex 16)
     printf 'duration_s=%s\n' "$DURATION_S"
     printf 'connections=%s\n' "${CONNECTION_LIST[*]}"
     printf 'cases=%s\n' "${CASE_LIST[*]}"
+    printf 'modes=%s\n' "${MODES[*]}"
+    printf 'profile=%s\n' "$PROFILE"
     printf 'burst_connections=%s\n' "$BURST_CONNECTIONS"
     printf 'burst_list_connections=%s\n' "$BURST_LIST_CONNECTIONS"
     printf 'blogs=%s\n' "$BLOGS"
@@ -731,7 +839,7 @@ fi
 run_mode() {
     local mode=$MODE round=""
     ((REPEAT == 1)) || round="Round $ROUND of $REPEAT: "
-    step "${round}Mode: $mode ($([[ $mode == traced ]] && echo 'OTEL_TRACES_SAMPLER=always_on' || echo 'OTEL_SDK_DISABLED=true'))"
+    step "${round}Mode: $mode ($(mode_description "$mode"))"
     start_platform "$mode"
     info "started: $(for n in "${SERVICES[@]}" nx-27017; do printf '%s=%s ' "$n" "${PID_OF[$n]}"; done)"
     measure_resting
@@ -753,6 +861,13 @@ run_mode() {
                 info "$mode login-burst: the same with POST /login at $BURST_CONNECTIONS connections"
                 measure "$(mode_dir "$mode")/login-burst/burst" list "$BURST_LIST_CONNECTIONS" \
                     login "$BURST_CONNECTIONS"
+                ;;
+            outage)
+                # The shipped exporter's loss is the target; the other modes would add minutes.
+                if [[ "$mode" == traced ]]; then
+                    info "$mode outage: GET /blogs at $OUTAGE_CONNECTIONS connections, ${OUTAGE_RUN_SECONDS}s, the sink stopped for ${OUTAGE_SECONDS}s from the ${OUTAGE_START_SECONDS}th"
+                    measure "$(mode_dir "$mode")/outage/c$OUTAGE_CONNECTIONS" list "$OUTAGE_CONNECTIONS" outage
+                fi
                 ;;
         esac
     done

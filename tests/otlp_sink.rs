@@ -100,3 +100,66 @@ async fn otlp_sink_counts_the_spans_of_each_service_and_prints_them_when_stopped
     let last: Value = serde_json::from_str(rest.trim()).expect("the final counts as JSON");
     assert!(last["spans"].as_u64() >= stats["spans"].as_u64(), "{last}");
 }
+
+/// scripts/bench.sh's `tls-gzip` mode: the services export to the sink over TLS, trusting the
+/// authority whose certificate file the sink names, with gzip on.
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_sink_with_tls_takes_spans_over_https_from_services_trusting_its_authority() {
+    let mut sink = Sink(
+        Command::new(env!("CARGO_BIN_EXE_otlp-sink"))
+            .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--tls"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting otlp-sink"),
+    );
+    let mut stdout = BufReader::new(sink.0.stdout.take().expect("the sink's stdout"));
+    let mut banner = String::new();
+    for _ in 0..2 {
+        stdout.read_line(&mut banner).expect("the sink's banner");
+    }
+    // "otlp-sink: OTLP/gRPC over TLS on https://A, certified by PATH"
+    let (https, certificate) = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("otlp-sink: OTLP/gRPC over TLS on "))
+        .and_then(|rest| rest.split_once(", certified by "))
+        .unwrap_or_else(|| panic!("no TLS endpoint in the banner: {banner}"));
+    assert!(https.starts_with("https://127.0.0.1:"), "{banner}");
+    let http = banner
+        .split_whitespace()
+        .find(|word| word.starts_with("http://") && !word.ends_with(','))
+        .expect("the HTTP endpoint in the banner");
+
+    let options = PlatformOptions {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), https.to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_CERTIFICATE".into(),
+                certificate.to_owned(),
+            ),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION".into(), "gzip".to_owned()),
+        ],
+        ..PlatformOptions::default()
+    };
+    let platform = Platform::start_with(options).await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    assert_eq!(platform.api.list_blogs(Some(&reader), "").await.status, 200);
+
+    let started = Instant::now();
+    loop {
+        let stats: Value = reqwest::get(format!("{http}/stats"))
+            .await
+            .expect("GET /stats")
+            .json()
+            .await
+            .expect("JSON stats");
+        if stats["by_service"]["blog-service"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "blog-service's spans did not arrive over TLS in 15 s: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(platform.collector.spans().is_empty());
+}

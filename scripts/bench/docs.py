@@ -14,8 +14,8 @@ The generated regions lie between markers, in markdown
     <!-- bench:begin NAME --> ... <!-- bench:end NAME -->
 and in YAML
     # bench:begin NAME ... # bench:end NAME
-(README.md: readme-performance; docs/deploy.md: deploy-resources; each of
-deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
+(README.md: readme-performance; docs/deploy.md: deploy-resources; docs/tracing.md:
+tracing-exporters; each of deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
 rewritten; everything else is left alone. Only the standard library is used.
 """
 
@@ -24,6 +24,7 @@ import difflib
 import json
 import os
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -148,6 +149,57 @@ def readme_performance(current, history):
     text = (f"{spans} Each service idles at {mb(min(idle))}–{mb(max(idle))} MB of resident memory with"
             f" tracing on, {mb(min(bare))}–{mb(max(bare))} MB without it. {bound}")
     return lines + wrap(text)
+
+
+def tracing_exporters(current, history):
+    """What tracing adds with our exporter, opentelemetry-otlp's and ours over TLS with gzip, from
+    the newest run that measured the library mode, and the spans its outages lost."""
+    # Such a run may be a report of its own, written with --out beside the current one.
+    beside = [Run(path.relative_to(ROOT), run.data) for path in sorted((ROOT / "docs").glob("benchmarks-*.md"))
+              if (run := read_figures(path))]
+    candidates = sorted([current] + beside + history, key=lambda run: run.data["date"], reverse=True)
+    run = next((run for run in candidates if run.data.get("cpu_overheads", {}).get("library")), None)
+    if run is None:
+        return wrap("No report has measured the two exporters side by side yet (`scripts/bench.sh"
+                    " --modes \"traced untraced library tls-gzip\"`).")
+    overheads = run.data["cpu_overheads"]
+
+    def cell(mode, where):
+        values = overheads.get(mode, {}).get(where)
+        if not values:
+            return "–"
+        return (f"**{report.pct(statistics.median(values))}** ({report.pct(min(values))} to"
+                f" {report.pct(max(values))})")
+
+    titles = {"authorize": "`POST /authorize`", "list-blogs": "`GET /blogs`"}
+    rows = []
+    for where in overheads.get("traced", {}):
+        case, connections = where.split()
+        ours, library = overheads["traced"][where], overheads["library"].get(where)
+        gap = (f"{(statistics.median(library) - statistics.median(ours)) * 100:+.1f}" if library else "–")
+        rows.append(f"| {titles.get(case, case)}, {connections} connections | {cell('traced', where)}"
+                    f" | {cell('library', where)} | {gap} | {cell('tls-gzip', where)} |")
+    rounds = len(next(iter(overheads["traced"].values()), []))
+    lines = [
+        *wrap(f"What tracing adds to our services' CPU per request against `OTEL_SDK_DISABLED`, medians of"
+              f" {rounds} alternating rounds with their spread, from {link(run, Path('docs'))}:"),
+        "",
+        "| run | ours | opentelemetry-otlp 0.31 | library's median − ours, points | ours, TLS and gzip |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+    outages = run.data.get("outages")
+    if outages:
+        def whole(value):  # one word for wrap(): "400 000" stays on one line
+            return n(value).replace(" ", "\0")
+
+        lost = "; ".join(
+            f"{whole(outage['lost'])} of {whole(outage['expected'])} at {whole(outage['rps'])} req/s ("
+            + ", ".join(f"{service} {whole(count)}" for service, count in outage["lost_by_service"].items())
+            + ")" for outage in outages)
+        lines += ["", *wrap(f"Spans lost across a 5 s collector outage (`GET /blogs`, 16 connections, ours,"
+                            f" plain): {lost}.")]
+    return lines
 
 
 def wrap(text, width=98, indent=""):
@@ -317,6 +369,8 @@ def regenerated():
         text, "readme-performance", readme_performance(current, history), "README.md"))
     update(Path("docs/deploy.md"), lambda text: markdown_region(
         text, "deploy-resources", deploy_resources(current, history), "docs/deploy.md"))
+    update(Path("docs/tracing.md"), lambda text: markdown_region(
+        text, "tracing-exporters", tracing_exporters(current, history), "docs/tracing.md"))
     for service, path in MANIFESTS.items():
         update(path, lambda text, service=service, path=path: yaml_region(
             text, "resources", manifest_resources(service, current, history), path))

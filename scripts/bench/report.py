@@ -8,7 +8,8 @@ The report ends with its figures as data (a JSON block in an HTML comment), whic
 scripts/bench/docs.py copies into the documents that quote them. A report that FILE replaces is
 moved into benchmarks-history/ beside it first.
 
-WORKDIR is what bench.sh writes: `meta` (key=value), and per mode (traced, untraced)
+WORKDIR is what bench.sh writes: `meta` (key=value), and per mode (traced, untraced, library,
+tls-gzip)
 `rss.start`, `rss.idle` and one directory per run with wrk's figures (`load.json`, `flood.json`),
 CPU snapshots (`cpu.before`, `cpu.after`), peak RSS (`rss.peak`) and the sink's span counts
 (`spans.before`, `spans.after`). With `--repeat N`, rounds 2 to N lie in `round2` ... `roundN`,
@@ -26,16 +27,23 @@ from pathlib import Path
 NAN = float("nan")
 SERVICES = ["author", "authen", "user", "blog"]
 PROCESSES = SERVICES + ["nx-27017", "otlp-sink"]
-MODES = ["traced", "untraced"]
+MODES = ["traced", "untraced", "library", "tls-gzip"]
 MODE_TITLE = {
     "traced": "tracing on (100%)",
     "untraced": "OTEL_SDK_DISABLED",
+    "library": "tracing on, opentelemetry-otlp's exporter",
+    "tls-gzip": "tracing on, over TLS with gzip",
 }
+# The modes that export spans, each compared with `untraced`.
+TRACED_MODES = ["traced", "library", "tls-gzip"]
 CASES = {
     "authorize": ("POST /authorize", "author-service only: verify the RS256 token, check the permission"),
     "list-blogs": ("GET /blogs?limit=20", "blog-service → author-service → MongoDB (find + count)"),
     "login": ("POST /login", "authen-service: find the user in MongoDB, verify the argon2id hash, sign a token"),
     "create-blog": ("POST /blogs", "blog-service → author-service → MongoDB (insert)"),
+    "outage": ("GET /blogs?limit=20 across a collector outage",
+               "the same as `GET /blogs`, for 15 s, with the sink stopped (SIGSTOP) from the 5th to"
+               " the 10th second"),
 }
 
 # The spans one request of each case makes, by the `service.name` they are exported under (see
@@ -49,6 +57,7 @@ EXPECTED_SPANS = {
     "login": {"authen-service": 3, "mongodb": 2},  # POST /login, password.verify, token.sign
     "create-blog": {"blog-service": 2, "author-service": 2, "mongodb": 2},
 }
+EXPECTED_SPANS["outage"] = EXPECTED_SPANS["list-blogs"]
 # The cases whose traced runs must lose no span.
 NO_DROP_CASES = ["authorize", "list-blogs"]
 
@@ -64,6 +73,8 @@ TARGET_AUTHORIZE_RPS = 10_000
 TARGET_AUTHORIZE_P99_MS = 5.0
 TARGET_LIST_P99_MS = NODE["list-blogs"]["p99_ms"] / 3
 TARGET_OVERHEAD = 0.10
+# The next bar for plain tracing (OTLP/gRPC without TLS or gzip).
+NEXT_TARGET_OVERHEAD = 0.05
 TARGET_IDLE_MB = 20
 TARGET_LOAD_MB = 60
 TARGET_BURST_FACTOR = 2.0
@@ -220,6 +231,8 @@ class Results:
         self.rounds = [self.load_round(self.work, clk_tck)] + [
             self.load_round(self.work / f"round{n}", clk_tck) for n in range(2, repeat + 1)]
         self.runs = self.rounds[0]
+        # The modes measured, in MODES' order.
+        self.modes = [mode for mode in MODES if any(key[0] == mode for runs in self.rounds for key in runs)]
         self.connections = [int(c) for c in self.meta.get("connections", "").split()]
         self.cases = self.meta.get("cases", "").split()
 
@@ -241,11 +254,12 @@ class Results:
     def run(self, mode, case, label):
         return self.runs.get((mode, case, label))
 
-    def cpu_overheads(self, case, label):
-        """Tracing's CPU overhead per request in each round that measured both modes."""
-        return [cpu_overhead(runs[("traced", case, label)], runs[("untraced", case, label)])
+    def cpu_overheads(self, case, label, mode="traced"):
+        """Tracing's CPU overhead per request (`mode` against untraced) in each round that
+        measured both modes."""
+        return [cpu_overhead(runs[(mode, case, label)], runs[("untraced", case, label)])
                 for runs in self.rounds
-                if ("traced", case, label) in runs and ("untraced", case, label) in runs]
+                if (mode, case, label) in runs and ("untraced", case, label) in runs]
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -354,8 +368,8 @@ def case_section(results, case):
         path += f", with {results.meta.get('blogs', '?')} blogs in the collection"
     lines = [f"### `{title}`", "", f"{path}.", ""]
     rows = []
-    for connections in results.connections:
-        label = f"c{connections}"
+    for label in sorted({key[2] for key in results.runs if key[1] == case}, key=label_connections):
+        connections = label_connections(label)
         for mode in MODES:
             run = results.run(mode, case, label)
             if not run:
@@ -366,10 +380,12 @@ def case_section(results, case):
                 f"{num(run.spans)} ({run.spans_per_request:.1f}/req)",
                 f"{run.services_ms_per_request():.3f}",
             ])
-        traced, untraced = results.run("traced", case, label), results.run("untraced", case, label)
-        if traced and untraced and traced.requests and untraced.requests:
+        for mode in TRACED_MODES:
+            traced, untraced = results.run(mode, case, label), results.run("untraced", case, label)
+            if not (traced and untraced and traced.requests and untraced.requests):
+                continue
             rows.append([
-                connections, "**tracing overhead**", "",
+                connections, "**tracing overhead**" if mode == "traced" else f"**overhead: {mode}**", "",
                 f"**{pct((untraced.rps - traced.rps) / untraced.rps).lstrip('+')}**" if traced.rps <= untraced.rps
                 else f"**{pct((untraced.rps - traced.rps) / untraced.rps)}** (faster)",
                 f"{ms(traced.latency_ms('p50') - untraced.latency_ms('p50'))}",
@@ -392,13 +408,14 @@ def rounds_section(results):
     """With --repeat: each round's CPU per request and overhead, and their median and spread."""
     rows = []
     for (mode, case, label) in sorted(results.runs, key=lambda key: sort_key((key, None))):
-        overheads = results.cpu_overheads(case, label)
-        if mode != "traced" or len(overheads) < 2:
+        overheads = results.cpu_overheads(case, label, mode)
+        if mode not in TRACED_MODES or len(overheads) < 2:
             continue
-        pairs = [f"{pct(value)} ({runs[('traced', case, label)].services_ms_per_request():.3f} / "
+        pairs = [f"{pct(value)} ({runs[(mode, case, label)].services_ms_per_request():.3f} / "
                  f"{runs[('untraced', case, label)].services_ms_per_request():.3f})"
                  for runs, value in zip(results.rounds, overheads)]
-        rows.append([f"{case} {run_label(label)}", *pairs, f"**{pct(statistics.median(overheads))}**",
+        name = f"{case} {run_label(label)}" + ("" if mode == "traced" else f" {mode}")
+        rows.append([name, *pairs, f"**{pct(statistics.median(overheads))}**",
                      f"{pct(min(overheads))} to {pct(max(overheads))}"])
     if not rows:
         return ""
@@ -409,17 +426,21 @@ def rounds_section(results):
         "What tracing adds to our services' CPU per request in each round, with the traced and"
         " untraced ms per request in parentheses; the rounds alternate which mode runs first, each on"
         " a freshly started platform. The spread between rounds is this machine's noise; the median"
-        " is the figure to quote. The other sections show the first round.",
+        " is the figure to quote. The other sections show the first round."
+        + ("" if results.modes == ["traced", "untraced"] else
+           " A run named after a mode is that mode against the same round's untraced run: `library`"
+           " is the services built with opentelemetry-otlp's span exporter instead of ours,"
+           " `tls-gzip` ours exporting over TLS with gzip."),
     ])
 
 
 def spans_section(results):
     rows = []
     for (mode, case, label), run in sorted(results.runs.items(), key=sort_key):
-        if mode != "traced":
+        if mode not in TRACED_MODES:
             continue
         for service, (expected, received, in_flight) in run.span_accounting(case).items():
-            rows.append([f"{case} {run_label(label)}", service, num(expected), num(received),
+            rows.append([f"{case} {run_label(label)}" + ("" if mode == "traced" else f" {mode}"), service, num(expected), num(received),
                          num(received - expected), num(in_flight), num(max(expected - received, 0))])
     if not rows:
         return ""
@@ -464,7 +485,7 @@ def cpu_section(results):
 
 def sort_key(item):
     (mode, case, label), _ = item
-    order = ["authorize", "list-blogs", "login", "login-burst", "create-blog"]
+    order = ["authorize", "list-blogs", "login", "login-burst", "outage", "create-blog"]
     connections = label_connections(label)
     if connections is None:
         connections = 0 if label == "alone" else 1
@@ -473,12 +494,12 @@ def sort_key(item):
 
 def rss_section(results):
     header = ["service"]
-    for mode in MODES:
+    for mode in results.modes:
         header += [f"{mode}: start", f"{mode}: idle", f"{mode}: peak under load (run)"]
     rows = []
     for name in SERVICES + ["nx-27017", "otlp-sink"]:
         cells = [name if name in SERVICES else f"{name} (not ours)"]
-        for mode in MODES:
+        for mode in results.modes:
             cells.append(mb(results.rss[(mode, "start")].get(name, 0)))
             cells.append(mb(results.rss[(mode, "idle")].get(name, 0)))
             peak, where = peak_rss(results, mode, name)
@@ -659,6 +680,26 @@ def targets_section(results):
             f"{num(sum(count for count, _ in dropped))} dropped in {len(dropped)} runs", not lost,
             "" if not lost else "dropped in " + ", ".join(lost))
 
+    plain = overheads_by_run(results, "traced")
+    if plain:
+        add_overhead_target(add, "plain tracing adds ≤ 5% to our services' CPU per request (the next bar)",
+                            plain, NEXT_TARGET_OVERHEAD)
+    tls_gzip = overheads_by_run(results, "tls-gzip")
+    if tls_gzip:
+        add_overhead_target(add, "with TLS and gzip on, tracing adds ≤ 10% to our services' CPU per request",
+                            tls_gzip, TARGET_OVERHEAD)
+    for mode in TRACED_MODES:
+        outages = [runs[(mode, "outage", label)] for runs in results.rounds
+                   for (run_mode, case, label) in runs if run_mode == mode and case == "outage"]
+        if outages:
+            lost = [run.spans_dropped("outage") for run in outages]
+            name = "" if mode == "traced" else f" ({mode})"
+            add(f"0 spans lost across a 5 s collector outage, GET /blogs at 16 connections{name}",
+                f"{' and '.join(num(count) for count in lost)} lost of"
+                f" {' and '.join(num(sum(e for e, _, _ in run.span_accounting('outage').values())) for run in outages)}"
+                f" expected ({len(outages)} run{'s' if len(outages) > 1 else ''})",
+                not any(lost), runs=outages)
+
     idle = results.rss[("traced", "idle")]
     if idle:
         worst = max(SERVICES, key=lambda name: idle.get(name, 0))
@@ -707,6 +748,53 @@ def targets_section(results):
     return "\n".join(lines)
 
 
+def overheads_by_run(results, mode):
+    """{"case conns": [overhead of each round]} of `mode` against untraced, for the cases that
+    must lose no span (authorize, list-blogs)."""
+    found = {}
+    for (run_mode, case, label) in sorted(results.runs, key=lambda key: sort_key((key, None))):
+        if run_mode == mode and case in NO_DROP_CASES:
+            overheads = results.cpu_overheads(case, label, mode)
+            if overheads:
+                found[f"{case} {run_label(label)}"] = overheads
+    return found
+
+
+def add_overhead_target(add, target, overheads, limit):
+    """A targets row: the worst of the runs' medians (or single rounds) against `limit`."""
+    medians = {where: statistics.median(values) for where, values in overheads.items()}
+    where, worst = max(medians.items(), key=lambda item: item[1])
+    rounds = len(overheads[where])
+    over = [f"{where_} ({pct(value)})" for where_, value in medians.items() if value > limit]
+    add(target + (f", median of {rounds} rounds" if rounds > 1 else ""),
+        f"worst {pct(worst)} ({where}); " + ", ".join(f"{where_} {pct(value)}" for where_, value in medians.items()),
+        not over, "" if not over else "over in " + ", ".join(over))
+
+
+def exporters_section(results):
+    """With the library mode: ours against opentelemetry-otlp's exporter, what each adds to our
+    services' CPU per request, medians of the rounds with their spread, and the difference."""
+    ours, library = overheads_by_run(results, "traced"), overheads_by_run(results, "library")
+    rows = []
+    for where in ours:
+        if where not in library:
+            continue
+        mine, theirs = ours[where], library[where]
+        rows.append([where, f"**{pct(statistics.median(mine))}** ({pct(min(mine))} to {pct(max(mine))})",
+                     f"**{pct(statistics.median(theirs))}** ({pct(min(theirs))} to {pct(max(theirs))})",
+                     f"{(statistics.median(theirs) - statistics.median(mine)) * 100:+.1f} points"])
+    if not rows:
+        return ""
+    return "\n".join([
+        "What tracing adds to our services' CPU per request with each exporter, against the same"
+        " round's OTEL_SDK_DISABLED run: the median of the rounds, their spread in parentheses, and"
+        " how many percentage points opentelemetry-otlp's median is above ours. The same services,"
+        " built with platform's `opentelemetry-otlp-exporter` feature for the library's.",
+        "",
+        table(["run", "ours (platform::otlp)", "opentelemetry-otlp 0.31", "library − ours"], rows),
+    ])
+
+
 def node_section(results):
     rows = []
     for case, node in NODE.items():
@@ -732,6 +820,20 @@ def node_section(results):
 
 
 def method_section(meta):
+    modes = meta.get("modes", "traced untraced").split()
+    extra = []
+    if "library" in modes:
+        extra.append("- **library**: tracing on, the services built with platform's"
+                     " `opentelemetry-otlp-exporter` feature: opentelemetry-otlp 0.31's span exporter"
+                     " (gRPC, tonic) in place of ours, everything else the same.")
+    if "tls-gzip" in modes:
+        extra.append("- **tls-gzip**: tracing on, exported over TLS to `otlp-sink --tls` (a TLS"
+                     " front with a private authority's certificate, trusted through"
+                     " `OTEL_EXPORTER_OTLP_CERTIFICATE`) with `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`.")
+    if "outage" in meta.get("cases", "").split():
+        extra.append("- **outage**: `GET /blogs` at 16 connections for 15 s, tracing on (plain), the sink"
+                     " stopped with SIGSTOP from the 5th to the 10th second (it keeps its connections"
+                     " but answers nothing) and continued; *dropped* in *Spans* is what never arrived.")
     return "\n".join([
         f"- Each run drives one endpoint with `wrk` (closed loop: every connection sends its next"
         f" request as soon as the answer arrives) for {meta.get('duration_s')} s, after a"
@@ -740,8 +842,12 @@ def method_section(meta):
         " over every request of the run; at a fixed number of connections it includes the time a"
         " request waits for a busy server, but not the time a client would have waited to send"
         " (wrk does not correct for coordinated omission).",
-        "- The platform is the four services as they ship: the `production` profile (the release"
-        " build linked with fat LTO, see Cargo.toml), started with fresh RSA keys"
+        ("- The platform is the four services as they ship: the `production` profile (the release"
+         " build linked with fat LTO, see Cargo.toml)" if meta.get("profile", "production") == "production"
+         else "- The platform is the four services built with the `release` profile (`--profile release`:"
+         " the shipped code without the production profile's fat LTO, so its figures compare the modes"
+         " with one another, not what ships)")
+        + ", started with fresh RSA keys"
         " (scripts/gen-keys.sh) and a bootstrap administrator, against nx-27017 with a fresh data"
         f" directory, seeded with a writer, a reader and {meta.get('blogs')} blogs of ~600"
         " characters. Each mode gets its own fresh platform and database.",
@@ -765,7 +871,7 @@ def method_section(meta):
         " service's `/readyz` answers 200 (see `ready after`).",
         "- `POST /authorize` uses the reader's token asking for `READ`; `GET /blogs` the reader;"
         " `POST /blogs` the writer; `POST /login` the reader's right password (200).",
-    ])
+    ] + extra)
 
 
 def build_report(results, chart_path=None):
@@ -817,6 +923,9 @@ def build_report(results, chart_path=None):
     rounds = rounds_section(results)
     if rounds:
         lines += [f"## Tracing's CPU overhead over {len(results.rounds)} rounds", "", rounds, ""]
+    exporters = exporters_section(results)
+    if exporters:
+        lines += ["## Ours or opentelemetry-otlp", "", exporters, ""]
     spans = spans_section(results)
     if spans:
         lines += ["## Spans: expected and received", "", spans, ""]
@@ -864,11 +973,11 @@ def figures(results):
             "cores": {name: rounded(run.cores(name), 2) for name in PROCESSES},
             "rss_peak_mb": {name: rounded(run.rss_peak_kb.get(name, 0) / 1024, 1) for name in SERVICES},
         }
-        if mode == "traced":
+        if mode in TRACED_MODES:
             entry["spans_dropped"] = run.spans_dropped(case)
         cases.setdefault(case, {}).setdefault(run_label(label), {})[mode] = entry
     memory = {}
-    for mode in MODES:
+    for mode in results.modes:
         for name in SERVICES:
             peak, where = peak_rss(results, mode, name)
             memory.setdefault(mode, {})[name] = {
@@ -877,13 +986,30 @@ def figures(results):
                 "peak": rounded(peak / 1024, 1),
                 "peak_run": where,
             }
-    return {
+    data = {
         "date": meta.get("date", "?"),
         "commit": meta.get("commit", "?"),
         "command": meta.get("command", "scripts/bench.sh"),
         "cases": cases,
         "memory_mb": memory,
     }
+    # With more modes than the two: what each traced mode adds to our services' CPU per request in
+    # each round (docs/tracing.md quotes their medians), and the spans lost across each outage.
+    if results.modes != ["traced", "untraced"]:
+        data["cpu_overheads"] = {
+            mode: {where: [rounded(value, 4) for value in values]
+                   for where, values in overheads_by_run(results, mode).items()}
+            for mode in TRACED_MODES if overheads_by_run(results, mode)}
+    outages = [{"lost": run.spans_dropped("outage"),
+                "lost_by_service": {service: max(expected - received, 0) for service, (expected, received, _)
+                                    in run.span_accounting("outage").items()},
+                "expected": sum(expected for expected, _, _ in run.span_accounting("outage").values()),
+                "rps": rounded(run.rps, 0)}
+               for runs in results.rounds for (mode, case, _), run in sorted(runs.items(), key=sort_key)
+               if mode == "traced" and case == "outage"]
+    if outages:
+        data["outages"] = outages
+    return data
 
 
 # The figures travel at the end of the report in an HTML comment, which renders as nothing.
@@ -926,6 +1052,7 @@ def summary(results):
         table(["run", "mode", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "spans/req",
                "nx-27017 CPU", "services CPU", "other CPU"], rows),
         rounds_section(results),
+        exporters_section(results),
         targets_section(results),
         node_section(results),
     ] if part)

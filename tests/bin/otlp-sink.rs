@@ -5,30 +5,36 @@
 //! (`e2e_tests::Collector`) in counting mode.
 //!
 //! ```text
-//! otlp-sink [--grpc ADDR] [--http ADDR]     defaults 127.0.0.1:4317 and 127.0.0.1:4318
-//! curl http://ADDR_OF_HTTP/stats            {"exports":…,"spans":…,"by_service":{…}}
+//! otlp-sink [--grpc ADDR] [--http ADDR] [--tls]   defaults 127.0.0.1:4317 and 127.0.0.1:4318
+//! curl http://ADDR_OF_HTTP/stats                  {"exports":…,"spans":…,"by_service":{…}}
 //! ```
+//!
+//! With `--tls` it also takes OTLP/gRPC over TLS, on a port of its own, through the tests' TLS
+//! front (`e2e_tests::TlsFront`) with a certificate of a private authority made at start, whose
+//! certificate file it names: what scripts/bench.sh's `tls-gzip` mode exports to.
 //!
 //! Stops on SIGINT or SIGTERM, printing the final counts as JSON on stdout.
 
 use std::{net::SocketAddr, process::ExitCode};
 
-use e2e_tests::Collector;
+use e2e_tests::{Authority, Collector, TlsFront};
 
-const USAGE: &str = "usage: otlp-sink [--grpc ADDR] [--http ADDR] | --help | --version
+const USAGE: &str = "usage: otlp-sink [--grpc ADDR] [--http ADDR] [--tls] | --help | --version
   --grpc ADDR   where OTLP/gRPC is accepted (default 127.0.0.1:4317)
-  --http ADDR   where OTLP/HTTP (POST /v1/traces) and GET /stats are served (default 127.0.0.1:4318)";
+  --http ADDR   where OTLP/HTTP (POST /v1/traces) and GET /stats are served (default 127.0.0.1:4318)
+  --tls         OTLP/gRPC over TLS too, on a free loopback port, with a private authority's
+                certificate (both printed at start)";
 
 /// What the command line asks for.
 enum Asked {
-    Run(SocketAddr, SocketAddr),
+    Run(SocketAddr, SocketAddr, bool),
     Help,
     Version,
 }
 
 fn main() -> ExitCode {
-    let (grpc, http) = match parse_args(std::env::args().skip(1)) {
-        Ok(Asked::Run(grpc, http)) => (grpc, http),
+    let (grpc, http, tls) = match parse_args(std::env::args().skip(1)) {
+        Ok(Asked::Run(grpc, http, tls)) => (grpc, http, tls),
         Ok(Asked::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -62,6 +68,19 @@ fn main() -> ExitCode {
             collector.endpoint(),
             collector.http_endpoint()
         );
+        // Kept to the end: the authority's files are deleted with it.
+        let _tls = if tls {
+            let authority = Authority::new("otlp-sink");
+            let front = TlsFront::start(collector.grpc_address(), &authority, false).await;
+            println!(
+                "otlp-sink: OTLP/gRPC over TLS on {}, certified by {}",
+                front.endpoint(),
+                authority.certificate().display()
+            );
+            Some((authority, front))
+        } else {
+            None
+        };
         launcher::signal::stop_requested().await;
         match serde_json::to_string(&collector.counts()) {
             Ok(counts) => println!("{counts}"),
@@ -74,10 +93,15 @@ fn main() -> ExitCode {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Asked, String> {
     let mut grpc = SocketAddr::from(([127, 0, 0, 1], 4317));
     let mut http = SocketAddr::from(([127, 0, 0, 1], 4318));
+    let mut tls = false;
     while let Some(arg) = args.next() {
         let target = match arg.as_str() {
             "-h" | "--help" => return Ok(Asked::Help),
             "-V" | "--version" => return Ok(Asked::Version),
+            "--tls" => {
+                tls = true;
+                continue;
+            }
             "--grpc" => &mut grpc,
             "--http" => &mut http,
             other => return Err(format!("unknown argument {other:?}")),
@@ -87,5 +111,5 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Asked, String> {
             .parse()
             .map_err(|_| format!("{arg} {value:?} is not an IP address and port"))?;
     }
-    Ok(Asked::Run(grpc, http))
+    Ok(Asked::Run(grpc, http, tls))
 }

@@ -14,6 +14,8 @@ pub mod http_spans;
 pub mod keys;
 pub mod mongo;
 pub mod openapi;
+// Built with opentelemetry-otlp's exporter instead (the benchmark's comparison), ours goes unused.
+#[cfg_attr(feature = "opentelemetry-otlp-exporter", allow(dead_code))]
 pub mod otlp;
 pub mod password;
 pub mod probe;

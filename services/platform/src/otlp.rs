@@ -9,6 +9,8 @@
 //! 0.31 line of that exporter, which the MongoDB driver pins, neither retries nor reads a partial
 //! success (docs/tracing.md, "Ours or opentelemetry-otlp").
 
+#[cfg(feature = "opentelemetry-otlp-exporter")]
+mod library;
 mod protobuf;
 mod report;
 mod retry;
@@ -25,11 +27,26 @@ use opentelemetry_sdk::{
 };
 
 use crate::settings::SettingsError;
+#[cfg(feature = "opentelemetry-otlp-exporter")]
+pub(crate) use library::span_exporter;
 use protobuf::EncodedResource;
 pub(crate) use report::Reporter;
 pub(crate) use settings::{ExportSettings, Signal};
 pub use settings::{Protocol, traces_endpoint};
 use transport::{Outcome, Transport};
+
+/// The services' span exporter, set by the `OTEL_EXPORTER_OTLP_*` variables. (A build with the
+/// `opentelemetry-otlp-exporter` feature, scripts/bench.sh's `library` mode, has
+/// opentelemetry-otlp's instead, from `otlp/library.rs`.)
+#[cfg(not(feature = "opentelemetry-otlp-exporter"))]
+pub(crate) fn span_exporter(
+    reporter: &Arc<Reporter>,
+) -> Result<impl SpanExporter + 'static, SettingsError> {
+    OtlpExporter::new(
+        ExportSettings::from_vars(Signal::Traces, crate::settings::var)?,
+        reporter.clone(),
+    )
+}
 
 /// Sends each batch of spans the processor hands over, as one OTLP request.
 #[derive(Debug)]

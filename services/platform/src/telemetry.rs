@@ -49,7 +49,7 @@ use tracing_subscriber::{
 };
 
 use crate::{
-    otlp::{ExportSettings, OtlpExporter, Reporter, Signal},
+    otlp::{self, Reporter},
     settings::{SettingsError, var},
 };
 
@@ -263,12 +263,9 @@ fn tracer_provider(
         return Ok(builder.with_sampler(Sampler::AlwaysOff).build());
     }
     let processor = RewriteOnEnd {
-        exporter: BatchSpanProcessor::builder(OtlpExporter::new(
-            ExportSettings::from_vars(Signal::Traces, var)?,
-            reporter.clone(),
-        )?)
-        .with_batch_config(batch_config(queue))
-        .build(),
+        exporter: BatchSpanProcessor::builder(otlp::span_exporter(reporter)?)
+            .with_batch_config(batch_config(queue))
+            .build(),
         rewrite,
     };
     Ok(builder.with_span_processor(processor).build())
