@@ -7,7 +7,8 @@
 # status and the trace it was served in, with its link in the Jaeger UI. When a trace viewer answers
 # there (`traces serve`, which scripts/up.sh starts when nothing receives spans, or Jaeger v2), it
 # ends with each step's trace drawn as a waterfall in the terminal (`traces show`), and the reader's
-# list of blogs beside the typical list (`traces diff`), as docs/scenarios.md finds a cause.
+# list of blogs beside the anonymous one that was refused (`traces diff --baseline`): what the
+# refused request never did comes first, as docs/scenarios.md finds a cause.
 #
 # Users get new names at every run (reader-<time>-<random>, ...), so it can run again and again.
 # Exits 1 if any step's status is not the expected one. Run with --help for the settings.
@@ -169,10 +170,11 @@ show_traces() {
         printf '\n%2d. %s\n' "$((i + 1))" "${DESCRIPTIONS[i]}"
         "$traces" show "${TRACES[i]}" --from "$JAEGER_UI" || true
     done
-    [[ -n "$LIST_TRACE" ]] || return 0
-    # Jaeger has no comparison: only the trace viewer answers it.
-    printf '\nThe reader'"'"'s list beside the typical GET /blogs (traces diff; the span whose own time\nchanged most comes first):\n'
-    "$traces" diff "$LIST_TRACE" --from "$JAEGER_UI" 2>/dev/null ||
+    [[ -n "$LIST_TRACE" && -n "$REFUSED_LIST_TRACE" ]] || return 0
+    # Jaeger has no comparison: only the trace viewer answers it. The baseline is named rather
+    # than the typical GET /blogs, which on a fresh platform is made of the refused list alone.
+    printf '\nThe reader'"'"'s list beside the refused one (traces diff --baseline; the span whose own\ntime changed most comes first: the database, which the refused request never reached):\n'
+    "$traces" diff "$LIST_TRACE" --baseline "$REFUSED_LIST_TRACE" --from "$JAEGER_UI" 2>/dev/null ||
         printf '    (%s does not compare traces: the trace viewer, traces serve, does)\n' "$JAEGER_UI"
 }
 
@@ -251,6 +253,7 @@ step 401 "Someone logs in as the writer with a wrong password" \
 
 step 401 "Someone lists the blogs without a token" \
     GET "$BLOG_URL/blogs"
+REFUSED_LIST_TRACE=${TRACES[-1]}
 
 show_traces
 
