@@ -14,7 +14,7 @@ use tempfile::TempDir;
 
 use launcher::{Process, paths};
 
-use crate::{Api, free_port};
+use crate::Api;
 
 /// A `traces serve` process on free loopback ports.
 pub struct Viewer {
@@ -39,6 +39,34 @@ pub struct ViewedSpan {
     pub error: bool,
 }
 
+/// The OTLP/gRPC, OTLP/HTTP and UI addresses of `traces serve`'s start-up line
+/// (`traces: OTLP/gRPC on http://A, OTLP/HTTP on http://B/v1/traces; ... on http://C/search`).
+async fn listening_addresses(process: &Process) -> [String; 3] {
+    let started = Instant::now();
+    loop {
+        let output = process.output();
+        if let Some(line) = output
+            .lines()
+            .find(|line| line.starts_with("traces: OTLP/gRPC on "))
+        {
+            let after = |prefix: &str, end: &str| -> String {
+                let rest = &line[line.find(prefix).expect(prefix) + prefix.len()..];
+                rest[..rest.find(end).expect(end)].to_owned()
+            };
+            return [
+                after("OTLP/gRPC on http://", ","),
+                after("OTLP/HTTP on http://", "/v1/traces"),
+                after("query API on http://", "/search"),
+            ];
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "traces serve did not say where it listens in 15 s:\n{}",
+            process.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 /// What a terminal command printed, and how it exited.
 #[derive(Debug)]
 pub struct CliRun {
@@ -53,25 +81,29 @@ impl Viewer {
         Self::start_with(&[]).await
     }
 
-    /// `traces serve ARGS...`, ready.
+    /// `traces serve ARGS...` on ports the system chooses (port 0), ready.
+    ///
+    /// Ports picked in advance and released before the viewer binds them can be taken in
+    /// between by another test's process; so the viewer binds port 0 and the addresses are read
+    /// from the line it prints once it listens.
     pub async fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a directory for the viewer's log");
-        let [grpc, http, ui] =
-            [free_port(), free_port(), free_port()].map(|port| format!("127.0.0.1:{port}"));
+        let any_port = "127.0.0.1:0";
         let mut command = Command::new(traces_binary());
         command
             .args([
                 "serve",
                 "--otlp-grpc",
-                &grpc,
+                any_port,
                 "--otlp-http",
-                &http,
+                any_port,
                 "--ui",
-                &ui,
+                any_port,
             ])
             .args(args);
         let process = Process::spawn("traces", command, &dir.path().join("traces.log"))
             .expect("traces serve starts");
+        let [grpc, http, ui] = listening_addresses(&process).await;
         let viewer = Self {
             grpc: format!("http://{grpc}"),
             http: format!("http://{http}"),
