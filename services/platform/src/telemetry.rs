@@ -88,7 +88,6 @@ impl Telemetry {
         let service_provider = tracer_provider(
             enabled,
             service_resource(service),
-            SERVICE_QUEUE,
             drop_event_targets,
             &reporter,
         )?;
@@ -96,7 +95,6 @@ impl Telemetry {
         let database_provider = tracer_provider(
             enabled,
             Resource::builder().with_service_name(database_name).build(),
-            DATABASE_QUEUE,
             follow_the_database_conventions,
             &reporter,
         )?;
@@ -249,12 +247,11 @@ fn service_resource(service: &ServiceInfo) -> Resource {
         .build()
 }
 
-/// A provider exporting through a batch processor with `queue`, with `rewrite` applied to each
+/// A provider exporting through a batch processor of its own, with `rewrite` applied to each
 /// span as it ends, and export failures said through `reporter`.
 fn tracer_provider(
     enabled: bool,
     resource: Resource,
-    queue: Queue,
     rewrite: fn(&mut SpanData),
     reporter: &Arc<Reporter>,
 ) -> Result<SdkTracerProvider, SettingsError> {
@@ -264,50 +261,40 @@ fn tracer_provider(
     }
     let processor = RewriteOnEnd {
         exporter: BatchSpanProcessor::builder(otlp::span_exporter(reporter)?)
-            .with_batch_config(batch_config(queue))
+            .with_batch_config(batch_config())
             .build(),
         rewrite,
     };
     Ok(builder.with_span_processor(processor).build())
 }
 
-/// How many spans a provider may hold while they wait for export, and how many leave in one
+/// How many spans each provider (the service's own, MongoDB's) may hold while they wait for
 /// export. The batch processor exports from a thread of its own, through a bounded queue: when
 /// the collector is slow or gone, spans are dropped and requests never wait. The queue is
-/// allocated whole when the service starts, about 360 bytes a span, so it is sized for what each
-/// provider must absorb.
-#[derive(Clone, Copy)]
-struct Queue {
-    max_spans: usize,
-    export_batch: usize,
-}
+/// allocated whole when the service starts, about 360 bytes a span: 16 384 cost about 6 MB.
+///
+/// The SDK's default of 2 048 is 50 ms of author-service's spans at 21 000 requests a second,
+/// and on two busy cores the export thread does go without the CPU for longer than that: it
+/// dropped one span in ten. MongoDB's spans, two per database operation, kept the default for a
+/// while and were the first to overflow when the collector went away: a 5 s outage of the bench
+/// lost 12 382 of 41 624. 16 384 hold 4 s of MongoDB's spans at 1 000 `GET /blogs` a second
+/// (four each); beyond that, size it with `OTEL_BSP_MAX_QUEUE_SIZE` (docs/tracing.md).
+const QUEUE_SPANS: usize = 16_384;
 
-/// The service's own spans. The SDK's default queue of 2 048 is 50 ms of author-service's spans
-/// at 21 000 requests a second, and on two busy cores the export thread does go without the CPU
-/// for longer than that: it dropped one span in ten. 16 384 hold 0.4 s, for about 6 MB; an
-/// export takes an eighth of them, so the queue drains in a few exports rather than 32.
-const SERVICE_QUEUE: Queue = Queue {
-    max_spans: 16_384,
-    export_batch: 2_048,
-};
-
-/// MongoDB's spans: two per database operation, and a service waits for each operation's round
-/// trip, so they arrive far slower than the service's own. The SDK's defaults.
-const DATABASE_QUEUE: Queue = Queue {
-    max_spans: 2_048,
-    export_batch: 512,
-};
+/// An export takes an eighth of the queue, so a full queue drains in a few exports rather than
+/// 32.
+const EXPORT_BATCH: usize = 2_048;
 
 /// The batch processor's settings: the `OTEL_BSP_*` variables where they are set, else the SDK's
-/// defaults but for `queue`. (Values set in code override the variables, so ours are set only
+/// defaults but for the two above. (Values set in code override the variables, so ours are set only
 /// where no variable is.)
-fn batch_config(queue: Queue) -> BatchConfig {
+fn batch_config() -> BatchConfig {
     let mut config = BatchConfigBuilder::default();
     if var("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
-        config = config.with_max_queue_size(queue.max_spans);
+        config = config.with_max_queue_size(QUEUE_SPANS);
     }
     if var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
-        config = config.with_max_export_batch_size(queue.export_batch);
+        config = config.with_max_export_batch_size(EXPORT_BATCH);
     }
     config.build()
 }
