@@ -15,7 +15,7 @@ The generated regions lie between markers, in markdown
 and in YAML
     # bench:begin NAME ... # bench:end NAME
 (README.md: readme-performance; docs/deploy.md: deploy-resources; docs/tracing.md:
-tracing-exporters; each of deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
+tracing-exporters; docs/viewer.md: viewer-figures; each of deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
 rewritten; everything else is left alone. Only the standard library is used.
 """
 
@@ -202,6 +202,25 @@ def tracing_exporters(current, history):
     return lines
 
 
+VIEWER_SECTION = "### The trace viewer"
+
+
+def viewer_figures(current, history):
+    """The table of the newest report that measured the viewer (`--cases viewer`), as its
+    section in that report has it, with the run it comes from."""
+    for run in [current] + history:
+        text = (ROOT / run.path).read_text()
+        start = text.find(VIEWER_SECTION)
+        if start < 0:
+            continue
+        section = text[start:].split("\n")[1:]
+        end = next((i for i, line in enumerate(section) if line.startswith("#")), len(section))
+        table = [line for line in section[:end] if line.startswith("|")]
+        notes = " ".join(line for line in section[:end] if line and not line.startswith("|"))
+        return [*wrap(f"From {link(run, Path('docs'))}. {notes}"), "", *table]
+    return wrap("No report has measured the viewer yet (`scripts/bench.sh --cases viewer`).")
+
+
 def wrap(text, width=98, indent=""):
     """`text` as lines of at most `width` characters (markdown or a YAML comment)."""
     lines, line = [], ""
@@ -371,6 +390,8 @@ def regenerated():
         text, "deploy-resources", deploy_resources(current, history), "docs/deploy.md"))
     update(Path("docs/tracing.md"), lambda text: markdown_region(
         text, "tracing-exporters", tracing_exporters(current, history), "docs/tracing.md"))
+    update(Path("docs/viewer.md"), lambda text: markdown_region(
+        text, "viewer-figures", viewer_figures(current, history), "docs/viewer.md"))
     for service, path in MANIFESTS.items():
         update(path, lambda text, service=service, path=path: yaml_region(
             text, "resources", manifest_resources(service, current, history), path))
