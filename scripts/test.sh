@@ -77,7 +77,7 @@ ensure_pm2
 export PM2_BIN
 info "PM2_BIN=$PM2_BIN"
 
-# tests/kubernetes.rs validates deploy/kubernetes with kubernetes-validate (no cluster needed).
+# tests/kubernetes/ validates deploy/kubernetes with kubernetes-validate (no cluster needed).
 step "Preparing kubernetes-validate $KUBERNETES_VALIDATE_VERSION in .tools/venv"
 ensure_kubernetes_validate
 export KUBERNETES_VALIDATE_BIN

@@ -29,7 +29,7 @@ readonly NX_BIN="$NX_VENV/bin/nx-27017"
 readonly SCHEMATHESIS_VERSION=4.32.5
 readonly SCHEMATHESIS_BIN="$NX_VENV/bin/schemathesis"
 
-# kubernetes-validate, which tests/kubernetes.rs runs on every manifest in deploy/kubernetes
+# kubernetes-validate, which tests/kubernetes/ runs on every manifest in deploy/kubernetes
 # against the Kubernetes API schemas it bundles (no cluster needed), pinned and installed into the
 # same venv.
 readonly KUBERNETES_VALIDATE_VERSION=1.37.0

@@ -1,5 +1,5 @@
 //! The repository's own deployment files, for the tests that check them without running them
-//! (tests/compose.rs, tests/kubernetes.rs).
+//! (tests/compose.rs, tests/kubernetes/).
 
 use crate::project_root;
 

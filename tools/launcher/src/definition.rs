@@ -2,7 +2,7 @@
 //!
 //! This is the one place that knows them. The launcher starts the services from it (for
 //! `scripts/up.sh`, `scripts/bench.sh` and the tests), `traffic` takes its default addresses from
-//! it, and `tests/pm2.rs`, `tests/compose.rs` and `tests/kubernetes.rs` check that
+//! it, and `tests/pm2.rs`, `tests/compose.rs` and `tests/kubernetes/` check that
 //! `ecosystem.config.js` (pm2), `docker-compose.yml` and deploy/kubernetes, which stay declarative
 //! files of their tools, say the same.
 
