@@ -4,7 +4,7 @@
 use e2e_tests::{Platform, WithToken};
 use mongodb::bson::doc;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug)]
 enum Caller {
@@ -15,14 +15,36 @@ enum Caller {
     Admin,
 }
 
-/// service, method, path, body, and the expected code for [anonymous, garbage, READ, WRITE, ADMIN].
-type Case = (
-    &'static str,
-    Method,
-    String,
-    Option<serde_json::Value>,
-    [u16; 5],
-);
+const CALLERS: [Caller; 5] = [
+    Caller::Anonymous,
+    Caller::Garbage,
+    Caller::Read,
+    Caller::Write,
+    Caller::Admin,
+];
+
+/// An endpoint (service, method, path, body) and its code for each of the `CALLERS`.
+type Case = (&'static str, Method, String, Option<Value>, [u16; 5]);
+
+/// What each endpoint answers each of the `CALLERS`; `blog` and `user` are paths of a blog and
+/// a user that exist. A body of `None` on `POST /users` stands for a new user each time.
+#[rustfmt::skip]
+fn expected_codes(blog: &str, user: &str) -> Vec<Case> {
+    let (get, post) = (Method::GET, Method::POST);
+    let blog_body = json!({ "title": "T", "content": "C" });
+    let authorize = |permission| Some(json!({ "permission": permission }));
+    //    service   method        path                   body             anonymous garbage READ WRITE ADMIN
+    vec![
+        ("blog",   get.clone(),  "/blogs".into(),     None,              [401, 401, 200, 403, 403]),
+        ("blog",   get.clone(),  blog.into(),         None,              [401, 401, 200, 403, 403]),
+        ("blog",   post.clone(), "/blogs".into(),     Some(blog_body),   [401, 401, 403, 201, 403]),
+        ("user",   post.clone(), "/users".into(),     None,              [401, 401, 403, 403, 201]),
+        ("user",   get,          user.into(),         None,              [401, 401, 403, 403, 200]),
+        ("author", post.clone(), "/authorize".into(), authorize("READ"),  [401, 401, 200, 403, 403]),
+        ("author", post.clone(), "/authorize".into(), authorize("WRITE"), [401, 401, 403, 200, 403]),
+        ("author", post,         "/authorize".into(), authorize("ADMIN"), [401, 401, 403, 403, 200]),
+    ]
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_answers_each_caller_with_the_exact_code() {
@@ -46,83 +68,17 @@ async fn every_endpoint_answers_each_caller_with_the_exact_code() {
         Caller::Write => Some(write.clone()),
         Caller::Admin => Some(admin.clone()),
     };
+    // Each successful user creation needs a fresh name.
     let mut counter = 0;
     let mut new_user = || {
         counter += 1;
         json!({ "username": format!("made-{counter}"), "password": "a-good-password", "permissions": ["READ"] })
     };
-    let blog_body = || json!({ "title": "T", "content": "C" });
-    let cases: Vec<Case> = vec![
-        (
-            "blog",
-            Method::GET,
-            "/blogs".into(),
-            None,
-            [401, 401, 200, 403, 403],
-        ),
-        (
-            "blog",
-            Method::GET,
-            blog_path.clone(),
-            None,
-            [401, 401, 200, 403, 403],
-        ),
-        (
-            "blog",
-            Method::POST,
-            "/blogs".into(),
-            Some(blog_body()),
-            [401, 401, 403, 201, 403],
-        ),
-        (
-            "user",
-            Method::POST,
-            "/users".into(),
-            Some(new_user()),
-            [401, 401, 403, 403, 201],
-        ),
-        (
-            "user",
-            Method::GET,
-            user_path.clone(),
-            None,
-            [401, 401, 403, 403, 200],
-        ),
-        (
-            "author",
-            Method::POST,
-            "/authorize".into(),
-            Some(json!({ "permission": "READ" })),
-            [401, 401, 200, 403, 403],
-        ),
-        (
-            "author",
-            Method::POST,
-            "/authorize".into(),
-            Some(json!({ "permission": "WRITE" })),
-            [401, 401, 403, 200, 403],
-        ),
-        (
-            "author",
-            Method::POST,
-            "/authorize".into(),
-            Some(json!({ "permission": "ADMIN" })),
-            [401, 401, 403, 403, 200],
-        ),
-    ];
-    let callers = [
-        Caller::Anonymous,
-        Caller::Garbage,
-        Caller::Read,
-        Caller::Write,
-        Caller::Admin,
-    ];
     let mut failures = Vec::new();
-    for (service, method, path, body, expected) in cases {
-        for (caller, expected) in callers.into_iter().zip(expected) {
-            // Each successful user creation needs a fresh name.
-            let body = match (&body, service) {
-                (Some(_), "user") => Some(new_user()),
+    for (service, method, path, body, expected) in expected_codes(&blog_path, &user_path) {
+        for (caller, expected) in CALLERS.into_iter().zip(expected) {
+            let body = match (service, &path[..], &body) {
+                ("user", "/users", None) => Some(new_user()),
                 _ => body.clone(),
             };
             let mut request = api
