@@ -115,7 +115,9 @@ fn points(query: &MetricsQuery, measure: Measure, minutes: &[&Minute]) -> Vec<Po
         calls[i + 1] = calls[i] + u64::from(minute.calls);
         errors[i + 1] = errors[i] + u64::from(minute.errors);
     }
-    let mut latencies = SlidingHistogram::new(minutes);
+    // Only a latency reads the durations: calls and errors skip their buckets.
+    let mut latencies =
+        matches!(measure, Measure::Latency { .. }).then(|| SlidingHistogram::new(minutes));
     let mut previous: Option<(i64, Option<f64>)> = None;
     let mut points = Vec::new();
     for timestamp_ms in query.timestamps() {
@@ -132,9 +134,9 @@ fn points(query: &MetricsQuery, measure: Measure, minutes: &[&Minute]) -> Vec<Po
                     Measure::Calls => Some(in_window as f64 / (window * 60) as f64),
                     _ if in_window == 0 => None,
                     Measure::Errors => Some((errors[to] - errors[from]) as f64 / in_window as f64),
-                    Measure::Latency { quantile } => {
-                        Some(latencies.quantile(from..to, in_window, quantile) / 1e6)
-                    }
+                    Measure::Latency { quantile } => latencies
+                        .as_mut()
+                        .map(|latencies| latencies.quantile(from..to, in_window, quantile) / 1e6),
                 }
             }
         };
@@ -163,13 +165,14 @@ struct SlidingHistogram<'a> {
 
 impl<'a> SlidingHistogram<'a> {
     fn new(minutes: &'a [&'a Minute]) -> Self {
-        let buckets = || {
-            minutes
-                .iter()
-                .flat_map(|m| m.latencies.iter().map(|(b, _)| *b))
-        };
-        let lowest = buckets().min().unwrap_or(0);
-        let highest = buckets().max().unwrap_or(0);
+        // A minute's buckets are sorted: its first and last are its lowest and highest.
+        let (lowest, highest) = minutes
+            .iter()
+            .filter_map(|m| Some((m.latencies.first()?.0, m.latencies.last()?.0)))
+            .fold((u16::MAX, 0), |(low, high), (first, last)| {
+                (low.min(first), high.max(last))
+            });
+        let lowest = lowest.min(highest);
         Self {
             minutes,
             left: 0,
