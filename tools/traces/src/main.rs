@@ -18,6 +18,10 @@ use traces::{
     waterfall::Waterfall,
 };
 
+/// mimalloc, not glibc's malloc: see tools/traces/Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Receive OpenTelemetry traces and view them, with no Jaeger needed; or read any Jaeger v2.
 #[derive(Parser)]
 #[command(name = "traces", version)]
