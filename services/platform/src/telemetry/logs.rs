@@ -9,8 +9,8 @@
 
 use std::{sync::Arc, time::SystemTime};
 
-use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry::{InstrumentationScope, logs::LogRecord};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
