@@ -15,7 +15,7 @@ The generated regions lie between markers, in markdown
 and in YAML
     # bench:begin NAME ... # bench:end NAME
 (README.md: readme-performance; docs/deploy.md: deploy-resources; docs/tracing.md:
-tracing-exporters; each of deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
+tracing-exporters and tracing-logs; each of deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
 rewritten; everything else is left alone. Only the standard library is used.
 """
 
@@ -202,6 +202,36 @@ def tracing_exporters(current, history):
     return lines
 
 
+def tracing_logs(current, history):
+    """What exporting log records adds to our services' CPU per request, from the newest run that
+    measured the traced-nologs mode (the report's *Log records on and off*)."""
+    beside = [Run(path.relative_to(ROOT), run.data) for path in sorted((ROOT / "docs").glob("benchmarks-*.md"))
+              if (run := read_figures(path))]
+    candidates = sorted([current] + beside + history, key=lambda run: run.data["date"], reverse=True)
+    run = next((run for run in candidates if run.data.get("logs_overheads")), None)
+    if run is None:
+        return wrap("No report yet has measured log records on against off (`scripts/bench.sh --cases"
+                    " \"authorize list-blogs list-blogs-failing\" --modes \"traced traced-nologs\"`).")
+    titles = {"authorize": "`POST /authorize`", "list-blogs": "`GET /blogs`",
+              "list-blogs-failing": "`GET /blogs`, `authorFailureRate` 0.2"}
+    rows = []
+    for where, values in run.data["logs_overheads"].items():
+        case, connections = where.split()
+        rows.append(f"| {titles.get(case, case)}, {connections} connections | **{report.pct(statistics.median(values))}**"
+                    f" ({report.pct(min(values))} to {report.pct(max(values))}) |")
+    rounds = len(next(iter(run.data["logs_overheads"].values())))
+    return [
+        *wrap("What exporting log records adds to our services' CPU per request, against"
+              f" `OTEL_LOGS_EXPORTER=none` with tracing on in both, medians of {rounds} round(s) with"
+              f" their spread, from {link(run, Path('docs'))} (target: ≤"
+              f" {report.TARGET_LOGS_OVERHEAD * 100:.0f}% where no request fails):"),
+        "",
+        "| run | logs on − off |",
+        "|---|---|",
+        *rows,
+    ]
+
+
 def wrap(text, width=98, indent=""):
     """`text` as lines of at most `width` characters (markdown or a YAML comment)."""
     lines, line = [], ""
@@ -369,8 +399,9 @@ def regenerated():
         text, "readme-performance", readme_performance(current, history), "README.md"))
     update(Path("docs/deploy.md"), lambda text: markdown_region(
         text, "deploy-resources", deploy_resources(current, history), "docs/deploy.md"))
-    update(Path("docs/tracing.md"), lambda text: markdown_region(
-        text, "tracing-exporters", tracing_exporters(current, history), "docs/tracing.md"))
+    update(Path("docs/tracing.md"), lambda text: markdown_region(markdown_region(
+        text, "tracing-exporters", tracing_exporters(current, history), "docs/tracing.md"),
+        "tracing-logs", tracing_logs(current, history), "docs/tracing.md"))
     for service, path in MANIFESTS.items():
         update(path, lambda text, service=service, path=path: yaml_region(
             text, "resources", manifest_resources(service, current, history), path))
