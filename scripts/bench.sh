@@ -35,6 +35,9 @@ Options:
                         outage        GET /blogs at 16 connections for 15 s, the sink frozen
                                       (SIGSTOP) from the 5th to the 10th second, as a collector
                                       that stops answering: the spans lost (traced mode only)
+                        list-blogs-failing  GET /blogs?limit=20 with the authorFailureRate
+                                      flag at 0.2: a fifth of the requests fail (503) and
+                                      write their log records (two each)
                         create-blog   POST /blogs                blog -> author -> MongoDB
                         viewer        the trace viewer (traces serve), measured by traces-bench
                                       after the platform: spans ingested per second of its CPU,
@@ -49,6 +52,8 @@ Options:
                                    instead of ours (platform's opentelemetry-otlp-exporter feature)
                         tls-gzip   traced, exported over TLS (the sink's private authority in
                                    OTEL_EXPORTER_OTLP_CERTIFICATE) with OTEL_EXPORTER_OTLP_COMPRESSION=gzip
+                        traced-nologs  traced, without log records (OTEL_LOGS_EXPORTER=none): against
+                                   traced (which exports them, as shipped), what the records cost
   --burst-connections N   connections of the login flood (default 16)
   --blogs N           blogs to seed before measuring (default 1000)
   --profile P         the cargo profile of the measured services: production (default: what
@@ -81,8 +86,12 @@ EOF
 
 # create-blog comes last because it adds blogs, and GET /blogs gets slower with every blog it counts:
 # list-blogs and login-burst must both list the same --blogs blogs.
-readonly ALL_CASES=(authorize list-blogs login login-burst outage create-blog viewer)
-readonly ALL_MODES=(traced untraced library tls-gzip)
+readonly ALL_CASES=(authorize list-blogs list-blogs-failing login login-burst outage create-blog viewer)
+readonly ALL_MODES=(traced untraced library tls-gzip traced-nologs)
+# The list-blogs-failing case: the share of author-service's answers the authorFailureRate flag
+# fails (docs/scenarios.md), and how long the services take at most to read a changed flags file.
+readonly FAILURE_RATE=0.2
+readonly FLAGS_RELOAD_SECONDS=2
 # The outage case: GET /blogs at 16 connections (the target is stated there) for OUTAGE_RUN_SECONDS,
 # the sink stopped from OUTAGE_START_SECONDS for OUTAGE_SECONDS, whatever --duration says.
 readonly OUTAGE_CONNECTIONS=16
@@ -115,7 +124,8 @@ RESTING_TICKS=0
 # GET /blogs in the login-burst case: the target is stated at 16 connections.
 readonly BURST_LIST_CONNECTIONS=16
 # The endpoint each simple case loads (start_load's targets).
-declare -Ar TARGET_OF=([authorize]=authorize [list-blogs]=list [create-blog]=create [login]=login)
+declare -Ar TARGET_OF=([authorize]=authorize [list-blogs]=list [list-blogs-failing]=list [create-blog]=create
+    [login]=login)
 readonly LUA_SCRIPT="$PROJECT_ROOT/scripts/bench/wrk.lua"
 readonly REPORT_SCRIPT="$PROJECT_ROOT/scripts/bench/report.py"
 # ~600 characters: a blog of a few sentences, so that a page of 20 is a realistic 13 KB response.
@@ -241,7 +251,7 @@ READER_PASS=""
 CLK_TCK=100
 HWM_RESETTABLE=true
 COMPLETED=false
-MODE=""                # the mode being measured (traced, untraced, library, tls-gzip)
+MODE=""                # the mode being measured (traced, untraced, library, tls-gzip, traced-nologs)
 ROUND=1                # the round of --repeat being measured (mode_dir)
 PAUSE_PID=""           # the sleep of a running pause
 
@@ -313,6 +323,7 @@ mode_description() {
         untraced) echo "OTEL_SDK_DISABLED=true" ;;
         library) echo "OTEL_TRACES_SAMPLER=always_on, opentelemetry-otlp's exporter" ;;
         tls-gzip) echo "OTEL_TRACES_SAMPLER=always_on, over TLS with gzip" ;;
+        traced-nologs) echo "OTEL_TRACES_SAMPLER=always_on, OTEL_LOGS_EXPORTER=none" ;;
     esac
 }
 
@@ -327,6 +338,7 @@ start_platform() {
     local exporting=(OTEL_EXPORTER_OTLP_ENDPOINT="$SINK_GRPC")
     case "$mode" in
         untraced) tracing=(OTEL_SDK_DISABLED=true) ;;
+        traced-nologs) tracing=(OTEL_TRACES_SAMPLER=always_on OTEL_LOGS_EXPORTER=none) ;;
         *) tracing=(OTEL_TRACES_SAMPLER=always_on) ;;
     esac
     case "$mode" in
@@ -680,6 +692,21 @@ measure() {
     info "  $summary"
 }
 
+# set_failure_rate MODE RATE: the authorFailureRate flag at RATE (0: every flag off) in the flags
+# file the services of MODE read (flags.json in their working directory, docs/scenarios.md), once
+# they have read it.
+set_failure_rate() {
+    local file
+    file="$(mode_dir "$1")/flags.json"
+    if [[ "$2" == 0 ]]; then
+        rm -f -- "$file"
+    else
+        printf '{"flags": {"authorFailureRate": {"state": "ENABLED", "variants": {"on": %s},
+          "defaultVariant": "on"}}}\n' "$2" >"$file"
+    fi
+    pause "$FLAGS_RELOAD_SECONDS"
+}
+
 # --- seeding --------------------------------------------------------------------------------
 
 # seed MODE: the reader and the writer, their tokens, and $BLOGS blogs, made through the API by
@@ -848,12 +875,14 @@ run_mode() {
     warm_up "$mode"
     for case_name in "${CASE_LIST[@]}"; do
         case "$case_name" in
-            authorize | list-blogs | create-blog | login)
+            authorize | list-blogs | list-blogs-failing | create-blog | login)
+                [[ "$case_name" != list-blogs-failing ]] || set_failure_rate "$mode" "$FAILURE_RATE"
                 for connections in "${CONNECTION_LIST[@]}"; do
                     info "$mode $case_name, $connections connections, ${DURATION_S}s"
                     measure "$(mode_dir "$mode")/$case_name/c$connections" \
                         "${TARGET_OF[$case_name]}" "$connections"
                 done
+                [[ "$case_name" != list-blogs-failing ]] || set_failure_rate "$mode" 0
                 ;;
             login-burst)
                 info "$mode login-burst: GET /blogs at $BURST_LIST_CONNECTIONS connections alone, ${DURATION_S}s"

@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Writes docs/scenarios.md's walkthrough from a real run: for each scenario flag, how the viewer
-finds the cause, with the commands' own output.
+finds the cause, with the commands' own output; and docs/tracing.md's failing request with its log
+records.
 
     scripts/walkthrough.py             run it, and rewrite the walkthrough's regions
-    scripts/walkthrough.py --out -     run it, and print the regions instead
+    scripts/walkthrough.py --print     run it, and print the regions instead
 
 Against a running platform and trace viewer (scripts/up.sh, as for scripts/demo.sh): it logs in as
 the administrator, creates a reader, and for each of the four flags sends normal `GET /blogs`
 requests, switches the flag on with scripts/scenario.sh, sends requests until the flag acts,
 switches it off, waits for the traces in the viewer, and runs `traces search --attr`, `traces diff`
-and `traces show --critical-path` on them. The flags file is put back as it was, byte for byte.
+and `traces show --critical-path` on them; for `authorFailureRate`, also `traces show --logs` of a
+failed request, once its log records have arrived. The flags file is put back as it was, byte for
+byte.
 
-The regions lie between `<!-- bench:begin walkthrough-FLAG -->` and `<!-- bench:end ... -->`,
+The regions lie between `<!-- bench:begin walkthrough-FLAG -->` (`walkthrough-logs` in
+docs/tracing.md) and `<!-- bench:end ... -->`,
 the markers scripts/bench/docs.py writes the benchmark's figures between (its markdown_region
 does the writing). Each says the date and commit of its run: trace ids and timings change from
 run to run.
@@ -38,6 +42,11 @@ sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 from docs import markdown_region  # noqa: E402  (the one writer of generated regions)
 
 DOC = Path("docs/scenarios.md")
+# The failing request's trace with its log records.
+LOGS_DOC = Path("docs/tracing.md")
+LOGS_REGION = "walkthrough-logs"
+# The log data model's SeverityNumber of WARN: a failure's record is WARN or worse.
+SEVERITY_WARN = 13
 HOST = os.environ.get("HOST", "127.0.0.1")
 URL = {
     name: f"http://{HOST}:{os.environ.get(f'{name.upper()}_PORT', port)}"
@@ -119,6 +128,26 @@ def wait_for_trace(trace_id, names):
                 return
         time.sleep(0.5)
     die(f"trace {trace_id} did not reach {VIEWER} with {', '.join(names)} within 30 s")
+
+
+def wait_for_records(trace_id, services):
+    """Waits (at most 30 s: records leave in batches too) until the viewer has a WARN-or-worse
+    record of each of `services` in the trace."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status, answer, _, _ = request("GET", f"{VIEWER}/api/logs?traceId={trace_id}")
+        if status == 200:
+            warned = {attribute["value"].get("stringValue")
+                      for resource in answer["result"]["resourceLogs"]
+                      if any(int(record.get("severityNumber", 0)) >= SEVERITY_WARN
+                             for scope in resource.get("scopeLogs", [])
+                             for record in scope.get("logRecords", []))
+                      for attribute in resource.get("resource", {}).get("attributes", [])
+                      if attribute["key"] == "service.name"}
+            if set(services) <= warned:
+                return
+        time.sleep(0.5)
+    die(f"the log records of trace {trace_id} did not reach {VIEWER} from {', '.join(services)} within 30 s")
 
 
 class Platform:
@@ -228,6 +257,11 @@ def run_flags(platform):
         (f"{binary} {' '.join(status)}", traces(*status)),
         (f"{binary} diff {failed[0]}", diff_top(failed[0])),
     ])
+    # The same failed request with the records that say why: author-service's and blog-service's.
+    wait_for_records(failed[0], ["author-service", "blog-service"])
+    regions["logs"] = console([
+        (f"{binary} show {failed[0]} --logs", traces("show", failed[0], "--logs")),
+    ])
 
     # 2. to 4.: a slow request beside the typical one, and its critical path.
     for flag, switch, acted, concurrency, names in [
@@ -255,7 +289,8 @@ def run_flags(platform):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(DOC), help="the document to rewrite (- for stdout)")
+    parser.add_argument("--print", action="store_true",
+                        help="print the regions instead of rewriting docs/scenarios.md and docs/tracing.md")
     args = parser.parse_args()
     if not (ROOT / "target/release/traces").exists():
         die("target/release/traces is missing: cargo build --release -p traces")
@@ -273,16 +308,18 @@ def main():
                             text=True).stdout.strip() or "unknown"
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     stamp = f"From the run of {date} at {commit} (`scripts/walkthrough.py`):"
-    if args.out == "-":
+    if args.print:
         for flag, lines in regions.items():
-            print(f"<!-- {flag} -->\n{stamp}\n\n" + "\n".join(lines) + "\n")
+            print(f"<!-- walkthrough-{flag} -->\n{stamp}\n\n" + "\n".join(lines) + "\n")
         return 0
-    path = Path(args.out)
-    text = (ROOT / path).read_text() if not path.is_absolute() else path.read_text()
-    for flag, lines in regions.items():
-        text = markdown_region(text, f"walkthrough-{flag}", [stamp, "", *lines], path)
-    (ROOT / path if not path.is_absolute() else path).write_text(text)
-    print(f"updated {path}")
+    for path in (DOC, LOGS_DOC):
+        text = (ROOT / path).read_text()
+        for flag, lines in regions.items():
+            name = f"walkthrough-{flag}"
+            if (name == LOGS_REGION) == (path == LOGS_DOC):
+                text = markdown_region(text, name, [stamp, "", *lines], path)
+        (ROOT / path).write_text(text)
+        print(f"updated {path}")
     return 0
 
 

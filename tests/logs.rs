@@ -4,6 +4,10 @@
 //! provokes a failure (author-service down, MongoDB down, the `authorFailureRate` flag), and reads
 //! the records back from the test collector, severity, body and typed attributes. Then the
 //! settings: `OTEL_LOGS_EXPORTER=none`, a `_LOGS_` endpoint of their own, HTTP, https and gzip.
+//!
+//! Most stories provoke the same failure, the one a reader meets first: author-service stopped,
+//! `GET /blogs` answered 503 ([`list_without_author`]), and blog-service's WARN record saying it
+//! got no answer ([`says_author_did_not_answer`]).
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +26,55 @@ async fn restart_with(platform: &mut Platform, service: &str, variables: &[(&str
     platform.set_service_env(service, variables);
     platform.start_service(service);
     platform.wait_ready(service).await;
+}
+
+/// A platform of its own, and a reader's token.
+async fn platform_with_reader() -> (Platform, String) {
+    let platform = Platform::start().await;
+    let reader = platform.user_token("reader", &["READ"]).await;
+    (platform, reader)
+}
+
+/// Stops author-service (it stays stopped) and lists blogs with `token`: answered 503. Returns
+/// blog-service's SERVER span of that request, once it has arrived at the platform's collector.
+async fn list_without_author(platform: &mut Platform, token: &str) -> ExportedSpan {
+    platform.stop_service("author");
+    let refused = platform.api.list_blogs(Some(token), "").await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    server_span(
+        &platform.collector,
+        &refused.trace_id(),
+        "blog-service",
+        "GET /blogs",
+    )
+    .await
+}
+
+/// Waits at `collector` for the record of blog-service saying, in `blog` (its SERVER span of a
+/// [`list_without_author`]), that author-service did not answer; checks it and returns it.
+async fn says_author_did_not_answer(
+    collector: &Collector,
+    blog: &ExportedSpan,
+) -> ExportedLogRecord {
+    let record = collector
+        .wait_for_warning(&blog.trace_id, "blog-service", "dependency unavailable")
+        .await;
+    assert_says_why(&record, blog, severity::WARN, "cause", "no answer");
+    assert_eq!(record.attribute("dependency"), Some("author-service"));
+    record
+}
+
+/// Waits (at most 5 s: the services read the flags file every half second) until
+/// author-service answers `POST /authorize` with `status`, once the flags file changed.
+async fn authorize_answers(platform: &Platform, token: &str, status: u16) {
+    let started = Instant::now();
+    while platform.api.authorize(Some(token), "READ").await.status != status {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the flags file's change applies: POST /authorize answers {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The trace's SERVER span of `service` for `route`, once it has arrived.
@@ -70,8 +123,17 @@ fn assert_says_why(
         record.resource.get("service.name"),
         Some(&Value::String(in_span.service.clone()))
     );
-    // The bridge writes the record as the event happens: the SDK's observed time is its time.
-    assert!(record.observed_time_unix_nano > 0);
+    // The time the event occurred, and the time the SDK saw it: the same moment, inside the span
+    // it was written in.
+    assert!(
+        (in_span.start_unix_nano..=in_span.end_unix_nano).contains(&record.time_unix_nano),
+        "written at {} within its span, {}..{}: {}",
+        record.time_unix_nano,
+        in_span.start_unix_nano,
+        in_span.end_unix_nano,
+        record.describe()
+    );
+    assert_eq!(record.observed_time_unix_nano, record.time_unix_nano);
     assert!(
         !record.event_name.contains(".rs:"),
         "no source path: {}",
@@ -103,14 +165,7 @@ async fn every_5xx_leaves_a_record_saying_why_in_the_span_that_saw_it() {
     // The flag: author-service answers 500 and says so at ERROR in its SERVER span; blog-service
     // answers 503 and says at WARN, in its own, that author-service answered 500.
     std::fs::write(&flags, EVERY_AUTHORIZE_FAILS).unwrap();
-    let started = Instant::now();
-    while platform.api.authorize(Some(&writer), "READ").await.status != 500 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the flag applies"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    authorize_answers(&platform, &writer, 500).await;
     let refused = platform.api.post_blog(Some(&writer), "Lost", "Body").await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     let hop = collector
@@ -142,36 +197,11 @@ async fn every_5xx_leaves_a_record_saying_why_in_the_span_that_saw_it() {
     );
     assert_eq!(blog_record.attribute("dependency"), Some("author-service"));
     std::fs::copy(project_root().join("flags.json"), &flags).unwrap();
-    let started = Instant::now();
-    while platform.api.authorize(Some(&writer), "READ").await.status != 200 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the flag is off"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    authorize_answers(&platform, &writer, 200).await;
 
     // author-service down: blog-service could not reach it.
-    platform.stop_service("author");
-    let unreached = platform.api.list_blogs(Some(&writer), "").await;
-    assert_eq!(unreached.status, 503, "{}", unreached.text);
-    let blog = server_span(
-        &platform.collector,
-        &unreached.trace_id(),
-        "blog-service",
-        "GET /blogs",
-    )
-    .await;
-    let record = platform
-        .collector
-        .wait_for_warning(
-            &unreached.trace_id(),
-            "blog-service",
-            "dependency unavailable",
-        )
-        .await;
-    assert_says_why(&record, &blog, severity::WARN, "cause", "no answer");
-    assert_eq!(record.attribute("dependency"), Some("author-service"));
+    let blog = list_without_author(&mut platform, &writer).await;
+    says_author_did_not_answer(&platform.collector, &blog).await;
     platform.start_service("author");
     platform.wait_ready("author").await;
 
@@ -226,8 +256,7 @@ async fn every_5xx_leaves_a_record_saying_why_in_the_span_that_saw_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_exporter_none_sends_no_record_while_spans_still_arrive_and_a_typo_stops_the_start() {
-    let mut platform = Platform::start().await;
-    let reader = platform.user_token("reader", &["READ"]).await;
+    let (mut platform, reader) = platform_with_reader().await;
 
     platform.stop_service("blog");
     platform.set_service_env("blog", &[("OTEL_LOGS_EXPORTER", "console")]);
@@ -244,17 +273,8 @@ async fn logs_exporter_none_sends_no_record_while_spans_still_arrive_and_a_typo_
     platform.set_service_env("blog", &[("OTEL_LOGS_EXPORTER", "none")]);
     platform.start_service("blog");
     platform.wait_ready("blog").await;
-    platform.stop_service("author");
-    let refused = platform.api.list_blogs(Some(&reader), "").await;
-    assert_eq!(refused.status, 503);
     // The span arrives; the record that would have said why does not, nor any other of blog's.
-    server_span(
-        &platform.collector,
-        &refused.trace_id(),
-        "blog-service",
-        "GET /blogs",
-    )
-    .await;
+    list_without_author(&mut platform, &reader).await;
     platform.start_service("author");
     platform.wait_ready("author").await;
     platform.collector.wait_until_quiet().await;
@@ -280,8 +300,8 @@ fn unix_nanos_now() -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_logs_endpoint_of_their_own_takes_the_records_over_http_and_spans_go_on_as_before() {
-    let mut platform = Platform::start().await;
-    let reader = platform.user_token("reader", &["READ"]).await;
+    let (mut platform, reader) = platform_with_reader().await;
+    let test_began = unix_nanos_now();
     let records_only = Collector::start().await;
     // blog-service: logs over HTTP to a collector of their own, at the URL as given; spans over
     // gRPC to the platform's. author-service: spans to nowhere, logs as before, so its report
@@ -333,6 +353,11 @@ async fn a_logs_endpoint_of_their_own_takes_the_records_over_http_and_spans_go_o
     assert_eq!(report.severity_number, severity::WARN);
     assert_eq!(report.trace_id, "", "written outside any request");
     assert!(
+        (test_began..=unix_nanos_now()).contains(&report.time_unix_nano),
+        "written during the test: {}",
+        report.time_unix_nano
+    );
+    assert!(
         matches!(report.attributes.get("dropped"), Some(Value::Int(n)) if *n > 0),
         "{}",
         report.describe()
@@ -346,30 +371,14 @@ async fn a_logs_endpoint_of_their_own_takes_the_records_over_http_and_spans_go_o
         Some(Value::String(_))
     ));
 
-    platform.stop_service("author");
-    let refused = platform.api.list_blogs(Some(&reader), "").await;
-    assert_eq!(refused.status, 503);
-    let blog = server_span(
-        &platform.collector,
-        &refused.trace_id(),
-        "blog-service",
-        "GET /blogs",
-    )
-    .await;
-    let record = records_only
-        .wait_for_warning(
-            &refused.trace_id(),
-            "blog-service",
-            "dependency unavailable",
-        )
-        .await;
-    assert_says_why(&record, &blog, severity::WARN, "cause", "no answer");
+    let blog = list_without_author(&mut platform, &reader).await;
+    says_author_did_not_answer(&records_only, &blog).await;
     assert!(
         records_only.spans().is_empty(),
         "no span went to the logs' endpoint"
     );
     platform.collector.wait_until_quiet().await;
-    let elsewhere = platform.collector.trace_log_records(&refused.trace_id());
+    let elsewhere = platform.collector.trace_log_records(&blog.trace_id);
     assert!(
         elsewhere.is_empty(),
         "blog's records went to their own endpoint only:\n{}",
@@ -379,8 +388,7 @@ async fn a_logs_endpoint_of_their_own_takes_the_records_over_http_and_spans_go_o
 
 #[tokio::test(flavor = "multi_thread")]
 async fn records_reach_an_https_collector_gzipped_with_a_private_authority() {
-    let mut platform = Platform::start().await;
-    let reader = platform.user_token("reader", &["READ"]).await;
+    let (mut platform, reader) = platform_with_reader().await;
     let authority = Authority::new("private");
     let grpc = TlsFront::start(platform.collector.grpc_address(), &authority, false).await;
     let ca = authority.certificate().display().to_string();
@@ -395,34 +403,51 @@ async fn records_reach_an_https_collector_gzipped_with_a_private_authority() {
         ],
     )
     .await;
-    platform.stop_service("author");
-    let refused = platform.api.list_blogs(Some(&reader), "").await;
-    assert_eq!(refused.status, 503);
-    let blog = server_span(
-        &platform.collector,
-        &refused.trace_id(),
-        "blog-service",
-        "GET /blogs",
-    )
-    .await;
-    let record = platform
-        .collector
-        .wait_for_warning(
-            &refused.trace_id(),
-            "blog-service",
-            "dependency unavailable",
-        )
-        .await;
-    assert_says_why(&record, &blog, severity::WARN, "cause", "no answer");
+    let blog = list_without_author(&mut platform, &reader).await;
+    says_author_did_not_answer(&platform.collector, &blog).await;
     assert!(grpc.handshakes() > 0, "the records came over TLS");
     let seen = platform.collector.custom_headers();
     assert!(seen.contains("grpc grpc-encoding=gzip"), "{seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_general_gzip_setting_compresses_records_on_both_protocols() {
+    let (mut platform, reader) = platform_with_reader().await;
+    // blog-service's records go to a collector of their own, so the encoding it notes is theirs
+    // (the spans, gzipped too, go to the platform's); `OTEL_EXPORTER_OTLP_COMPRESSION`, the
+    // general variable, is the only one that asks for gzip.
+    for (protocol, noted) in [
+        ("grpc", "grpc grpc-encoding=gzip"),
+        ("http/protobuf", "http content-encoding=gzip"),
+    ] {
+        let records_only = Collector::start().await;
+        let endpoint = match protocol {
+            "grpc" => records_only.endpoint(),
+            _ => format!("{}/v1/logs", records_only.http_endpoint()),
+        };
+        restart_with(
+            &mut platform,
+            "blog",
+            &[
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+                ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", protocol),
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", endpoint.as_str()),
+            ],
+        )
+        .await;
+        let blog = list_without_author(&mut platform, &reader).await;
+        says_author_did_not_answer(&records_only, &blog).await;
+        let seen = records_only.custom_headers();
+        assert!(seen.contains(noted), "{protocol}: {seen:?}");
+        assert!(records_only.log_exports() > 0 && records_only.spans().is_empty());
+        platform.start_service("author");
+        platform.wait_ready("author").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_flushes_buffered_records_with_the_spans_within_5_s() {
-    let mut platform = Platform::start().await;
-    let reader = platform.user_token("reader", &["READ"]).await;
+    let (mut platform, reader) = platform_with_reader().await;
     // A batch delay far longer than the test: only the shutdown flush can deliver the record.
     restart_with(
         &mut platform,
@@ -430,26 +455,17 @@ async fn sigterm_flushes_buffered_records_with_the_spans_within_5_s() {
         &[("OTEL_BLRP_SCHEDULE_DELAY", "600000")],
     )
     .await;
-    platform.stop_service("author");
-    let refused = platform.api.list_blogs(Some(&reader), "").await;
-    assert_eq!(refused.status, 503);
-    let blog = server_span(
-        &platform.collector,
-        &refused.trace_id(),
-        "blog-service",
-        "GET /blogs",
-    )
-    .await;
+    let blog = list_without_author(&mut platform, &reader).await;
     assert!(
         platform
             .collector
-            .trace_log_records(&refused.trace_id())
+            .trace_log_records(&blog.trace_id)
             .is_empty(),
         "the record is still buffered before the signal"
     );
     let took = platform.stop_service("blog").expect("exits on SIGTERM");
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    let records = platform.collector.trace_log_records(&refused.trace_id());
+    let records = platform.collector.trace_log_records(&blog.trace_id);
     let record = records
         .iter()
         .find(|record| record.body == Value::String("dependency unavailable".into()))

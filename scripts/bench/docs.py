@@ -15,7 +15,8 @@ The generated regions lie between markers, in markdown
 and in YAML
     # bench:begin NAME ... # bench:end NAME
 (README.md: readme-performance; docs/deploy.md: deploy-resources; docs/tracing.md:
-tracing-exporters; docs/viewer.md: viewer-figures; each of deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
+tracing-exporters and tracing-logs; docs/viewer.md: viewer-figures; each of
+deploy/kubernetes/{authen,user,blog,author}.yaml: resources). Everything between the markers is
 rewritten; everything else is left alone. Only the standard library is used.
 """
 
@@ -87,6 +88,15 @@ def newest_with(current, history, case, label, mode="traced"):
     sys.exit(f"no report measured {case} {label} {mode}")
 
 
+def newest(current, history, measured):
+    """The newest report for which `measured(run)`: the current one, one written with --out beside
+    it (docs/benchmarks-*.md), or the history's; None if none did."""
+    beside = [Run(path.relative_to(ROOT), run.data) for path in sorted((ROOT / "docs").glob("benchmarks-*.md"))
+              if (run := read_figures(path))]
+    candidates = sorted([current] + beside + history, key=lambda run: run.data["date"], reverse=True)
+    return next((run for run in candidates if measured(run)), None)
+
+
 def n(value):
     return report.num(value)
 
@@ -154,11 +164,7 @@ def readme_performance(current, history):
 def tracing_exporters(current, history):
     """What tracing adds with our exporter, opentelemetry-otlp's and ours over TLS with gzip, from
     the newest run that measured the library mode, and the spans its outages lost."""
-    # Such a run may be a report of its own, written with --out beside the current one.
-    beside = [Run(path.relative_to(ROOT), run.data) for path in sorted((ROOT / "docs").glob("benchmarks-*.md"))
-              if (run := read_figures(path))]
-    candidates = sorted([current] + beside + history, key=lambda run: run.data["date"], reverse=True)
-    run = next((run for run in candidates if run.data.get("cpu_overheads", {}).get("library")), None)
+    run = newest(current, history, lambda run: run.data.get("cpu_overheads", {}).get("library"))
     if run is None:
         return wrap("No report has measured the two exporters side by side yet (`scripts/bench.sh"
                     " --modes \"traced untraced library tls-gzip\"`).")
@@ -208,17 +214,42 @@ VIEWER_SECTION = "### The trace viewer"
 def viewer_figures(current, history):
     """The table of the newest report that measured the viewer (`--cases viewer`), as its
     section in that report has it, with the run it comes from."""
-    for run in [current] + history:
-        text = (ROOT / run.path).read_text()
-        start = text.find(VIEWER_SECTION)
-        if start < 0:
-            continue
-        section = text[start:].split("\n")[1:]
-        end = next((i for i, line in enumerate(section) if line.startswith("#")), len(section))
-        table = [line for line in section[:end] if line.startswith("|")]
-        notes = " ".join(line for line in section[:end] if line and not line.startswith("|"))
-        return [*wrap(f"From {link(run, Path('docs'))}. {notes}"), "", *table]
-    return wrap("No report has measured the viewer yet (`scripts/bench.sh --cases viewer`).")
+    run = newest(current, history, lambda run: VIEWER_SECTION in (ROOT / run.path).read_text())
+    if run is None:
+        return wrap("No report has measured the viewer yet (`scripts/bench.sh --cases viewer`).")
+    text = (ROOT / run.path).read_text()
+    section = text[text.index(VIEWER_SECTION):].split("\n")[1:]
+    end = next((i for i, line in enumerate(section) if line.startswith("#")), len(section))
+    table = [line for line in section[:end] if line.startswith("|")]
+    notes = " ".join(line for line in section[:end] if line and not line.startswith("|"))
+    return [*wrap(f"From {link(run, Path('docs'))}. {notes}"), "", *table]
+
+
+def tracing_logs(current, history):
+    """What exporting log records adds to our services' CPU per request, from the newest run that
+    measured the traced-nologs mode (the report's *Log records on and off*)."""
+    run = newest(current, history, lambda run: run.data.get("logs_overheads"))
+    if run is None:
+        return wrap("No report yet has measured log records on against off (`scripts/bench.sh --cases"
+                    " \"authorize list-blogs list-blogs-failing\" --modes \"traced traced-nologs\"`).")
+    titles = {"authorize": "`POST /authorize`", "list-blogs": "`GET /blogs`",
+              "list-blogs-failing": "`GET /blogs`, `authorFailureRate` 0.2"}
+    rows = []
+    for where, values in run.data["logs_overheads"].items():
+        case, connections = where.split()
+        rows.append(f"| {titles.get(case, case)}, {connections} connections | **{report.pct(statistics.median(values))}**"
+                    f" ({report.pct(min(values))} to {report.pct(max(values))}) |")
+    rounds = len(next(iter(run.data["logs_overheads"].values())))
+    return [
+        *wrap("What exporting log records adds to our services' CPU per request, against"
+              f" `OTEL_LOGS_EXPORTER=none` with tracing on in both, medians of {rounds} round(s) with"
+              f" their spread, from {link(run, Path('docs'))} (target: ≤"
+              f" {report.TARGET_LOGS_OVERHEAD * 100:.0f}% where no request fails):"),
+        "",
+        "| run | logs on − off |",
+        "|---|---|",
+        *rows,
+    ]
 
 
 def wrap(text, width=98, indent=""):
@@ -388,8 +419,9 @@ def regenerated():
         text, "readme-performance", readme_performance(current, history), "README.md"))
     update(Path("docs/deploy.md"), lambda text: markdown_region(
         text, "deploy-resources", deploy_resources(current, history), "docs/deploy.md"))
-    update(Path("docs/tracing.md"), lambda text: markdown_region(
-        text, "tracing-exporters", tracing_exporters(current, history), "docs/tracing.md"))
+    update(Path("docs/tracing.md"), lambda text: markdown_region(markdown_region(
+        text, "tracing-exporters", tracing_exporters(current, history), "docs/tracing.md"),
+        "tracing-logs", tracing_logs(current, history), "docs/tracing.md"))
     update(Path("docs/viewer.md"), lambda text: markdown_region(
         text, "viewer-figures", viewer_figures(current, history), "docs/viewer.md"))
     for service, path in MANIFESTS.items():

@@ -9,7 +9,7 @@ scripts/bench/docs.py copies into the documents that quote them. A report that F
 moved into benchmarks-history/ beside it first.
 
 WORKDIR is what bench.sh writes: `meta` (key=value), and per mode (traced, untraced, library,
-tls-gzip)
+tls-gzip, traced-nologs)
 `rss.start`, `rss.idle` and one directory per run with wrk's figures (`load.json`, `flood.json`),
 CPU snapshots (`cpu.before`, `cpu.after`), peak RSS (`rss.peak`) and the sink's span counts
 (`spans.before`, `spans.after`). With `--repeat N`, rounds 2 to N lie in `round2` ... `roundN`,
@@ -27,19 +27,24 @@ from pathlib import Path
 NAN = float("nan")
 SERVICES = ["author", "authen", "user", "blog"]
 PROCESSES = SERVICES + ["nx-27017", "otlp-sink"]
-MODES = ["traced", "untraced", "library", "tls-gzip"]
+MODES = ["traced", "untraced", "library", "tls-gzip", "traced-nologs"]
 MODE_TITLE = {
     "traced": "tracing on (100%)",
     "untraced": "OTEL_SDK_DISABLED",
     "library": "tracing on, opentelemetry-otlp's exporter",
     "tls-gzip": "tracing on, over TLS with gzip",
+    "traced-nologs": "tracing on, log records off",
 }
 # The modes that export spans, each compared with `untraced`.
-TRACED_MODES = ["traced", "library", "tls-gzip"]
+TRACED_MODES = ["traced", "library", "tls-gzip", "traced-nologs"]
 CASES = {
     "authorize": ("POST /authorize", "author-service only: verify the RS256 token, check the permission"),
     "list-blogs": ("GET /blogs?limit=20", "blog-service → author-service → MongoDB (find + count)"),
     "login": ("POST /login", "authen-service: find the user in MongoDB, verify the argon2id hash, sign a token"),
+    "list-blogs-failing": ("GET /blogs?limit=20, authorFailureRate 0.2",
+                           "the same as `GET /blogs`, with a fifth of author-service's answers failing"
+                           " (500): those requests answer 503, make no MongoDB span and write two log"
+                           " records (author-service's ERROR, blog-service's WARN)"),
     "create-blog": ("POST /blogs", "blog-service → author-service → MongoDB (insert)"),
     "outage": ("GET /blogs?limit=20 across a collector outage",
                "the same as `GET /blogs`, for 15 s, with the sink stopped (SIGSTOP) from the 5th to"
@@ -78,6 +83,9 @@ NEXT_TARGET_OVERHEAD = 0.05
 TARGET_IDLE_MB = 20
 TARGET_LOAD_MB = 60
 TARGET_BURST_FACTOR = 2.0
+# What exporting log records may add to our services' CPU per request where no request fails (and
+# so none writes a record): the processor and the exporter's idle cost.
+TARGET_LOGS_OVERHEAD = 0.02
 # nx-27017 serves on one asyncio thread: at 90% of a core it is the bottleneck.
 DB_BOUND_CORES = 0.9
 # Above this average CPU use by other processes during the runs, the report says it was noisy.
@@ -254,12 +262,12 @@ class Results:
     def run(self, mode, case, label):
         return self.runs.get((mode, case, label))
 
-    def cpu_overheads(self, case, label, mode="traced"):
-        """Tracing's CPU overhead per request (`mode` against untraced) in each round that
-        measured both modes."""
-        return [cpu_overhead(runs[(mode, case, label)], runs[("untraced", case, label)])
+    def cpu_overheads(self, case, label, mode="traced", baseline="untraced"):
+        """The CPU per request `mode` adds against `baseline` (tracing's overhead, by default) in
+        each round that measured both modes."""
+        return [cpu_overhead(runs[(mode, case, label)], runs[(baseline, case, label)])
                 for runs in self.rounds
-                if (mode, case, label) in runs and ("untraced", case, label) in runs]
+                if (mode, case, label) in runs and (baseline, case, label) in runs]
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -485,7 +493,7 @@ def cpu_section(results):
 
 def sort_key(item):
     (mode, case, label), _ = item
-    order = ["authorize", "list-blogs", "login", "login-burst", "outage", "create-blog"]
+    order = ["authorize", "list-blogs", "list-blogs-failing", "login", "login-burst", "outage", "create-blog"]
     connections = label_connections(label)
     if connections is None:
         connections = 0 if label == "alone" else 1
@@ -688,6 +696,10 @@ def targets_section(results):
     if tls_gzip:
         add_overhead_target(add, "with TLS and gzip on, tracing adds ≤ 10% to our services' CPU per request",
                             tls_gzip, TARGET_OVERHEAD)
+    logs = {where: values for where, values in logs_overheads(results).items() if where.split()[0] in NO_DROP_CASES}
+    if logs:
+        add_overhead_target(add, "log records on add ≤ 2% to our services' CPU per request (no request failing)",
+                            logs, TARGET_LOGS_OVERHEAD)
     for mode in TRACED_MODES:
         outages = [runs[(mode, "outage", label)] for runs in results.rounds
                    for (run_mode, case, label) in runs if run_mode == mode and case == "outage"]
@@ -795,6 +807,54 @@ def exporters_section(results):
     ])
 
 
+def logs_overheads(results):
+    """{"case conns": [each round's CPU per request with log records on against off]}: traced
+    against traced-nologs, every case both measured."""
+    found = {}
+    for (mode, case, label) in sorted(results.runs, key=lambda key: sort_key((key, None))):
+        if mode == "traced":
+            overheads = results.cpu_overheads(case, label, "traced", "traced-nologs")
+            if overheads:
+                found[f"{case} {run_label(label)}"] = overheads
+    return found
+
+
+def logs_section(results):
+    """With the traced-nologs mode: what exporting log records adds to our services' CPU per
+    request, the normal path against its target and the failing one."""
+    overheads = logs_overheads(results)
+    if not overheads:
+        return ""
+    rows = []
+    for where, values in overheads.items():
+        case, connections = where.split()
+        median = statistics.median(values)
+        normal = case in NO_DROP_CASES
+        runs = [results.run(mode, case, f"c{connections}") for mode in ("traced", "traced-nologs")]
+        why = unmeasurable(*runs) if normal else ""
+        if not normal:
+            verdict_text = "no target: its failures write records"
+        elif why:
+            verdict_text = f"❓ not measurable: {why}"
+        else:
+            verdict_text = verdict(median <= TARGET_LOGS_OVERHEAD, "")
+        rows.append([f"{CASES[case][0]}, {connections} connections",
+                     f"{runs[0].services_ms_per_request():.3f}" if runs[0] else "–",
+                     f"{runs[1].services_ms_per_request():.3f}" if runs[1] else "–",
+                     f"**{pct(median)}**" + (f" ({pct(min(values))} to {pct(max(values))})" if len(values) > 1 else ""),
+                     verdict_text])
+    return "\n".join([
+        "What exporting log records (the shipped default) adds to our services' CPU per request,"
+        " against the same round's run with `OTEL_LOGS_EXPORTER=none`, tracing on in both; the"
+        f" median of {len(next(iter(overheads.values())))} round(s), with their spread. A request served"
+        f" well writes no record, so on the normal path the target is ≤ {TARGET_LOGS_OVERHEAD * 100:.0f}%;"
+        " with the failure flag on, each failed request writes two. CPU per request in ms, first"
+        " round.",
+        "",
+        table(["run", "logs on, ms/req", "logs off, ms/req", "logs on − off", "verdict"], rows),
+    ])
+
+
 def node_section(results):
     rows = []
     for case, node in NODE.items():
@@ -826,6 +886,13 @@ def method_section(meta):
         extra.append("- **library**: tracing on, the services built with platform's"
                      " `opentelemetry-otlp-exporter` feature: opentelemetry-otlp 0.31's span exporter"
                      " (gRPC, tonic) in place of ours, everything else the same.")
+    if "traced-nologs" in modes:
+        extra.append("- **traced-nologs**: tracing on, `OTEL_LOGS_EXPORTER=none`: the services send"
+                     " spans only. Every other mode exports log records as shipped, to the same sink.")
+    if "list-blogs-failing" in meta.get("cases", "").split():
+        extra.append("- **list-blogs-failing**: `GET /blogs` with the `authorFailureRate` flag at 0.2 in"
+                     " the services' flags file (docs/scenarios.md), set 2 s before the case and removed"
+                     " after it; its 503s count as errors.")
     if "tls-gzip" in modes:
         extra.append("- **tls-gzip**: tracing on, exported over TLS to `otlp-sink --tls` (a TLS"
                      " front with a private authority's certificate, trusted through"
@@ -926,6 +993,9 @@ def build_report(results, chart_path=None):
     exporters = exporters_section(results)
     if exporters:
         lines += ["## Ours or opentelemetry-otlp", "", exporters, ""]
+    logs = logs_section(results)
+    if logs:
+        lines += ["## Log records on and off", "", logs, ""]
     spans = spans_section(results)
     if spans:
         lines += ["## Spans: expected and received", "", spans, ""]
@@ -1009,6 +1079,9 @@ def figures(results):
                if mode == "traced" and case == "outage"]
     if outages:
         data["outages"] = outages
+    logs = logs_overheads(results)
+    if logs:
+        data["logs_overheads"] = {where: [rounded(value, 4) for value in values] for where, values in logs.items()}
     return data
 
 
@@ -1053,6 +1126,7 @@ def summary(results):
                "nx-27017 CPU", "services CPU", "other CPU"], rows),
         rounds_section(results),
         exporters_section(results),
+        logs_section(results),
         targets_section(results),
         node_section(results),
     ] if part)

@@ -7,12 +7,14 @@
 //! winning over the general ones. `OTEL_LOGS_EXPORTER=none` turns them off; stdout is the same
 //! either way.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::SystemTime};
 
+use opentelemetry::{InstrumentationScope, logs::LogRecord};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::{
     Resource,
-    logs::{BatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider},
+    error::OTelSdkResult,
+    logs::{BatchConfigBuilder, BatchLogProcessor, LogProcessor, SdkLogRecord, SdkLoggerProvider},
 };
 use tracing::Subscriber;
 use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, registry::LookupSpan};
@@ -62,9 +64,31 @@ pub(super) fn logger_provider(
     Ok(Some(
         SdkLoggerProvider::builder()
             .with_resource(resource)
+            // First, so the batch processor's copy of the record has its time.
+            .with_log_processor(EventTime)
             .with_log_processor(processor)
             .build(),
     ))
+}
+
+/// Gives each record its `time_unix_nano`, the log data model's "time when the event occurred",
+/// which the `tracing` bridge leaves unset (it sets only the SDK's observed time, when the record
+/// is emitted). A `tracing` event is emitted as it happens, so the two are the same moment; without
+/// it a backend that orders records by their event time (as the data model asks) has none.
+#[derive(Debug)]
+struct EventTime;
+
+impl LogProcessor for EventTime {
+    fn emit(&self, record: &mut SdkLogRecord, _scope: &InstrumentationScope) {
+        if record.timestamp().is_none() {
+            let now = record.observed_timestamp().unwrap_or_else(SystemTime::now);
+            record.set_timestamp(now);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
 }
 
 /// The layer that turns events into records, with the log lines' filter (`log_filter`, from
@@ -86,6 +110,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::logs::{Logger, LoggerProvider};
+
     use super::*;
 
     fn wanted(value: Option<&str>) -> Result<bool, SettingsError> {
@@ -93,6 +119,24 @@ mod tests {
             assert_eq!(name, EXPORTER_VARIABLE);
             value.map(str::to_owned)
         })
+    }
+
+    #[test]
+    fn a_record_without_an_event_time_gets_its_observed_time_and_a_set_one_is_kept() {
+        let observed = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let scope = InstrumentationScope::builder("test").build();
+        let mut written = SdkLoggerProvider::builder()
+            .build()
+            .logger("test")
+            .create_log_record();
+        written.set_observed_timestamp(observed);
+        EventTime.emit(&mut written, &scope);
+        assert_eq!(written.timestamp(), Some(observed));
+
+        let earlier = observed - std::time::Duration::from_secs(5);
+        written.set_timestamp(earlier);
+        EventTime.emit(&mut written, &scope);
+        assert_eq!(written.timestamp(), Some(earlier), "a time given is kept");
     }
 
     #[test]
