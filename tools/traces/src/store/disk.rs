@@ -343,3 +343,6 @@ fn refusal(path: &Path, error: DatabaseError) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;
