@@ -274,15 +274,15 @@ impl Disk {
 }
 
 /// A new database: which program and format it holds.
-fn initialise(database: &Database) -> Result<(), redb::Error> {
-    let transaction = database.begin_write()?;
+fn initialise(database: &Database) -> Result<(), String> {
+    let transaction = database.begin_write().map_err(|e| e.to_string())?;
     {
-        let mut meta = transaction.open_table(META)?;
-        meta.insert("program", PROGRAM)?;
-        meta.insert("format", FORMAT.to_string().as_str())?;
+        let mut meta = transaction.open_table(META).map_err(|e| e.to_string())?;
+        meta.insert("program", PROGRAM).map_err(|e| e.to_string())?;
+        meta.insert("format", FORMAT.to_string().as_str())
+            .map_err(|e| e.to_string())?;
     }
-    transaction.commit()?;
-    Ok(())
+    transaction.commit().map_err(|e| e.to_string())
 }
 
 /// Refuses a database of another program or of a newer format.
