@@ -133,11 +133,23 @@ impl<'a, T: Message> Pieces<'a, T> {
         self.traces
             .into_iter()
             .map(|(trace_id, resources)| {
+                // Each group's length once: every length prefix needs it before the group.
+                let lengths: Vec<(usize, Vec<usize>)> = resources
+                    .iter()
+                    .map(|resource| {
+                        let scopes: Vec<usize> = resource
+                            .scopes
+                            .iter()
+                            .map(ScopeGroup::encoded_len)
+                            .collect();
+                        (resource.encoded_len(&scopes), scopes)
+                    })
+                    .collect();
                 let mut bytes =
-                    Vec::with_capacity(resources.iter().map(|r| nested_len(r.encoded_len())).sum());
-                for resource in &resources {
-                    encode_nested(1, resource.encoded_len(), &mut bytes);
-                    resource.encode(&mut bytes);
+                    Vec::with_capacity(lengths.iter().map(|(len, _)| nested_len(*len)).sum());
+                for (resource, (len, scopes)) in resources.iter().zip(&lengths) {
+                    encode_nested(1, *len, &mut bytes);
+                    resource.encode(scopes, &mut bytes);
                 }
                 (trace_id, bytes)
             })
@@ -146,22 +158,19 @@ impl<'a, T: Message> Pieces<'a, T> {
 }
 
 impl<T: Message> ResourceGroup<'_, T> {
-    fn encoded_len(&self) -> usize {
+    /// Its length, given its scope groups' lengths.
+    fn encoded_len(&self, scopes: &[usize]) -> usize {
         optional_len(1, self.place.resource)
-            + self
-                .scopes
-                .iter()
-                .map(|s| nested_len(s.encoded_len()))
-                .sum::<usize>()
+            + scopes.iter().map(|len| nested_len(*len)).sum::<usize>()
             + string_len(3, self.place.resource_schema_url)
     }
 
-    fn encode(&self, bytes: &mut Vec<u8>) {
+    fn encode(&self, scope_lengths: &[usize], bytes: &mut Vec<u8>) {
         if let Some(resource) = self.place.resource {
             message::encode(1, resource, bytes);
         }
-        for scope in &self.scopes {
-            encode_nested(2, scope.encoded_len(), bytes);
+        for (scope, len) in self.scopes.iter().zip(scope_lengths) {
+            encode_nested(2, *len, bytes);
             scope.encode(bytes);
         }
         encode_string(3, self.place.resource_schema_url, bytes);
