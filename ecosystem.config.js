@@ -1,5 +1,6 @@
-// pm2 process file for the four services, run from their release binaries in cargo's target
-// directory (`target/release/`, or wherever CARGO_TARGET_DIR or build.target-dir puts it):
+// pm2 process file for the four services and the local trace viewer (`traces serve`), run from
+// their release binaries in cargo's target directory (`target/release/`, or wherever
+// CARGO_TARGET_DIR or build.target-dir puts it):
 //
 //   cargo build --release
 //   ADMIN_USERNAME=admin ADMIN_PASSWORD='a-long-password' pm2 start ecosystem.config.js
@@ -20,6 +21,10 @@
 //   FLAGS_FILE                 flags.json (the scenario flags; scripts/scenario.sh switches them)
 //   ADMIN_USERNAME, ADMIN_PASSWORD    user-service's bootstrap administrator; unset: none
 //   PM2_LOG_DIR                .data/logs/pm2 (this project's setting, not one of pm2's own)
+//   TRACES_DATA                .data/traces: where the trace viewer keeps its traces
+//   TRACES_OTLP_GRPC, TRACES_OTLP_HTTP, TRACES_UI   the viewer's addresses: 127.0.0.1:4317,
+//                              127.0.0.1:4318, 127.0.0.1:16686 (where the services send by default,
+//                              and Jaeger's UI port)
 //
 // pm2 hands each app the environment of the shell that ran `pm2 start` (so OTEL_*,
 // JWT_ISSUER, ... pass through as they are), overlaid with the `env` below. The one exception is
@@ -28,6 +33,11 @@
 // Logs go to one file per service under .data/logs/pm2/ (next to scripts/up.sh's logs in
 // .data/logs/, git-ignored) rather than pm2's default ~/.pm2/logs/, so they stay with the project
 // they belong to and do not pile up with other projects' apps; `pm2 logs` reads them all the same.
+//
+// The trace viewer keeps the traces, their log records and the monitor's counts in .data/traces,
+// so that a restart (of it, of pm2, of the machine) finds them (docs/viewer.md, "Keeping traces
+// across restarts"). Where Jaeger already holds its ports (docker compose up), it cannot listen:
+// pm2 marks it errored after its tries and the services export to Jaeger as before.
 //
 // The services, their order, ports and variables are the platform's (tools/launcher's
 // definition); tests/pm2.rs checks that this file says the same.
@@ -124,9 +134,43 @@ function service(short, extraEnv = {}) {
   };
 }
 
+// viewer(): the pm2 app running <target>/release/traces serve --data .data/traces.
+function viewer() {
+  return {
+    name: 'traces',
+    script: path.join(releaseDir, 'traces'),
+    args: [
+      'serve',
+      '--data', path.resolve(root, env.TRACES_DATA || '.data/traces'),
+      '--otlp-grpc', env.TRACES_OTLP_GRPC || '127.0.0.1:4317',
+      '--otlp-http', env.TRACES_OTLP_HTTP || '127.0.0.1:4318',
+      '--ui', env.TRACES_UI || '127.0.0.1:16686',
+    ],
+    cwd: root,
+    interpreter: 'none',
+    exec_mode: 'fork',
+    instances: 1,
+    watch: false,
+    autorestart: true,
+    // As for the services (below). A refusal at start (a damaged data directory, ports taken)
+    // is given up after 10 tries; its log says why.
+    restart_delay: 1000,
+    min_uptime: 5000,
+    max_restarts: 10,
+    // It stops within 3 s of SIGINT, every acknowledged span already on disk.
+    kill_timeout: 6000,
+    filter_env: ['ADMIN_USERNAME', 'ADMIN_PASSWORD'],
+    out_file: path.join(logDir, 'traces.out.log'),
+    error_file: path.join(logDir, 'traces.error.log'),
+    merge_logs: true,
+  };
+}
+
 module.exports = {
-  // author-service first: the /readyz of user- and blog-service asks it.
+  // The viewer first, so that it receives the services' first spans; then author-service: the
+  // /readyz of user- and blog-service asks it.
   apps: [
+    viewer(),
     service('author'),
     service('authen'),
     service('user', admin),

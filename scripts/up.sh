@@ -18,6 +18,7 @@ Usage: scripts/up.sh
 Builds and starts MongoDB (embedded nx-27017), the local trace viewer (when nothing listens on
 the OTLP port) and the four services in the foreground; Ctrl-C stops them all. Everything it writes goes under .data/ (git-ignored):
   .data/mongo/              the embedded server's databases (kept across runs; delete to start afresh)
+  .data/traces/             the local trace viewer's traces, logs and counts (kept across runs)
   .data/logs/<name>.log     each process's output (rewritten at every start)
   .data/platform.json       what runs (name, port, pid, log of each process), while it runs
   .data/admin-password      the generated admin password (mode 0600)
@@ -190,7 +191,8 @@ print_tracing() {
         info "  http://localhost:${PORT_OF[traces]}/search, or in a terminal, for the trace id of any"
         info "  response's traceresponse header (00-<trace-id>-<span-id>-01):"
         info "    $(cargo_target_dir)/release/traces show <trace-id>"
-        info "  It keeps the last 10 000 traces in memory and stops with the platform (docs/viewer.md)."
+        info "  It keeps the last 10 000 traces in $DATA_DIR/traces, so a restart finds them, and stops"
+        info "  with the platform (docs/viewer.md)."
         return
     fi
     info "  Search there (Jaeger's UI: http://localhost:16686) for the trace id from any response's"

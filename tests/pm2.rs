@@ -1,7 +1,8 @@
 //! pm2 runs the platform from the project's `ecosystem.config.js`, as the README tells a user to:
 //! the four release binaries start and serve the story, a crashed service is restarted by pm2, and
 //! `pm2 delete all` stops them gracefully (SIGINT, with time to flush their spans) before `pm2 kill`
-//! takes the daemon away.
+//! takes the daemon away. The local trace viewer runs beside them, keeping its traces in the
+//! data directory the file names.
 //!
 //! pm2 comes from `PM2_BIN`, or from `.tools/npm`, where scripts/test.sh installs it. It runs with a
 //! `PM2_HOME` of its own in a temporary directory, so it never touches a pm2 daemon of the user's.
@@ -27,7 +28,7 @@ use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 const ADMIN_USERNAME: &str = "pm2-admin";
@@ -63,7 +64,7 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
         .collect();
     let api = Api::new(&ports);
     let dir = tempfile::tempdir().expect("a temporary directory for pm2");
-    let env = environment(&ports, &mongo, &collector, &dir.path().join("keys"));
+    let env = environment(&ports, &mongo, &collector, dir.path());
     let mut pm2 = Pm2::new(pm2_bin, dir, env);
 
     start_from_the_ecosystem_file(&pm2, &api, &ports).await;
@@ -73,15 +74,17 @@ async fn pm2_runs_restarts_and_stops_the_platform() {
     kill_leaves_nothing_running(&mut pm2, &ports, &app_pids);
 }
 
-/// What the test gives pm2 to pass on: ports, database, keys, collector, and pins for what a
-/// developer's `.env` in the project root could otherwise change.
+/// What the test gives pm2 to pass on: ports, database, keys (in `dir`), collector, the trace
+/// viewer's data directory (in `dir`) and ports of its choosing, and pins for what a developer's
+/// `.env` in the project root could otherwise change.
 fn environment(
     ports: &HashMap<&'static str, u16>,
     mongo: &MongoServer,
     collector: &Collector,
-    keys: &Path,
+    dir: &Path,
 ) -> Vec<(String, String)> {
-    generate_keys(keys).expect("a key pair");
+    let keys = dir.join("keys");
+    generate_keys(&keys).expect("a key pair");
     let mut env: Vec<(String, String)> = SERVICES
         .iter()
         .map(|service| {
@@ -115,15 +118,24 @@ fn environment(
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
             ("OTEL_TRACES_SAMPLER", "always_on".into()),
             ("RUST_LOG", "info".into()),
+            ("TRACES_DATA", viewer_data(dir).display().to_string()),
+            ("TRACES_OTLP_GRPC", "127.0.0.1:0".into()),
+            ("TRACES_OTLP_HTTP", "127.0.0.1:0".into()),
+            ("TRACES_UI", "127.0.0.1:0".into()),
         ]
         .map(|(key, value)| (key.to_owned(), value)),
     );
     env
 }
 
+/// Where the test's trace viewer keeps its traces.
+fn viewer_data(dir: &Path) -> PathBuf {
+    dir.join("traces-data")
+}
+
 /// `pm2 start ecosystem.config.js`: the four apps, each running the binary of this build
 /// (wherever cargo put it) on its port, and only user-service given the administrator's
-/// credentials.
+/// credentials; and the trace viewer, keeping its traces in a private directory of its own.
 async fn start_from_the_ecosystem_file(pm2: &Pm2, api: &Api, ports: &HashMap<&'static str, u16>) {
     let ecosystem = project_root().join("ecosystem.config.js");
     pm2.run(&["start", &ecosystem.display().to_string()]);
@@ -136,9 +148,25 @@ async fn start_from_the_ecosystem_file(pm2: &Pm2, api: &Api, ports: &HashMap<&'s
             "authen-service",
             "author-service",
             "blog-service",
+            "traces",
             "user-service"
         ]
     );
+    let viewer = pm2.app("traces");
+    assert_eq!(Path::new(&viewer.script), release_dir().join("traces"));
+    let data = viewer_data(pm2.dir.path());
+    wait_until(Duration::from_secs(15), || {
+        data.join("traces.redb").is_file()
+    });
+    assert!(
+        data.join("traces.redb").is_file(),
+        "the viewer keeps its traces in {}:\n{}",
+        data.display(),
+        pm2.diagnostics()
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&data).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "a private data directory");
     for service in SERVICES {
         let service = service.name;
         wait_ready(pm2, api, service, ports[service], Duration::from_secs(30)).await;
@@ -594,7 +622,19 @@ fn ecosystem_apps(log_dir: &Path) -> Vec<Value> {
 #[test]
 fn ecosystem_config_agrees_with_the_platform_definition() {
     let logs = tempfile::tempdir().expect("a directory for pm2's logs");
-    let apps = ecosystem_apps(logs.path());
+    let mut apps = ecosystem_apps(logs.path());
+    let viewer = apps.remove(0);
+    assert_eq!(viewer["name"], "traces", "the trace viewer starts first");
+    assert_eq!(
+        viewer["script"].as_str().map(PathBuf::from),
+        Some(release_dir().join("traces"))
+    );
+    let data = project_root().join(".data/traces").display().to_string();
+    assert_eq!(
+        viewer["args"].as_array().unwrap()[..3],
+        [json!("serve"), json!("--data"), json!(data)],
+        "traces serve --data .data/traces"
+    );
     let names: Vec<&str> = apps
         .iter()
         .map(|app| app["name"].as_str().unwrap())

@@ -42,7 +42,7 @@ pub use mongo_server::MongoServer;
 pub use platform::{ADMIN_PASSWORD, ADMIN_USERNAME, Platform, PlatformOptions};
 pub use repository::{assert_image_pinned, read_repository_file};
 pub use tls::{Authority, TlsFront};
-pub use viewer::{Browser, CliRun, ViewedSpan, Viewer, run_cli, spans_of};
+pub use viewer::{Browser, CliRun, ViewedSpan, Viewer, run_cli, serve_refused, spans_of};
 
 /// A port nothing listens on right now: for a client that must find no server (a refused
 /// connection), or a process whose port must be fixed before it starts (pm2's). A service the

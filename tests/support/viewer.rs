@@ -275,6 +275,62 @@ impl Viewer {
     pub fn is_running(&mut self) -> bool {
         self.process.is_running()
     }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid().expect("traces serve runs")
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
+
+    /// Stops it as a service manager would (SIGTERM) and waits until it exited, at most 10 s.
+    pub fn stop(&mut self) {
+        let took = self
+            .process
+            .stop(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10));
+        assert!(
+            took.is_some(),
+            "traces serve did not stop within 10 s of SIGTERM:\n{}",
+            self.process.log_tail()
+        );
+    }
+}
+
+/// `traces serve ARGS...` (on ports the system chooses) that is expected to refuse to start:
+/// how it exited and what it printed, once it has (at most 15 s, else it is killed and the
+/// test fails).
+pub fn serve_refused(args: &[&str]) -> CliRun {
+    let any_port = "127.0.0.1:0";
+    let mut child = Command::new(traces_binary())
+        .args(["serve", "--otlp-grpc", any_port, "--otlp-http", any_port])
+        .args(["--ui", any_port])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running traces serve");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("its status").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("its output");
+            panic!(
+                "traces serve {args:?} still ran after 15 s instead of refusing:\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("its output");
+    CliRun {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }
 
 /// The `traces` binary built with the tests.

@@ -36,8 +36,9 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
 
-    /// Where the logs (DIR/logs/<process>.log) and the embedded server's databases (DIR/mongo)
-    /// go. The services run in the current directory, where they read a .env file if there is one.
+    /// Where the logs (DIR/logs/<process>.log), the embedded server's databases (DIR/mongo) and
+    /// the local trace viewer's traces (DIR/traces) go. The services run in the current
+    /// directory, where they read a .env file if there is one.
     #[arg(long, value_name = "DIR", default_value = ".data")]
     data_dir: PathBuf,
 
@@ -255,7 +256,8 @@ async fn start_trace_viewer(cli: &Cli, log_dir: &Path) -> Option<TraceViewer> {
         "starting traces (the local trace viewer: nothing receives spans on port {})",
         endpoint.port
     );
-    TraceViewer::start(&binary, endpoint, cli.trace_viewer_ui_port, log_dir)
+    let data = cli.data_dir.join("traces");
+    TraceViewer::start(&binary, endpoint, cli.trace_viewer_ui_port, &data, log_dir)
         .await
         .inspect_err(|error| eprintln!("launcher: no trace viewer: {error}"))
         .ok()
@@ -364,6 +366,12 @@ fn print_table(services: &Services, helpers: &Helpers) {
         println!(
             "{:<16} {:<34} {:<8} -",
             "mongodb", "(MONGODB_URI from the environment)", "-"
+        );
+    }
+    if let Some(viewer) = helpers.trace_viewer {
+        println!(
+            "\nThe trace viewer keeps its traces in {} across restarts (docs/viewer.md).",
+            viewer.data().display()
         );
     }
     println!();

@@ -5,7 +5,7 @@
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
-    path::Path,
+    path::{Path, PathBuf},
     process::Command,
     time::Duration,
 };
@@ -73,8 +73,9 @@ impl LocalEndpoint {
     }
 
     /// `traces serve`'s arguments: a receiver on the endpoint's port, the other protocol's on
-    /// its usual port when that is free (else any), the UI on `ui_port`.
-    fn serve_arguments(&self, ui_port: u16) -> Vec<String> {
+    /// its usual port when that is free (else any), the UI on `ui_port`, the traces kept in
+    /// `data`.
+    fn serve_arguments(&self, ui_port: u16, data: &Path) -> Vec<String> {
         let other_port = if port_is_free(self.other_port) {
             self.other_port
         } else {
@@ -88,6 +89,8 @@ impl LocalEndpoint {
             format!("127.0.0.1:{other_port}"),
             "--ui".to_owned(),
             format!("127.0.0.1:{ui_port}"),
+            "--data".to_owned(),
+            data.display().to_string(),
         ]
     }
 }
@@ -100,15 +103,18 @@ fn port_is_free(port: u16) -> bool {
 pub struct TraceViewer {
     process: Process,
     ui: SocketAddr,
+    data: PathBuf,
 }
 
 impl TraceViewer {
-    /// Starts `binary serve` for `endpoint`, its UI on `ui_port`, and waits until it listens.
-    /// Refuses when the UI's port is taken: trace links would open whatever holds it.
+    /// Starts `binary serve` for `endpoint`, its UI on `ui_port`, its traces kept in `data`
+    /// across restarts, and waits until it listens. Refuses when the UI's port is taken: trace
+    /// links would open whatever holds it.
     pub async fn start(
         binary: &Path,
         endpoint: LocalEndpoint,
         ui_port: u16,
+        data: &Path,
         log_dir: &Path,
     ) -> Result<Self, String> {
         if !port_is_free(ui_port) {
@@ -119,11 +125,20 @@ impl TraceViewer {
             ));
         }
         let mut command = Command::new(binary);
-        command.args(endpoint.serve_arguments(ui_port));
+        command.args(endpoint.serve_arguments(ui_port, data));
         let mut process = Process::spawn("traces", command, &log_dir.join("traces.log"))
             .map_err(|error| format!("starting {}: {error}", binary.display()))?;
         let ui = process.address(ui_address, START_TIMEOUT).await?;
-        Ok(Self { process, ui })
+        Ok(Self {
+            process,
+            ui,
+            data: data.to_owned(),
+        })
+    }
+
+    /// Where it keeps its traces.
+    pub fn data(&self) -> &Path {
+        &self.data
     }
 
     /// The page of recent traces.

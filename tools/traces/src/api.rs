@@ -71,6 +71,17 @@ impl ApiError {
         }
     }
 
+    /// A store's refusal: the client's fault (400), or the data directory's (503, retry later).
+    fn refused(refused: crate::store::Refused) -> Self {
+        match refused {
+            crate::store::Refused::Invalid(message) => Self::bad_request(message),
+            crate::store::Refused::Unavailable(message) => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message,
+            },
+        }
+    }
+
     fn no_traces() -> Self {
         Self {
             status: StatusCode::NOT_FOUND,

@@ -51,6 +51,11 @@ enum Command {
         /// whatever becomes of the traces: 24h, 168h, ...
         #[arg(long, value_name = "D", default_value = "168h", value_parser = go_duration)]
         metrics_retention: Duration,
+        /// Keep the traces, their log records and the counts in this directory too (created
+        /// private if missing), within the same bounds, so that a restart finds them; without
+        /// it, memory only.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
     /// Print a trace as a waterfall.
     Show {
@@ -195,6 +200,7 @@ async fn run(command: Command) -> Result<(), String> {
             ui,
             max_traces,
             metrics_retention,
+            data,
         } => {
             let settings = Settings {
                 otlp_grpc,
@@ -202,6 +208,7 @@ async fn run(command: Command) -> Result<(), String> {
                 ui,
                 max_traces: max_traces as usize,
                 metrics_retention,
+                data,
             };
             server::serve(settings, server::stop_signal()).await
         }

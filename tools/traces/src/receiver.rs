@@ -31,7 +31,10 @@ use prost::Message as _;
 use tonic::codec::CompressionEncoding;
 use tower_http::{decompression::RequestDecompressionLayer, limit::RequestBodyLimitLayer};
 
-use crate::{innermost, otlp_json, store::Store};
+use crate::{
+    innermost, otlp_json,
+    store::{Refused, Store},
+};
 
 /// The largest export accepted, in bytes (after decompression too). A full batch of the
 /// OpenTelemetry SDKs (512 spans) with large attributes is about 1 MiB.
@@ -72,7 +75,7 @@ impl TraceService for Receiver {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.store
             .ingest(request.into_inner())
-            .map_err(tonic::Status::invalid_argument)?;
+            .map_err(grpc_refusal)?;
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -85,8 +88,17 @@ impl LogsService for Receiver {
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.store
             .ingest_logs(request.into_inner())
-            .map_err(tonic::Status::invalid_argument)?;
+            .map_err(grpc_refusal)?;
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+/// A malformed export is the client's to fix; a store that cannot write (a full disk) is
+/// `UNAVAILABLE`, which OTLP exporters retry.
+fn grpc_refusal(refused: Refused) -> tonic::Status {
+    match refused {
+        Refused::Invalid(message) => tonic::Status::invalid_argument(message),
+        Refused::Unavailable(message) => tonic::Status::unavailable(message),
     }
 }
 
@@ -148,9 +160,12 @@ async fn export_traces(
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| e.to_string()),
         Encoding::Json => otlp_json::decode_request(&bytes).map_err(|e| e.to_string()),
     };
-    match request.and_then(|request| store.ingest(request)) {
+    match request
+        .map_err(Refused::Invalid)
+        .and_then(|request| store.ingest(request))
+    {
         Ok(_) => success(encoding),
-        Err(message) => refusal(encoding, StatusCode::BAD_REQUEST, message),
+        Err(refused) => http_refusal(encoding, refused),
     }
 }
 
@@ -163,9 +178,12 @@ async fn export_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: 
         Encoding::Protobuf => ExportLogsServiceRequest::decode(bytes).map_err(|e| e.to_string()),
         Encoding::Json => otlp_json::decode_logs_request(&bytes).map_err(|e| e.to_string()),
     };
-    match request.and_then(|request| store.ingest_logs(request)) {
+    match request
+        .map_err(Refused::Invalid)
+        .and_then(|request| store.ingest_logs(request))
+    {
         Ok(_) => success(encoding),
-        Err(message) => refusal(encoding, StatusCode::BAD_REQUEST, message),
+        Err(refused) => http_refusal(encoding, refused),
     }
 }
 
@@ -224,6 +242,16 @@ fn success(encoding: Encoding) -> Response {
     }
 }
 
+/// 400 for a malformed export; 503 (which OTLP exporters retry) when it cannot be written.
+fn http_refusal(encoding: Encoding, refused: Refused) -> Response {
+    match refused {
+        Refused::Invalid(message) => refusal(encoding, StatusCode::BAD_REQUEST, message),
+        Refused::Unavailable(message) => {
+            refusal(encoding, StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+}
+
 /// `google.rpc.Status`, the body OTLP/HTTP errors carry.
 #[derive(Clone, PartialEq, prost::Message)]
 struct RpcStatus {
@@ -236,6 +264,7 @@ struct RpcStatus {
 fn refusal(encoding: Encoding, status: StatusCode, message: String) -> Response {
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => tonic::Code::ResourceExhausted,
+        StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
         _ => tonic::Code::InvalidArgument,
     } as i32;
     match encoding {

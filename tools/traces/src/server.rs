@@ -1,7 +1,7 @@
 //! `traces serve`: the receivers, the query API and the web pages on their three addresses, until
 //! SIGINT or SIGTERM.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::watch};
 
@@ -16,6 +16,8 @@ pub struct Settings {
     pub max_traces: usize,
     /// How long the monitor's counts are kept, whatever becomes of the traces.
     pub metrics_retention: Duration,
+    /// Where the traces, log records and counts are kept across restarts; `None`: memory only.
+    pub data: Option<PathBuf>,
 }
 
 /// How long a stop waits for open connections (a browser's, an exporter's) to finish.
@@ -26,9 +28,17 @@ pub fn ui_router(store: Arc<Store>) -> axum::Router {
     api::router(Arc::clone(&store)).merge(web::router(store))
 }
 
-/// Binds all three addresses (or says which one it cannot), prints where everything is, and
-/// serves until `stop` completes.
+/// Opens the data directory, if any (or says why it cannot), binds all three addresses (or says
+/// which one it cannot), prints where everything is, and serves until `stop` completes.
 pub async fn serve(settings: Settings, stop: impl Future<Output = ()>) -> Result<(), String> {
+    let store = match &settings.data {
+        Some(dir) => {
+            ignore_file_size_signal()?;
+            Store::open(dir, settings.max_traces, settings.metrics_retention)?
+        }
+        None => Store::with_metrics_retention(settings.max_traces, settings.metrics_retention),
+    };
+    let store = Arc::new(store);
     let bind = |address: SocketAddr, what: &'static str, flag: &'static str| async move {
         TcpListener::bind(address).await.map_err(|error| {
             format!("cannot listen on {address} for {what} ({error}); is another collector or Jaeger running? Choose another address with {flag}")
@@ -41,10 +51,6 @@ pub async fn serve(settings: Settings, stop: impl Future<Output = ()>) -> Result
     let (grpc_address, http_address, ui_address) =
         (address(&grpc)?, address(&http)?, address(&ui)?);
 
-    let store = Arc::new(Store::with_metrics_retention(
-        settings.max_traces,
-        settings.metrics_retention,
-    ));
     let (stopping, stopped) = watch::channel(false);
     let signal = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -64,10 +70,15 @@ pub async fn serve(settings: Settings, stop: impl Future<Output = ()>) -> Result
     let ui_server =
         axum::serve(ui, ui_router(Arc::clone(&store))).with_graceful_shutdown(signal(stopped));
 
+    let kept = match &settings.data {
+        Some(dir) => format!("in {}", dir.display()),
+        None => "in memory".to_owned(),
+    };
+    let (traces, _) = store.len();
     println!(
         "traces: OTLP/gRPC on http://{grpc_address}, OTLP/HTTP on http://{http_address}/v1/traces; \
          traces and Jaeger's query API on http://{ui_address}/search (keeps the {} most recent \
-         traces)",
+         traces {kept}; {traces} held now)",
         settings.max_traces
     );
     let servers = async {
@@ -87,6 +98,20 @@ pub async fn serve(settings: Settings, stop: impl Future<Output = ()>) -> Result
         Ok(result) => result,
         Err(_) => Ok(()),
     }
+}
+
+/// A file size limit (`ulimit -f`) reached would kill the process with SIGXFSZ; handled, it
+/// makes the write fail instead (EFBIG), which the store answers like a full disk: exports are
+/// refused as retryable while everything stored stays served.
+fn ignore_file_size_signal() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut signals = signal(SignalKind::from_raw(libc::SIGXFSZ))
+            .map_err(|error| format!("cannot handle SIGXFSZ: {error}"))?;
+        tokio::spawn(async move { while signals.recv().await.is_some() {} });
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -60,7 +60,7 @@ pub(crate) fn store_document(
         .flat_map(|r| &r.scope_spans)
         .flat_map(|s| &s.spans)
         .find_map(|span| TraceId::from_bytes(&span.trace_id).ok());
-    let spans = store.ingest(request).map_err(ApiError::bad_request)?;
+    let spans = store.ingest(request).map_err(ApiError::refused)?;
     Ok((spans, first))
 }
 

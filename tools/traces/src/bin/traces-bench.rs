@@ -17,7 +17,10 @@
 //! - what counting for the monitor costs at ingest: the store's ingest of the same exports, and
 //!   the counting alone (the share of the ingest's CPU time it takes);
 //! - the monitor's memory per key-minute and `/api/metrics/*` latency over a day of counts for
-//!   20 operations (in process, through the API's router).
+//!   20 operations (in process, through the API's router);
+//! - with `--data`: the ingest on the server's CPU time, the data file's bytes per stored span,
+//!   the time a restart on the stored traces takes to answer, and `GET /api/v3/traces/{id}`
+//!   after it.
 //!
 //! `traces-bench [--traces N] [--more-traces N] [--requests N] [--searches N] [--analyses N]`;
 //! Linux only (it reads /proc).
@@ -28,9 +31,12 @@ mod analyses;
 // The monitor's measures, likewise.
 #[path = "traces-bench/monitor.rs"]
 mod monitor;
+// The measures with a data directory, likewise.
+#[path = "traces-bench/data.rs"]
+mod data;
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -106,7 +112,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(max_traces: usize) -> Result<Self, String> {
+    /// `traces serve --max-traces N`, keeping its traces in `data` when given.
+    fn start(max_traces: usize, data: Option<&Path>) -> Result<Self, String> {
         let binary = std::env::current_exe()
             .map_err(|e| e.to_string())?
             .with_file_name("traces");
@@ -121,6 +128,11 @@ impl Server {
                 &address(ports[2]),
             ])
             .args(["--max-traces", &max_traces.to_string()])
+            .args(
+                data.map(|dir| ["--data".as_ref(), dir.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| {
@@ -139,6 +151,19 @@ impl Server {
     fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Stops it as a user would (SIGTERM) and waits until it has exited.
+    fn terminate(mut self) -> Result<(), String> {
+        // kill(1): the workspace forbids the unsafe code that kill(2) would take from here.
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !sent.success() {
+            return Err(format!("kill -TERM {} failed", self.child.id()));
+        }
+        self.child.wait().map(drop).map_err(|e| e.to_string())
+    }
 }
 
 fn free_port() -> Result<u16, String> {
@@ -149,7 +174,7 @@ fn free_port() -> Result<u16, String> {
 }
 
 async fn run(options: Options) -> Result<(), String> {
-    let server = Server::start(options.traces)?;
+    let server = Server::start(options.traces, None)?;
     let http = reqwest::Client::new();
     wait_until_ready(&http, &server.ui).await?;
     let mut client = connect(&server.grpc).await?;
@@ -181,6 +206,8 @@ async fn run(options: Options) -> Result<(), String> {
         options.analyses,
     )
     .await?;
+    drop(server);
+    let data = data::time_data(&options, &http).await?;
     let report = Report {
         options: &options,
         per_cpu_second: sent_spans as f64 / cpu.as_secs_f64(),
@@ -192,9 +219,10 @@ async fn run(options: Options) -> Result<(), String> {
         searches,
     };
     println!(
-        "{}{}",
+        "{}{}{}",
         report.markdown(),
-        analyses.markdown_rows(options.traces)
+        analyses.markdown_rows(options.traces),
+        data.markdown_rows()
     );
     println!("{}", monitor::monitor_report(options.more_traces).await);
     Ok(())

@@ -10,6 +10,7 @@
 //! Jaeger's monitor API does.
 
 pub mod query;
+mod saved;
 pub mod table;
 
 use std::{
@@ -50,11 +51,11 @@ fn bucket_nanos(bucket: u16) -> f64 {
 }
 
 /// A series of counts: one service's spans of one name and kind.
-type SeriesKey = (Box<str>, Box<str>, u8);
+pub(crate) type SeriesKey = (Box<str>, Box<str>, u8);
 
 /// One minute of one series.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Minute {
+pub(crate) struct Minute {
     /// Minutes since the Unix epoch.
     minute: u32,
     calls: u32,
@@ -161,10 +162,15 @@ impl Counts {
         }
     }
 
+    /// The first minute the retention keeps.
+    pub(crate) fn oldest_minute(&self) -> u32 {
+        now_minute().saturating_sub(self.retention_minutes)
+    }
+
     /// Adds an export's counts. Spans that ended before the retention are not counted.
     pub fn add(&self, tally: Tally) {
         let now = now_minute();
-        let oldest = now.saturating_sub(self.retention_minutes);
+        let oldest = self.oldest_minute();
         let mut inner = self.lock();
         if inner.swept != now {
             inner.swept = now;
@@ -249,7 +255,7 @@ pub fn now_ms() -> i64 {
         })
 }
 
-fn now_minute() -> u32 {
+pub(crate) fn now_minute() -> u32 {
     u32::try_from(now_ms() / MINUTE_MS).unwrap_or(u32::MAX)
 }
 

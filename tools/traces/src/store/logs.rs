@@ -17,7 +17,9 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message as _;
 
-use super::{Inner, Origin, Store, Trace, ingest::OriginParts, trace::by_origin};
+use super::{
+    Inner, Kind, Origin, Refused, Store, Trace, fragments, ingest::OriginParts, trace::by_origin,
+};
 use crate::ids::{SpanId, TraceId};
 
 /// A record as stored: its origin shared with the spans of the same process and scope, its
@@ -39,7 +41,7 @@ pub struct LogsIngested {
 }
 
 /// A logs export, checked and compacted before the store's lock is taken.
-struct LogBatch {
+pub(super) struct LogBatch {
     groups: Vec<(OriginParts, Vec<RecordParts>)>,
     ingested: LogsIngested,
 }
@@ -54,9 +56,14 @@ struct RecordParts {
 impl Store {
     /// Stores every record of an export that has a trace id, with its trace; or, if any record
     /// has an id of the wrong length, stores nothing and says which one.
-    pub fn ingest_logs(&self, request: ExportLogsServiceRequest) -> Result<LogsIngested, String> {
-        let batch = LogBatch::prepare(request)?;
+    pub fn ingest_logs(&self, request: ExportLogsServiceRequest) -> Result<LogsIngested, Refused> {
+        let pieces = self
+            .disk
+            .as_ref()
+            .map(|_| fragments::logs_by_trace(&request));
+        let batch = LogBatch::prepare(request).map_err(Refused::Invalid)?;
         let ingested = batch.ingested;
+        let _written = self.write_through(Kind::Logs, pieces, None)?;
         self.write().insert_logs(batch, self.max_traces);
         Ok(ingested)
     }
@@ -76,7 +83,7 @@ impl Store {
 }
 
 impl LogBatch {
-    fn prepare(request: ExportLogsServiceRequest) -> Result<Self, String> {
+    pub(super) fn prepare(request: ExportLogsServiceRequest) -> Result<Self, String> {
         let mut groups = Vec::new();
         let mut ingested = LogsIngested {
             kept: 0,
@@ -131,7 +138,7 @@ impl LogBatch {
 }
 
 impl Inner {
-    fn insert_logs(&mut self, batch: LogBatch, max_traces: usize) {
+    pub(super) fn insert_logs(&mut self, batch: LogBatch, max_traces: usize) {
         for (parts, records) in batch.groups {
             let origin = self.intern(parts);
             for RecordParts {

@@ -8,8 +8,9 @@
 //! bytes per stored span are measured by `traces-bench` and given in docs/viewer.md.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    sync::{Arc, RwLock},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    path::Path,
+    sync::{Arc, Mutex, RwLock},
 };
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -20,12 +21,16 @@ use crate::{
 };
 
 mod attributes;
+mod disk;
 mod eviction;
+mod fragments;
 mod ingest;
 mod logs;
 mod queries;
 mod trace;
 
+pub use disk::FILE as DATA_FILE;
+use disk::{Disk, Kind};
 use ingest::Batch;
 pub(crate) use ingest::service_name;
 pub use logs::LogsIngested;
@@ -97,12 +102,33 @@ pub struct Summary {
     pub services: Vec<(String, usize)>,
 }
 
-/// The in-memory trace store; share it behind an `Arc`.
+/// Why an export was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// A span or record is malformed: sending it again cannot succeed.
+    Invalid(String),
+    /// It could not be written to the data directory (a full disk, say): it may succeed later.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(message) | Self::Unavailable(message) => f.write_str(message),
+        }
+    }
+}
+
+/// The trace store, in memory and, with a data directory, on disk; share it behind an `Arc`.
 pub struct Store {
     max_traces: usize,
     inner: RwLock<Inner>,
     /// The monitor's counts of every span ingested, which outlive the traces.
     counts: Counts,
+    /// With `--data`: every export is written here before it is stored in memory and
+    /// acknowledged. The lock also orders the writers, so that the evictions a write plans are
+    /// the ones the memory then makes.
+    disk: Option<Mutex<Disk>>,
 }
 
 #[derive(Default)]
@@ -120,6 +146,47 @@ struct Inner {
     records: usize,
 }
 
+impl Inner {
+    /// The traces that storing items of the traces `incoming` (in order) evicts: the oldest,
+    /// as many as the new ones exceed `max_traces` by, new ones included.
+    fn evictions(
+        &self,
+        incoming: impl Iterator<Item = TraceId>,
+        max_traces: usize,
+    ) -> Vec<TraceId> {
+        let mut seen = HashSet::new();
+        let new: Vec<TraceId> = incoming
+            .filter(|id| !self.traces.contains_key(id) && seen.insert(*id))
+            .collect();
+        let excess = (self.traces.len() + new.len()).saturating_sub(max_traces);
+        self.arrival
+            .iter()
+            .chain(&new)
+            .take(excess)
+            .copied()
+            .collect()
+    }
+
+    /// Stores a piece read back from the disk, as its export was stored.
+    fn replay(&mut self, kind: Kind, piece: &[u8], max_traces: usize) -> Result<(), String> {
+        use prost::Message as _;
+        match kind {
+            Kind::Spans => {
+                let request =
+                    ExportTraceServiceRequest::decode(piece).map_err(|e| e.to_string())?;
+                self.insert(Batch::prepare(request)?, max_traces);
+            }
+            Kind::Logs => {
+                let request =
+                    opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(piece)
+                        .map_err(|e| e.to_string())?;
+                self.insert_logs(logs::LogBatch::prepare(request)?, max_traces);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// A store that keeps the `max_traces` most recent traces (at least one), and the monitor's
     /// counts for a week.
@@ -133,7 +200,39 @@ impl Store {
             max_traces: max_traces.max(1),
             inner: RwLock::default(),
             counts: Counts::new(retention),
+            disk: None,
         }
+    }
+
+    /// A store kept in the data directory `dir` too (see `disk.rs`), with what it held read
+    /// back; or the one line that says why the directory cannot be used.
+    pub fn open(
+        dir: &Path,
+        max_traces: usize,
+        retention: std::time::Duration,
+    ) -> Result<Self, String> {
+        let mut store = Self::with_metrics_retention(max_traces, retention);
+        let mut disk = Disk::open(dir)?;
+        {
+            let inner = store.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+            let mut stored = Vec::new();
+            disk.replay(|trace_id, kind, piece| {
+                if stored.last() != Some(&trace_id) {
+                    stored.push(trace_id);
+                }
+                inner.replay(kind, piece, store.max_traces)
+            })?;
+            // A smaller --max-traces than the last run's evicted some: the disk forgets them.
+            let evicted: Vec<TraceId> = stored
+                .into_iter()
+                .filter(|trace_id| !inner.traces.contains_key(trace_id))
+                .collect();
+            let oldest = store.counts.oldest_minute();
+            store.counts.restore(disk.saved_counts(oldest)?)?;
+            disk.forget(&evicted, oldest)?;
+        }
+        store.disk = Some(Mutex::new(disk));
+        Ok(store)
     }
 
     pub fn counts(&self) -> &Counts {
@@ -146,13 +245,48 @@ impl Store {
 
     /// Stores every span of an export and returns how many there were; or, if any span is
     /// invalid (ids of the wrong length or all zeros), stores nothing and says which one.
-    pub fn ingest(&self, request: ExportTraceServiceRequest) -> Result<usize, String> {
+    pub fn ingest(&self, request: ExportTraceServiceRequest) -> Result<usize, Refused> {
         let tally = Tally::of(&request);
-        let batch = Batch::prepare(request)?;
+        let pieces = self
+            .disk
+            .as_ref()
+            .map(|_| fragments::spans_by_trace(&request));
+        let batch = Batch::prepare(request).map_err(Refused::Invalid)?;
         let spans = batch.spans;
+        let _written = self.write_through(Kind::Spans, pieces, Some(&tally))?;
         self.write().insert(batch, self.max_traces);
         self.counts.add(tally);
         Ok(spans)
+    }
+
+    /// With a data directory, writes an export's pieces, the evictions they cause and its
+    /// counts, and returns the lock that keeps other writers out until the memory has it too.
+    fn write_through(
+        &self,
+        kind: Kind,
+        pieces: Option<Vec<fragments::Piece>>,
+        tally: Option<&Tally>,
+    ) -> Result<Option<std::sync::MutexGuard<'_, Disk>>, Refused> {
+        let (Some(disk), Some(pieces)) = (&self.disk, pieces) else {
+            return Ok(None);
+        };
+        let mut disk = disk.lock().unwrap_or_else(|poison| poison.into_inner());
+        let evicted = self
+            .read()
+            .evictions(pieces.iter().map(|(id, _)| *id), self.max_traces);
+        disk.write(&disk::Write {
+            kind,
+            pieces: &pieces,
+            evicted: &evicted,
+            tally,
+            oldest_minute: self.counts.oldest_minute(),
+        })
+        .map_err(|error| {
+            Refused::Unavailable(format!(
+                "the viewer cannot write to its data directory: {error}"
+            ))
+        })?;
+        Ok(Some(disk))
     }
 
     /// How many traces and spans the store holds.

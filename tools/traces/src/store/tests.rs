@@ -50,7 +50,10 @@ fn invalid_ids_store_nothing() {
     let error = store.ingest(request).unwrap_err();
     assert_eq!(
         error,
-        "resource_spans[0].scope_spans[0].spans[1].span_id has 7 bytes, a span id has 8"
+        Refused::Invalid(
+            "resource_spans[0].scope_spans[0].spans[1].span_id has 7 bytes, a span id has 8"
+                .to_owned()
+        )
     );
     assert!(store.is_empty());
 }
@@ -351,7 +354,9 @@ fn records_without_a_trace_are_left_out_and_bad_ids_store_nothing() {
         .ingest_logs(logs("blog", vec![record(3, 0, 0, 9, "fine"), bad]))
         .unwrap_err();
     assert!(
-        error.contains("log_records[1].span_id has 3 bytes"),
+        error
+            .to_string()
+            .contains("log_records[1].span_id has 3 bytes"),
         "{error}"
     );
     let mut bad = record(2, 1, 0, 9, "x");
