@@ -101,12 +101,12 @@ for (const name of ['ADMIN_USERNAME', 'ADMIN_PASSWORD']) {
   }
 }
 
-// service(short, extraEnv): the pm2 app running <target>/release/<short>-service.
-function service(short, extraEnv = {}) {
-  const name = `${short}-service`;
+// nativeApp(name, args, env): the pm2 app running <target>/release/<name> with these arguments.
+function nativeApp(name, args, env) {
   return {
     name,
     script: path.join(releaseDir, name),
+    args,
     cwd: root,
     interpreter: 'none', // a native binary, not a Node.js script
     exec_mode: 'fork',
@@ -114,15 +114,17 @@ function service(short, extraEnv = {}) {
     watch: false,
     autorestart: true,
     // A crash is followed by a restart 1 s later. A process that dies within 5 s of starting (a
-    // missing key file, a bad setting) is given up after 10 such tries in a row ("errored" in
-    // `pm2 ls`; its log names the problem) instead of looping for ever.
+    // missing key file, a bad setting, a damaged data directory, ports taken) is given up after
+    // 10 such tries in a row ("errored" in `pm2 ls`; its log names the problem) instead of
+    // looping for ever.
     restart_delay: 1000,
     min_uptime: 5000,
     max_restarts: 10,
     // pm2 stops an app (pm2 stop/restart/delete/kill, a reload) with SIGINT, then SIGKILL once
     // kill_timeout ms have passed. The services need up to 5 s after SIGINT to finish in-flight
-    // requests and flush their buffered spans to the collector; pm2's default of 1.6 s would
-    // kill them halfway and lose the last traces. 6 s leaves a margin over the 5 s.
+    // requests and flush their buffered spans to the collector (the viewer stops within 3 s,
+    // every acknowledged span already on disk); pm2's default of 1.6 s would kill them halfway
+    // and lose the last traces. 6 s leaves a margin over the 5 s.
     kill_timeout: 6000,
     // The shell's ADMIN_* are not handed to every app (see above); user-service gets them back
     // through `env`.
@@ -130,40 +132,24 @@ function service(short, extraEnv = {}) {
     out_file: path.join(logDir, `${name}.out.log`),
     error_file: path.join(logDir, `${name}.error.log`),
     merge_logs: true,
-    env: { ...common, PORT: String(ports[short]), ...extraEnv },
+    env,
   };
+}
+
+// service(short, extraEnv): the pm2 app running <target>/release/<short>-service.
+function service(short, extraEnv = {}) {
+  return nativeApp(`${short}-service`, [], { ...common, PORT: String(ports[short]), ...extraEnv });
 }
 
 // viewer(): the pm2 app running <target>/release/traces serve --data .data/traces.
 function viewer() {
-  return {
-    name: 'traces',
-    script: path.join(releaseDir, 'traces'),
-    args: [
-      'serve',
-      '--data', path.resolve(root, env.TRACES_DATA || '.data/traces'),
-      '--otlp-grpc', env.TRACES_OTLP_GRPC || '127.0.0.1:4317',
-      '--otlp-http', env.TRACES_OTLP_HTTP || '127.0.0.1:4318',
-      '--ui', env.TRACES_UI || '127.0.0.1:16686',
-    ],
-    cwd: root,
-    interpreter: 'none',
-    exec_mode: 'fork',
-    instances: 1,
-    watch: false,
-    autorestart: true,
-    // As for the services (below). A refusal at start (a damaged data directory, ports taken)
-    // is given up after 10 tries; its log says why.
-    restart_delay: 1000,
-    min_uptime: 5000,
-    max_restarts: 10,
-    // It stops within 3 s of SIGINT, every acknowledged span already on disk.
-    kill_timeout: 6000,
-    filter_env: ['ADMIN_USERNAME', 'ADMIN_PASSWORD'],
-    out_file: path.join(logDir, 'traces.out.log'),
-    error_file: path.join(logDir, 'traces.error.log'),
-    merge_logs: true,
-  };
+  return nativeApp('traces', [
+    'serve',
+    '--data', path.resolve(root, env.TRACES_DATA || '.data/traces'),
+    '--otlp-grpc', env.TRACES_OTLP_GRPC || '127.0.0.1:4317',
+    '--otlp-http', env.TRACES_OTLP_HTTP || '127.0.0.1:4318',
+    '--ui', env.TRACES_UI || '127.0.0.1:16686',
+  ], {});
 }
 
 module.exports = {

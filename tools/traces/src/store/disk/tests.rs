@@ -66,6 +66,18 @@ fn calls_and_errors(store: &Store) -> (f64, f64) {
 
 #[test]
 fn traces_records_and_counts_are_there_after_a_restart() {
+    // What a restart must give back: two traces, the records of one of them and of a trace
+    // without spans, and the counts.
+    let snapshot = |store: &Store| {
+        (
+            store.trace(TraceId([1; 16])).unwrap(),
+            store.logs(TraceId([1; 16])).unwrap(),
+            store.logs(TraceId([3; 16])).unwrap(),
+            store.len(),
+            store.records(),
+            calls_and_errors(store),
+        )
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("traces");
     let before = {
@@ -85,28 +97,14 @@ fn traces_records_and_counts_are_there_after_a_restart() {
         store
             .ingest(export("blog", vec![recent(1, 3, false)]))
             .unwrap();
-        let before = (
-            store.trace(TraceId([1; 16])).unwrap(),
-            store.logs(TraceId([1; 16])).unwrap(),
-            store.logs(TraceId([3; 16])).unwrap(),
-            store.len(),
-            store.records(),
-            calls_and_errors(&store),
-        );
+        let before = snapshot(&store);
         assert_eq!(before.5, (3.0 / 300.0, 1.0 / 3.0));
         before
     };
     let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the directory is created private");
     let store = open(&data, 10);
-    let after = (
-        store.trace(TraceId([1; 16])).unwrap(),
-        store.logs(TraceId([1; 16])).unwrap(),
-        store.logs(TraceId([3; 16])).unwrap(),
-        store.len(),
-        store.records(),
-        calls_and_errors(&store),
-    );
+    let after = snapshot(&store);
     assert_eq!(after.0, before.0);
     assert_eq!(after.1, before.1);
     assert_eq!(after.2, before.2);
