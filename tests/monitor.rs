@@ -131,14 +131,8 @@ async fn known_traffic_shows_as_rate_errors_and_latency_in_the_api_the_page_and_
     let flags_file = dir.path().join("flags.json");
     flags(&flags_file, 0.0, 0);
     let viewer = Viewer::start().await;
-    let mut env = viewer.grpc_env();
-    env.push(("FLAGS_FILE".into(), flags_file.display().to_string()));
-    env.push(("FLAGS_SEED".into(), "20240611".into()));
-    let platform = Platform::start_with(PlatformOptions {
-        env,
-        ..PlatformOptions::default()
-    })
-    .await;
+    let platform =
+        Platform::start_with(PlatformOptions::with_flags(&flags_file, viewer.grpc_env())).await;
     let reader = platform.user_token("reader", &["READ"]).await;
 
     // Successes, then failures from author-service, then slow answers.

@@ -25,9 +25,6 @@ use tempfile::TempDir;
 /// How long a change of the flags file may take to apply.
 const RELOAD_BOUND: Duration = Duration::from_secs(2);
 
-/// The seed of the services' draws: any fixed one gives the same answers in every run.
-const SEED: &str = "20240611";
-
 /// A platform whose services read their flags from a file of the test's, the shipped
 /// `flags.json` to start with (every flag off).
 struct Scenario {
@@ -41,14 +38,7 @@ impl Scenario {
         let dir = tempfile::tempdir().expect("a directory for the flags file");
         let flags = dir.path().join("flags.json");
         std::fs::copy(project_root().join("flags.json"), &flags).expect("copying flags.json");
-        let platform = Platform::start_with(PlatformOptions {
-            env: vec![
-                ("FLAGS_FILE".into(), flags.display().to_string()),
-                ("FLAGS_SEED".into(), SEED.into()),
-            ],
-            ..PlatformOptions::default()
-        })
-        .await;
+        let platform = Platform::start_with(PlatformOptions::with_flags(&flags, Vec::new())).await;
         Self {
             platform,
             flags,

@@ -1351,15 +1351,9 @@ async fn the_requests_author_failure_rate_failed_are_found_by_status_error_and_f
     let flags = flags_dir.path().join("flags.json");
     one_flag(&flags, "authorFailureRate", json!(0));
     let viewer = Viewer::start().await;
-    let mut env = viewer.grpc_env();
-    env.push(("FLAGS_FILE".into(), flags.display().to_string()));
-    // The services draw their failures from this seed: the same share in every run.
-    env.push(("FLAGS_SEED".into(), "20240611".into()));
-    let platform = Platform::start_with(PlatformOptions {
-        env,
-        ..PlatformOptions::default()
-    })
-    .await;
+    // The services draw their failures from one seed: the same share in every run.
+    let platform =
+        Platform::start_with(PlatformOptions::with_flags(&flags, viewer.grpc_env())).await;
     let reader = platform.user_token("reader", &["READ"]).await;
 
     // Switched on while the services run: they read the file again within 2 s, so the requests

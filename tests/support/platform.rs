@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    path::Path,
     process::ExitStatus,
     time::{Duration, Instant},
 };
@@ -26,6 +27,22 @@ pub struct PlatformOptions {
     /// test's [`Api`] and the services' `AUTHOR_URL` go through it, and
     /// [`replica_api`](Platform::replica_api) reaches one replica directly.
     pub replicas: usize,
+}
+
+/// The seed the tests' services draw their injected failures from: the same share in every run.
+const FLAGS_SEED: &str = "20240611";
+
+impl PlatformOptions {
+    /// Services that read their scenario flags from `file` (again within 2 s of a change) and
+    /// draw their failures from one seed, with `env` besides.
+    pub fn with_flags(file: &Path, mut env: Vec<(String, String)>) -> Self {
+        env.push(("FLAGS_FILE".into(), file.display().to_string()));
+        env.push(("FLAGS_SEED".into(), FLAGS_SEED.into()));
+        Self {
+            env,
+            ..Self::default()
+        }
+    }
 }
 
 /// A platform of its own for one test. Dropping it stops the balancer and the services (flushing
