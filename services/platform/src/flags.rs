@@ -39,7 +39,7 @@ use serde_json::Value;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::settings::{SettingsError, parse_var, var};
+use crate::settings::{SettingsError, Variable, parse_var, var};
 
 /// How often the file is read. A change takes effect within this (plus [`REREAD_DELAY`]).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -329,6 +329,21 @@ pub struct ScenarioFlags {
 }
 
 impl ScenarioFlags {
+    /// The variables [`Self::watch_from_env`] reads, as `--help` lists them.
+    pub const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "FLAGS_FILE",
+            default: Some("flags.json"),
+            help: "the scenario flags, flagd's format, re-read while running; missing: every \
+                   flag off",
+        },
+        Variable {
+            name: "FLAGS_SEED",
+            default: None,
+            help: "seeds the draws of authorFailureRate, for repeatable runs; unset: random",
+        },
+    ];
+
     /// Reads `FLAGS_FILE` (default `flags.json`) now, and again every [`POLL_INTERVAL`] in the
     /// background; `FLAGS_SEED` seeds the draws. Needs a tokio runtime.
     pub fn watch_from_env() -> Result<Self, SettingsError> {
