@@ -49,12 +49,12 @@ const TRACING: &[Variable] = &[
     Variable {
         name: "OTEL_BSP_MAX_QUEUE_SIZE",
         default: Some("16384"),
-        help: "spans queued for export (MongoDB's: 2048); a span that finds it full is dropped",
+        help: "spans queued for export; a span that finds it full is dropped",
     },
     Variable {
         name: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
         default: Some("2048"),
-        help: "spans in one export (MongoDB's: 512)",
+        help: "spans in one export",
     },
     Variable {
         name: "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
