@@ -147,7 +147,7 @@ fn a_services_help_lists_the_settings_it_reads() {
             );
         }
         assert!(
-            help.contains(&format!("({};", service.port)),
+            help.contains(&format!("[default: {}]", service.port)),
             "{} --help gives its default port:\n{help}",
             service.binary
         );

@@ -2,7 +2,10 @@
 //! and checks one kind of claim against the code, listing every claim that is wrong at once:
 //!
 //! - every environment variable a binary reads is in docs/configuration.md, with the default the
-//!   code uses, and every variable a document names is read by something in the repository;
+//!   code uses; every variable a service or the launcher lists in its `--help` (declared once,
+//!   beside the code that reads it) is there with the default `--help` gives, and every variable
+//!   a service reads is in its `--help`; every variable a document names is read by something in
+//!   the repository;
 //! - every relative link and `#anchor` in the documents resolves, with GitHub's anchors;
 //! - every option and subcommand of `scripts/*.sh`, `traces`, `traffic` and `launcher` quoted in
 //!   the documents is one their `--help` lists;
@@ -79,31 +82,70 @@ fn assert_no_problems(what: &str, problems: &[String]) {
 
 // --- environment variables -------------------------------------------------------------------
 
-/// The variables the OpenTelemetry SDK (opentelemetry_sdk 0.31) reads by itself for what the
-/// services use of it: the sampler, the resource, the batch span and log record processors and
-/// the span limits. The services never name them in their code, so the scan below cannot find
-/// them.
-const READ_BY_THE_SDK: [&str; 16] = [
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "OTEL_BSP_EXPORT_TIMEOUT",
-    "OTEL_BSP_MAX_QUEUE_SIZE",
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-    "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
-    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-    "OTEL_SPAN_EVENT_COUNT_LIMIT",
-    "OTEL_SPAN_LINK_COUNT_LIMIT",
-    "OTEL_BLRP_SCHEDULE_DELAY",
-    "OTEL_BLRP_EXPORT_TIMEOUT",
-    "OTEL_BLRP_MAX_QUEUE_SIZE",
-    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
-];
+/// The binaries that list the variables they read in their `--help`, each with its default, from
+/// one declaration beside the code that reads them (`platform::settings::Variable`): the four
+/// services and the launcher.
+fn binaries_with_settings() -> Vec<&'static str> {
+    let mut binaries: Vec<&str> = e2e_tests::SERVICES.iter().map(|s| s.binary).collect();
+    binaries.push("launcher");
+    binaries
+}
 
-/// Read by tracing-subscriber's `EnvFilter::try_from_default_env`, which names it itself.
-const READ_BY_TRACING_SUBSCRIBER: &str = "RUST_LOG";
+/// A variable a binary's `--help` lists, and the default it gives (`[default: 3600]`).
+#[derive(Debug)]
+struct Listed {
+    binary: &'static str,
+    name: String,
+    default: Option<String>,
+}
+
+/// The variables `help` lists: its lines that start with two spaces and a variable's name, as
+/// `platform::settings::help_line` writes them (clap's own lines start with a flag, a
+/// subcommand or more spaces).
+fn listed_in(binary: &'static str, help: &str) -> Vec<Listed> {
+    help.lines()
+        .filter_map(|line| line.strip_prefix("  "))
+        .filter_map(|line| {
+            let name = line.split_whitespace().next()?;
+            if line.starts_with(' ') || !is_variable_name(name) {
+                return None;
+            }
+            let default = line
+                .rsplit_once("[default: ")
+                .and_then(|(_, default)| default.strip_suffix(']'))
+                .map(str::to_owned);
+            Some(Listed {
+                binary,
+                name: name.to_owned(),
+                default,
+            })
+        })
+        .collect()
+}
+
+/// What the binaries' `--help` lists.
+fn variables_the_help_lists() -> Vec<Listed> {
+    let listed: Vec<Listed> = binaries_with_settings()
+        .into_iter()
+        .flat_map(|binary| {
+            let path = paths::binary(binary).unwrap_or_else(|error| panic!("{error}"));
+            listed_in(binary, &help(&path, &[]))
+        })
+        .collect();
+    assert!(
+        listed.len() > 100,
+        "the --help pages list few variables: {listed:?}"
+    );
+    listed
+}
+
+/// Where [`Reads`] says a variable listed by `binary`'s `--help` is read: its crate.
+fn crate_of(binary: &str) -> String {
+    match binary.strip_suffix("-service") {
+        Some(service) => format!("services/{service}/--help"),
+        None => format!("tools/{binary}/--help"),
+    }
+}
 
 /// The functions (and closures) the code reads a variable through, by name, with the variable's
 /// name as their first argument: `var("HOST")`, `parse_var("PORT", 3001)`, `positive("...", 5)`,
@@ -193,10 +235,11 @@ fn variables_the_binaries_read() -> Reads {
     for file in &files {
         scan(&shipped_code(&read(file)), file, &mut reads);
     }
-    for name in READ_BY_THE_SDK {
-        reads.add(name, "the OpenTelemetry SDK");
+    // What the code reads without naming it (the OpenTelemetry SDK reads the sampler's and the
+    // batch processors' variables, tracing-subscriber `RUST_LOG`) is declared all the same.
+    for listed in variables_the_help_lists() {
+        reads.add(&listed.name, &crate_of(listed.binary));
     }
-    reads.add(READ_BY_TRACING_SUBSCRIBER, "tracing-subscriber");
     reads
 }
 
@@ -408,6 +451,74 @@ fn every_variable_a_binary_reads_is_in_the_configuration_with_the_default_the_co
         "found no variable that one service alone reads"
     );
     assert_no_problems("variables the binaries read", &problems);
+}
+
+/// The twin a signal has of a general exporter variable (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), as
+/// the general one (`OTEL_EXPORTER_OTLP_ENDPOINT`), which `--help` lists for the three.
+fn general_of_twin(name: &str) -> String {
+    name.replacen("OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_", 1)
+        .replacen("OTEL_EXPORTER_OTLP_LOGS_", "OTEL_EXPORTER_OTLP_", 1)
+}
+
+#[test]
+fn every_variable_a_binary_lists_in_its_help_is_in_the_configuration_with_its_default() {
+    let listed = variables_the_help_lists();
+    let reads = variables_the_binaries_read();
+    let configuration = read("docs/configuration.md");
+    let mut problems = Vec::new();
+    let mut defaults_checked = 0;
+    for Listed {
+        binary,
+        name,
+        default,
+    } in &listed
+    {
+        let quoted = format!("`{name}`");
+        let rows: Vec<&str> = configuration
+            .lines()
+            .filter(|line| line.starts_with('|') && line.contains(&quoted))
+            .collect();
+        if rows.is_empty() {
+            problems.push(format!(
+                "{name} ({binary} --help) has no row in docs/configuration.md"
+            ));
+        }
+        let Some(default) = default else { continue };
+        defaults_checked += 1;
+        if !rows.is_empty() && !rows.iter().any(|row| row.contains(default.as_str())) {
+            problems.push(format!(
+                "{name}: {binary} --help gives the default {default:?}, which docs/configuration.md's row does not"
+            ));
+        }
+        // The declaration beside the code and the code itself give the same default.
+        if let Some(in_code) = reads.defaults.get(name)
+            && in_code != default
+        {
+            problems.push(format!(
+                "{name}: {binary} --help gives the default {default:?}, the code {in_code:?}"
+            ));
+        }
+    }
+    assert!(
+        defaults_checked > 30,
+        "checked only {defaults_checked} defaults"
+    );
+    // And the other way: what a service reads, its --help lists (a signal's twin of an exporter
+    // variable under the general one).
+    let listed_names: BTreeSet<&str> = listed.iter().map(|l| l.name.as_str()).collect();
+    for (name, files) in &reads.by {
+        let by_a_service = files
+            .iter()
+            .any(|file| file.starts_with("services/") && file.ends_with(".rs"));
+        if by_a_service && !listed_names.contains(general_of_twin(name).as_str()) {
+            let files: Vec<&str> = files.iter().map(String::as_str).collect();
+            problems.push(format!(
+                "{name} (read by {}) is in no service's --help",
+                files.join(", ")
+            ));
+        }
+    }
+    assert_no_problems("variables the binaries' --help lists", &problems);
 }
 
 /// Names in the documents that are not variables of ours: gRPC status codes, the walkthrough's

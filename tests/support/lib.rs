@@ -16,6 +16,7 @@
 //! - [`load`]: concurrent requests of a realistic mix, closed- or open-loop, each one recorded
 //!   (start, latency, status), for the fault tests and the soak, on the load engine (`loadgen`).
 //! - the repository's deployment files, for the tests that check them statically.
+//! - [`openapi`]: a service's OpenAPI document checked, for the services' own unit tests.
 //!
 //! Binaries are taken from the cargo target directory of the profile the tests were built with;
 //! `scripts/test.sh` builds them first.
@@ -26,6 +27,7 @@ mod collector;
 pub mod conventions;
 pub mod load;
 mod mongo_server;
+pub mod openapi;
 mod platform;
 mod repository;
 mod tls;

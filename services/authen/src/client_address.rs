@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, header::HeaderName};
 use ipnet::IpNet;
-use platform::{SettingsError, cli::Variable, settings::var};
+use platform::{SettingsError, settings::Variable, settings::var};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -21,8 +21,9 @@ pub struct TrustedProxies(Vec<IpNet>);
 impl TrustedProxies {
     pub const VARIABLES: &[Variable] = &[Variable {
         name: "TRUSTED_PROXIES",
-        meaning: "comma-separated addresses or ranges (10.0.0.0/8) of proxies whose \
-                  X-Forwarded-For names the client (none)",
+        default: None,
+        help: "comma-separated addresses or ranges (10.0.0.0/8) of proxies whose \
+               X-Forwarded-For names the client; unset: none",
     }];
 
     pub fn from_env() -> Result<Self, SettingsError> {

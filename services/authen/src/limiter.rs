@@ -23,7 +23,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use platform::{ApiError, SettingsError, cli::Variable, settings::parse_var};
+use platform::{
+    ApiError, SettingsError,
+    settings::{Variable, parse_var},
+};
 
 /// The budgets' sizes and the window over which each is earned back.
 #[derive(Debug, Clone, Copy)]
@@ -38,19 +41,23 @@ impl LoginLimits {
     pub const VARIABLES: &[Variable] = &[
         Variable {
             name: "LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS",
-            meaning: "failed logins allowed per username from one address (5)",
+            default: Some("5"),
+            help: "failed logins allowed per username from one address",
         },
         Variable {
             name: "LOGIN_FAILURES_PER_ADDRESS",
-            meaning: "failed logins allowed from one address (50)",
+            default: Some("50"),
+            help: "failed logins allowed from one address",
         },
         Variable {
             name: "LOGIN_FAILURES_PER_USERNAME",
-            meaning: "failed logins allowed per username (100)",
+            default: Some("100"),
+            help: "failed logins allowed per username",
         },
         Variable {
             name: "LOGIN_FAILURE_WINDOW_SECONDS",
-            meaning: "the time in which each budget is earned back (300)",
+            default: Some("300"),
+            help: "the time in which each budget is earned back",
         },
     ];
 

@@ -11,10 +11,9 @@ use std::{process::ExitCode, sync::Arc};
 
 use platform::{
     App, AuthorClient, Readiness, ServiceInfo,
-    cli::Variable,
     mongo::{self, CommandSpans},
     settings::{
-        AUTHOR_URL_VARIABLES, MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings,
+        AUTHOR_URL_VARIABLES, MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings, Variable,
         author_url_from_env,
     },
 };

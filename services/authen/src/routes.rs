@@ -194,7 +194,7 @@ async fn jwks(State(state): State<AppState>) -> axum::Json<JwkSet> {
 
 #[cfg(test)]
 mod tests {
-    use platform::openapi::checked_document;
+    use e2e_tests::openapi::checked_document;
 
     use super::operations;
 

@@ -8,9 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, Header, jwk::JwkSet};
 use platform::{
     ApiError, Claims, Permission, SettingsError,
-    cli::Variable,
     keys::{PublicKeys, SigningKey},
-    settings::{TokenSettings, parse_var},
+    settings::{TokenSettings, Variable, parse_var},
     token::TokenVerifier,
 };
 use tracing::Instrument;
@@ -35,11 +34,13 @@ impl TokenSigner {
     pub const VARIABLES: &[Variable] = &[
         Variable {
             name: "JWT_PRIVATE_KEY",
-            meaning: "the RSA private key tokens are signed with, PKCS#8 or PKCS#1 PEM (keys/private.pem)",
+            default: Some("keys/private.pem"),
+            help: "the RSA private key tokens are signed with, PKCS#8 or PKCS#1 PEM",
         },
         Variable {
             name: "JWT_TTL_SECONDS",
-            meaning: "how long a token is valid (3600)",
+            default: Some("3600"),
+            help: "how long a token it signs is valid, in seconds",
         },
     ];
 

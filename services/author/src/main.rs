@@ -8,10 +8,9 @@ use std::{process::ExitCode, sync::Arc};
 use futures_util::FutureExt;
 use platform::{
     App, Readiness, ServiceInfo,
-    cli::Variable,
     keys::PublicKeys,
     mongo::{self, CommandSpans},
-    settings::{MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings},
+    settings::{MongoSettings, PUBLIC_KEY_VARIABLES, TokenSettings, Variable},
     token::TokenVerifier,
 };
 use revocations::RevocationList;

@@ -152,7 +152,8 @@ impl FromRequestParts<AppState> for CurrentToken {
 
 #[cfg(test)]
 mod tests {
-    use platform::{flags::ScenarioFlags, openapi::checked_document};
+    use e2e_tests::openapi::checked_document;
+    use platform::flags::ScenarioFlags;
 
     use super::operations;
 

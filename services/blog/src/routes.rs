@@ -173,7 +173,7 @@ async fn create_blog(
 
 #[cfg(test)]
 mod tests {
-    use platform::openapi::checked_document;
+    use e2e_tests::openapi::checked_document;
     use serde_json::Value;
 
     use super::operations;

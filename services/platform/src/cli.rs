@@ -1,235 +1,148 @@
-//! A service binary's command line. Without arguments it serves; `healthcheck` probes the service
-//! running beside it (see [`crate::probe`]); `--help` lists the settings it reads from its
-//! environment; `--version` names it. Anything else is refused, so that a mistyped subcommand
-//! never starts a server.
+//! A service binary's command line, parsed by clap. Without arguments it serves; `healthcheck`
+//! probes the service running beside it (see [`crate::probe`]); `--help` lists the settings it
+//! reads from its environment, with their defaults; `--version` names it. Anything else is refused
+//! (exit code 2), so that a mistyped subcommand never starts a server.
 
-use std::{fmt::Write as _, process::ExitCode};
+use std::process::ExitCode;
 
-use crate::ServiceInfo;
+use clap::{ArgMatches, Command};
 
-/// A setting read from the environment, as `--help` lists it.
-#[derive(Debug, Clone, Copy)]
-pub struct Variable {
-    /// The variable's name.
-    pub name: &'static str,
-    /// What it sets, with its default in parentheses.
-    pub meaning: &'static str,
-}
-
-/// What every service reads for its telemetry and logs (`crate::telemetry`): the OpenTelemetry
-/// SDK's standard variables and `RUST_LOG`.
-pub const TELEMETRY_VARIABLES: &[Variable] = &[
-    Variable {
-        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
-        meaning: "where spans and log records go over OTLP, http:// or https:// \
-                  (http://localhost:4317); each OTEL_EXPORTER_OTLP_ variable has a _TRACES_ \
-                  and a _LOGS_ twin, which win for their signal",
-    },
-    Variable {
-        name: "OTEL_EXPORTER_OTLP_PROTOCOL",
-        meaning: "grpc or http/protobuf (grpc)",
-    },
-    Variable {
-        name: "OTEL_EXPORTER_OTLP_HEADERS",
-        meaning: "name=value,... sent with every export, values percent-encoded (none)",
-    },
-    Variable {
-        name: "OTEL_EXPORTER_OTLP_TIMEOUT",
-        meaning: "milliseconds an export may take, its retries included (10000)",
-    },
-    Variable {
-        name: "OTEL_EXPORTER_OTLP_COMPRESSION",
-        meaning: "gzip or none (none)",
-    },
-    Variable {
-        name: "OTEL_EXPORTER_OTLP_CERTIFICATE",
-        meaning: "PEM file of the authorities trusted for an https:// endpoint (the system's roots)",
-    },
-    Variable {
-        name: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-        meaning: "and OTEL_EXPORTER_OTLP_CLIENT_KEY: PEM files for mutual TLS (none)",
-    },
-    Variable {
-        name: "OTEL_LOGS_EXPORTER",
-        meaning: "otlp: log records are sent beside the spans; none: they are not (otlp)",
-    },
-    Variable {
-        name: "OTEL_BLRP_*",
-        meaning: "the batch log record processor: OTEL_BLRP_SCHEDULE_DELAY, \
-                  OTEL_BLRP_MAX_QUEUE_SIZE, ...",
-    },
-    Variable {
-        name: "OTEL_TRACES_SAMPLER",
-        meaning: "and OTEL_TRACES_SAMPLER_ARG: which traces are kept (parentbased_always_on)",
-    },
-    Variable {
-        name: "OTEL_BSP_*",
-        meaning: "the batch span processor: OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_QUEUE_SIZE, ...",
-    },
-    Variable {
-        name: "OTEL_RESOURCE_ATTRIBUTES",
-        meaning: "more attributes for every span's resource",
-    },
-    Variable {
-        name: "OTEL_SDK_DISABLED",
-        meaning: "true: no span or log record is exported (false)",
-    },
-    Variable {
-        name: "MONGODB_SERVICE_NAME",
-        meaning: "the service.name of the database's spans (mongodb)",
-    },
-    Variable {
-        name: "RUST_LOG",
-        meaning: "which log lines are written and sent as log records (info); spans are not \
-                  filtered",
-    },
-];
-
-/// What every service reads for the scenario flags (`crate::flags`).
-pub const SCENARIO_VARIABLES: &[Variable] = &[
-    Variable {
-        name: "FLAGS_FILE",
-        meaning: "the scenario flags, flagd's format, re-read while running (flags.json); \
-                  missing: every flag off",
-    },
-    Variable {
-        name: "FLAGS_SEED",
-        meaning: "seeds the draws of authorFailureRate, for repeatable runs (random)",
-    },
-];
-
-/// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Command {
-    Serve,
-    Healthcheck,
-    Help,
-    Version,
-    Unknown(String),
-}
-
-impl Command {
-    fn parse(mut args: impl Iterator<Item = String>) -> Self {
-        let command = match args.next().as_deref() {
-            None => Self::Serve,
-            Some("healthcheck") => Self::Healthcheck,
-            Some("-h" | "--help") => Self::Help,
-            Some("-V" | "--version") => Self::Version,
-            Some(other) => return Self::Unknown(other.to_owned()),
-        };
-        match args.next() {
-            Some(extra) if command != Self::Serve => Self::Unknown(extra),
-            _ => command,
-        }
-    }
-}
+use crate::{
+    ServiceInfo,
+    flags::ScenarioFlags,
+    settings::{HttpSettings, Variable, help_line, help_table},
+    telemetry,
+};
 
 /// Does what the command line asks unless it is to serve: `Some` is the exit code to stop with.
-/// `settings` are the groups of variables the service reads besides `HOST`, `PORT` and
-/// [`TELEMETRY_VARIABLES`] and [`SCENARIO_VARIABLES`].
-pub fn dispatch(service: &ServiceInfo, settings: &[&[Variable]]) -> Option<ExitCode> {
-    match Command::parse(std::env::args().skip(1)) {
-        Command::Serve => None,
-        Command::Healthcheck => Some(crate::probe::run(service)),
-        Command::Help => {
-            print!("{}", usage(service, settings));
-            Some(ExitCode::SUCCESS)
+/// `settings` are the groups of variables the service reads besides those every service reads
+/// (`HOST`, `PORT`, telemetry's and the scenario flags').
+pub fn dispatch(service: &ServiceInfo, settings: &[&'static [Variable]]) -> Option<ExitCode> {
+    match parse(service, settings, std::env::args_os()) {
+        Ok(matches) if matches.subcommand_name() == Some("healthcheck") => {
+            Some(crate::probe::run(service))
         }
-        Command::Version => {
-            println!("{} {}", service.name, service.version);
-            Some(ExitCode::SUCCESS)
-        }
-        Command::Unknown(argument) => {
-            let name = service.name;
-            eprintln!("{name}: unknown argument {argument:?}; `{name} --help` says what it takes");
-            Some(ExitCode::from(2))
+        Ok(_) => None,
+        // `--help` and `--version` arrive here too, with exit code 0.
+        Err(error) => {
+            let _ = error.print();
+            Some(ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2)))
         }
     }
 }
 
-/// The `--help` text.
-pub fn usage(service: &ServiceInfo, settings: &[&[Variable]]) -> String {
+fn parse(
+    service: &ServiceInfo,
+    settings: &[&'static [Variable]],
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> Result<ArgMatches, clap::Error> {
     let name = service.name;
-    let mut text = format!(
-        "{name} {}, a service of the blog platform.\n\n\
-         Usage: {name}              serve until SIGINT or SIGTERM\n       \
-         {name} healthcheck  exit 0 if the {name} beside it answers GET /healthz\n       \
-         {name} --help | --version\n\n\
-         Settings, from the environment (a .env file in the working directory may fill it in):\n",
-        service.version
-    );
-    let port = format!(
-        "its port ({}; 0: any free port, logged at start)",
-        service.default_port
-    );
-    let listening = [
-        ("HOST", "its address (127.0.0.1; 0.0.0.0: every interface)"),
-        ("PORT", &port),
-    ];
-    let variables = settings
+    Command::new(name)
+        .version(service.version)
+        .about(format!(
+            "{name}, a service of the blog platform: serves until SIGINT or SIGTERM"
+        ))
+        // `healthcheck` is the one subcommand: no `help` one beside it.
+        .disable_help_subcommand(true)
+        .subcommand(Command::new("healthcheck").about(format!(
+            "Exit 0 if the {name} beside it answers GET /healthz"
+        )))
+        .after_help(settings_help(service, settings))
+        .try_get_matches_from(args)
+}
+
+/// The settings part of `--help`: every variable the service reads, with its default.
+fn settings_help(service: &ServiceInfo, settings: &[&'static [Variable]]) -> String {
+    let port = service.default_port.to_string();
+    let listening: String = HttpSettings::VARIABLES
+        .iter()
+        .map(|variable| {
+            // PORT's default is each service's own.
+            let default = if variable.name == "PORT" {
+                Some(port.as_str())
+            } else {
+                variable.default
+            };
+            help_line(variable.name, default, variable.help)
+        })
+        .collect();
+    let others = settings
         .iter()
         .copied()
         .flatten()
-        .chain(TELEMETRY_VARIABLES)
-        .chain(SCENARIO_VARIABLES);
-    let lines = listening
-        .into_iter()
-        .chain(variables.map(|variable| (variable.name, variable.meaning)));
-    for (name, meaning) in lines {
-        let _ = writeln!(text, "  {name:<40} {meaning}");
-    }
-    text
+        .chain(ScenarioFlags::VARIABLES)
+        .chain(telemetry::variables::variables());
+    format!(
+        "Settings, from the environment (a .env file in the working directory may fill it in); \
+         each OTEL_EXPORTER_OTLP_ variable has a _TRACES_ and a _LOGS_ twin, which wins for its \
+         signal:\n{listening}{}",
+        help_table(others)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Command {
-        Command::parse(args.iter().map(|arg| arg.to_string()))
+    const SERVICE: ServiceInfo = ServiceInfo {
+        name: "blog-service",
+        version: "1.2.3",
+        default_port: 3003,
+    };
+
+    const MINE: &[Variable] = &[Variable {
+        name: "MY_SETTING",
+        default: Some("42"),
+        help: "what it does",
+    }];
+
+    fn parse_args(args: &[&str]) -> Result<Option<String>, clap::error::ErrorKind> {
+        let args = std::iter::once("blog-service").chain(args.iter().copied());
+        parse(&SERVICE, &[MINE], args)
+            .map(|matches| matches.subcommand_name().map(str::to_owned))
+            .map_err(|error| error.kind())
     }
 
     #[test]
     fn arguments_choose_the_command() {
-        assert_eq!(parse(&[]), Command::Serve);
-        assert_eq!(parse(&["healthcheck"]), Command::Healthcheck);
-        assert_eq!(parse(&["--help"]), Command::Help);
-        assert_eq!(parse(&["-h"]), Command::Help);
-        assert_eq!(parse(&["--version"]), Command::Version);
-        assert_eq!(parse(&["-V"]), Command::Version);
-        assert_eq!(parse(&["serve"]), Command::Unknown("serve".into()));
-        assert_eq!(parse(&["--help", "me"]), Command::Unknown("me".into()));
+        use clap::error::ErrorKind;
+        assert_eq!(parse_args(&[]), Ok(None));
+        assert_eq!(parse_args(&["healthcheck"]), Ok(Some("healthcheck".into())));
+        assert_eq!(parse_args(&["--help"]), Err(ErrorKind::DisplayHelp));
+        assert_eq!(parse_args(&["-h"]), Err(ErrorKind::DisplayHelp));
+        assert_eq!(parse_args(&["--version"]), Err(ErrorKind::DisplayVersion));
+        assert_eq!(parse_args(&["-V"]), Err(ErrorKind::DisplayVersion));
+        assert_eq!(parse_args(&["serve"]), Err(ErrorKind::InvalidSubcommand));
+        assert!(parse_args(&["--help", "me"]).is_err());
+        assert_eq!(parse_args(&["help"]), Err(ErrorKind::InvalidSubcommand));
         assert_eq!(
-            parse(&["healthcheck", "now"]),
-            Command::Unknown("now".into())
+            parse_args(&["healthcheck", "now"]),
+            Err(ErrorKind::UnknownArgument)
         );
     }
 
     #[test]
-    fn usage_lists_every_setting_with_the_services_port() {
-        const MINE: &[Variable] = &[Variable {
-            name: "MY_SETTING",
-            meaning: "what it does (42)",
-        }];
-        let service = ServiceInfo {
-            name: "blog-service",
-            version: "1.2.3",
-            default_port: 3003,
-        };
-        let text = usage(&service, &[MINE]);
-        assert!(text.starts_with("blog-service 1.2.3"), "{text}");
-        for name in [
-            "HOST",
-            "PORT",
-            "MY_SETTING",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "RUST_LOG",
-        ] {
-            assert!(
-                text.lines().any(|line| line.trim_start().starts_with(name)),
-                "{name}: {text}"
-            );
+    fn help_lists_every_setting_with_its_default_and_the_services_port() {
+        let args = ["blog-service", "--help"];
+        let text = parse(&SERVICE, &[MINE], args).unwrap_err().to_string();
+        assert!(text.contains("Usage: blog-service [COMMAND]"), "{text}");
+        assert!(text.contains("healthcheck"), "{text}");
+        let declared = HttpSettings::VARIABLES
+            .iter()
+            .chain(MINE)
+            .chain(ScenarioFlags::VARIABLES)
+            .chain(telemetry::variables::variables());
+        for variable in declared {
+            let name = variable.name;
+            let line = text
+                .lines()
+                .find(|line| line.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("{name}: {text}"));
+            if let Some(default) = variable.default {
+                assert!(line.ends_with(&format!("[default: {default}]")), "{line}");
+            }
         }
-        assert!(text.contains("its port (3003;"), "{text}");
+        assert!(text.contains("MY_SETTING"), "{text}");
+        assert!(text.contains("[default: 3003]"), "{text}");
     }
 }

@@ -34,12 +34,16 @@ use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::attribute::{
     FEATURE_FLAG_KEY, FEATURE_FLAG_RESULT_VALUE, FEATURE_FLAG_RESULT_VARIANT,
 };
+use rand_chacha::{
+    ChaCha8Rng,
+    rand_core::{RngCore, SeedableRng},
+};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::settings::{SettingsError, parse_var, var};
+use crate::settings::{SettingsError, Variable, parse_var, var};
 
 /// How often the file is read. A change takes effect within this (plus [`REREAD_DELAY`]).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -329,6 +333,21 @@ pub struct ScenarioFlags {
 }
 
 impl ScenarioFlags {
+    /// The variables [`Self::watch_from_env`] reads, as `--help` lists them.
+    pub const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "FLAGS_FILE",
+            default: Some("flags.json"),
+            help: "the scenario flags, flagd's format, re-read while running; missing: every \
+                   flag off",
+        },
+        Variable {
+            name: "FLAGS_SEED",
+            default: None,
+            help: "seeds the draws of authorFailureRate, for repeatable runs; unset: random",
+        },
+    ];
+
     /// Reads `FLAGS_FILE` (default `flags.json`) now, and again every [`POLL_INTERVAL`] in the
     /// background; `FLAGS_SEED` seeds the draws. Needs a tokio runtime.
     pub fn watch_from_env() -> Result<Self, SettingsError> {
@@ -374,34 +393,31 @@ impl ScenarioFlags {
 }
 
 /// Decides, draw by draw, whether a request falls in a share. The n-th draw depends only on the
-/// seed and n (it is the n-th output of SplitMix64), so with a fixed seed (`FLAGS_SEED`) the first
-/// N draws are the same N numbers in every run, whichever requests get them: a test sending N
-/// requests sees the same number of failures every time. Without a seed, the seed is random and so
-/// is every run. Lock-free: one atomic increment per draw.
+/// seed and n (it is the n-th number of rand_chacha's ChaCha8 seeded with it, which the generator
+/// can seek to), so with a fixed seed (`FLAGS_SEED`) the first N draws are the same N numbers in
+/// every run, whichever requests get them: a test sending N requests sees the same number of
+/// failures every time. Without a seed, the seed is random and so is every run. Lock-free: one
+/// atomic increment per draw, and a copy of the seeded generator moved to the draw's place.
 struct Chance {
-    seed: u64,
+    seeded: ChaCha8Rng,
     draws: AtomicU64,
 }
 
 impl Chance {
     fn new(seed: u64) -> Self {
         Self {
-            seed,
+            seeded: ChaCha8Rng::seed_from_u64(seed),
             draws: AtomicU64::new(0),
         }
     }
 
     fn draw(&self, share: f64) -> bool {
         let n = self.draws.fetch_add(1, Ordering::Relaxed);
-        // SplitMix64 (Steele, Lea and Flood, 2014): the state after n + 1 steps, then its mix.
-        let mut z = self
-            .seed
-            .wrapping_add(n.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
+        let mut generator = self.seeded.clone();
+        // Two 32-bit words a draw.
+        generator.set_word_pos(u128::from(n) * 2);
         // The top 53 bits as a number in [0, 1).
-        let uniform = (z >> 11) as f64 / (1u64 << 53) as f64;
+        let uniform = (generator.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         uniform < share
     }
 }
@@ -647,6 +663,23 @@ mod tests {
         assert_eq!(keys, known);
         for key in KNOWN {
             assert_eq!(document["flags"][key]["state"], "DISABLED", "{key}");
+        }
+    }
+
+    #[test]
+    fn the_nth_draw_is_the_nth_number_of_the_seeded_generator() {
+        let chance = Chance::new(9);
+        let mut sequence = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..100 {
+            let uniform = (sequence.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            // Just above the number: drawn; the number itself: not.
+            assert!(chance.draw(uniform + f64::EPSILON));
+        }
+        let mut sequence = ChaCha8Rng::seed_from_u64(9);
+        let again = Chance::new(9);
+        for _ in 0..100 {
+            let uniform = (sequence.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            assert!(!again.draw(uniform));
         }
     }
 

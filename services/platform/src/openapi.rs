@@ -173,35 +173,6 @@ fn finish_responses(document: &mut Value) {
     }
 }
 
-/// For each service's unit test: the document `routes` make for `service`, after checking that it
-/// is OpenAPI 3.1, named after the service, and documents each of `operations` (`("post",
-/// "/blogs")`, ...) and the routes every service shares.
-pub fn checked_document<S>(
-    service: &ServiceInfo,
-    routes: utoipa_axum::router::OpenApiRouter<S>,
-    operations: &[(&str, &str)],
-) -> Value
-where
-    S: Clone + Send + Sync + 'static,
-{
-    let document =
-        crate::server::with_shared_routes(service, routes, crate::Readiness::default()).1;
-    assert_eq!(document["openapi"], "3.1.0");
-    assert_eq!(document["info"]["title"], service.name);
-    let shared = [
-        ("get", "/healthz"),
-        ("get", "/readyz"),
-        ("get", "/openapi.json"),
-    ];
-    for (method, path) in operations.iter().chain(&shared) {
-        assert!(
-            document["paths"][path][method]["responses"].is_object(),
-            "{method} {path} is missing"
-        );
-    }
-    document
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::Value;

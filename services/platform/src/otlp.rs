@@ -32,7 +32,7 @@ pub(crate) use library::span_exporter;
 use protobuf::EncodedResource;
 pub(crate) use report::Reporter;
 pub(crate) use settings::{ExportSettings, Signal};
-pub use settings::{Protocol, traces_endpoint};
+pub use settings::{Protocol, VARIABLES, traces_endpoint};
 use transport::{Outcome, Transport};
 
 /// The services' span exporter, set by the `OTEL_EXPORTER_OTLP_*` variables. (A build with the

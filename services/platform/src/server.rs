@@ -41,13 +41,12 @@ use utoipa_axum::{
 
 use crate::{
     ApiError, AuthorClient,
-    cli::Variable,
     extract::MAX_BODY_BYTES,
     flags::ScenarioFlags,
     http_spans,
     openapi::{self, Unavailable},
     problem::{problem_response, retry_after},
-    settings::{HttpSettings, SettingsError},
+    settings::{HttpSettings, SettingsError, Variable},
     telemetry::{ServiceInfo, Telemetry},
 };
 
@@ -118,7 +117,11 @@ impl Readiness {
 /// Runs a service until SIGINT/SIGTERM, unless its command line asks for something else (see
 /// [`crate::cli`]; `settings` are what `--help` lists). Settings errors stop it at start with one
 /// line.
-pub async fn run<Build>(service: ServiceInfo, settings: &[&[Variable]], build: Build) -> ExitCode
+pub async fn run<Build>(
+    service: ServiceInfo,
+    settings: &[&'static [Variable]],
+    build: Build,
+) -> ExitCode
 where
     Build: AsyncFnOnce(&Telemetry, &ScenarioFlags) -> Result<App, SettingsError>,
 {

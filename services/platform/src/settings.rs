@@ -3,10 +3,45 @@
 //! Each service reads only the groups it needs (`HttpSettings`, `MongoSettings`, ...), so a missing
 //! variable that a service does not use can never stop it. A bad value stops the process at start
 //! with one line naming the variable: [`SettingsError`].
+//!
+//! Each module that reads variables declares them beside the code that reads them, as
+//! [`Variable`]s: their names, defaults and help, written once. A binary's `--help` lists them
+//! ([`help_table`]), and tests/docs.rs checks docs/configuration.md against that list.
 
-use std::{net::IpAddr, str::FromStr};
+use std::{fmt::Write as _, net::IpAddr, str::FromStr};
 
-use crate::cli::Variable;
+/// A variable a binary reads: what `--help` says of it, and what docs/configuration.md is
+/// checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The value the code uses when it is unset or empty; `None`: unset means "none" or "off",
+    /// which `help` says.
+    pub default: Option<&'static str>,
+    /// What it sets, in a line.
+    pub help: &'static str,
+}
+
+/// The lines of a `--help` listing `variables`, one a line (see [`help_line`]).
+pub fn help_table<'a>(variables: impl IntoIterator<Item = &'a Variable>) -> String {
+    variables
+        .into_iter()
+        .map(|variable| help_line(variable.name, variable.default, variable.help))
+        .collect()
+}
+
+/// A variable's line in a `--help`: its name, its help, and its default as clap writes an
+/// option's (`[default: 3600]`), which tests/docs.rs reads back. Apart from [`help_table`], for a
+/// variable whose default is known at run time only (each service's `PORT`).
+pub fn help_line(name: &str, default: Option<&str>, help: &str) -> String {
+    let mut line = format!("  {name:<40} {help}");
+    if let Some(default) = default {
+        let _ = write!(line, " [default: {default}]");
+    }
+    line.push('\n');
+    line
+}
 
 /// A setting that is present but unusable. Its `Display` is the one line printed at start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +95,21 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
+    /// The variables read. `PORT`'s default is each service's own (`ServiceInfo::default_port`),
+    /// which its `--help` puts in.
+    pub const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "HOST",
+            default: Some("127.0.0.1"),
+            help: "the address it listens on; 0.0.0.0: every interface",
+        },
+        Variable {
+            name: "PORT",
+            default: None,
+            help: "its port; 0: any free port, logged at start",
+        },
+    ];
+
     /// `HOST` and `PORT`, with the service's own port by default.
     pub fn from_env(default_port: u16) -> Result<Self, SettingsError> {
         Ok(Self {
@@ -83,11 +133,13 @@ impl MongoSettings {
     pub const VARIABLES: &[Variable] = &[
         Variable {
             name: "MONGODB_URI",
-            meaning: "the MongoDB server (mongodb://localhost:27017)",
+            default: Some("mongodb://localhost:27017"),
+            help: "the MongoDB server",
         },
         Variable {
             name: "MONGODB_DB",
-            meaning: "its database (blog)",
+            default: Some("blog"),
+            help: "its database",
         },
     ];
 
@@ -103,7 +155,8 @@ impl MongoSettings {
 /// [`author_url_from_env`]'s variable.
 pub const AUTHOR_URL_VARIABLES: &[Variable] = &[Variable {
     name: "AUTHOR_URL",
-    meaning: "where author-service answers (http://localhost:3004)",
+    default: Some("http://localhost:3004"),
+    help: "where author-service answers",
 }];
 
 /// Where author-service answers: `AUTHOR_URL`.
@@ -128,11 +181,13 @@ impl TokenSettings {
     pub const VARIABLES: &[Variable] = &[
         Variable {
             name: "JWT_ISSUER",
-            meaning: "the tokens' iss (blog-authen)",
+            default: Some("blog-authen"),
+            help: "the tokens' iss",
         },
         Variable {
             name: "JWT_AUDIENCE",
-            meaning: "the tokens' aud (blog-api)",
+            default: Some("blog-api"),
+            help: "the tokens' aud",
         },
     ];
 
@@ -148,8 +203,9 @@ impl TokenSettings {
 /// The public keys tokens are verified with (`keys::PublicKeys::from_env`).
 pub const PUBLIC_KEY_VARIABLES: &[Variable] = &[Variable {
     name: "JWT_PUBLIC_KEY",
-    meaning: "the RSA public keys tokens are checked with: PEM files separated by commas, each \
-              with one or more keys (keys/public.pem)",
+    default: Some("keys/public.pem"),
+    help: "the RSA public keys tokens are checked with: PEM files separated by commas, each with \
+           one or more keys",
 }];
 
 /// Reads a key file named by `variable` (or its default path) into a string.

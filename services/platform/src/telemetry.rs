@@ -15,6 +15,7 @@
 //!   made and propagated, so logs and the `traceresponse` header keep correlating requests.
 
 mod logs;
+pub mod variables;
 
 use std::{fmt, io::IsTerminal, sync::Arc, time::Duration};
 

@@ -1,7 +1,7 @@
 //! What a valid user is. Input is parsed into these types at the edge, so the code behind it never
 //! sees an invalid username, password or permission list.
 
-use platform::{ApiError, Permission, SettingsError, cli::Variable, settings::var};
+use platform::{ApiError, Permission, SettingsError, settings::Variable, settings::var};
 use secrecy::{ExposeSecret, SecretString};
 
 /// 3–32 of `[A-Za-z0-9_.-]`.
@@ -91,11 +91,13 @@ impl Admin {
     pub const VARIABLES: &[Variable] = &[
         Variable {
             name: "ADMIN_USERNAME",
-            meaning: "an administrator to create at start if it does not exist (none)",
+            default: None,
+            help: "an administrator to create at start if it does not exist; unset: none",
         },
         Variable {
             name: "ADMIN_PASSWORD",
-            meaning: "its password, 8 to 128 characters; never overwrites an existing one",
+            default: None,
+            help: "its password, 8 to 128 characters; never overwrites an existing one",
         },
     ];
 

@@ -8,9 +8,8 @@ use std::process::ExitCode;
 
 use platform::{
     App, AuthorClient, Readiness, ServiceInfo,
-    cli::Variable,
     mongo::{self, CommandSpans},
-    settings::{AUTHOR_URL_VARIABLES, MongoSettings, author_url_from_env},
+    settings::{AUTHOR_URL_VARIABLES, MongoSettings, Variable, author_url_from_env},
 };
 
 const SERVICE: ServiceInfo = ServiceInfo {

@@ -127,7 +127,7 @@ async fn get_user(
 
 #[cfg(test)]
 mod tests {
-    use platform::openapi::checked_document;
+    use e2e_tests::openapi::checked_document;
 
     use super::operations;
 

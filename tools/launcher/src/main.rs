@@ -20,6 +20,7 @@ use launcher::{
     viewer::{self, LocalEndpoint, TraceViewer},
 };
 use nix::sys::signal::Signal;
+use platform::settings::{Variable, help_line, help_table};
 
 /// Where the services listen: loopback only, whatever a shell's `HOST` says (tcsh exports the
 /// machine's name there).
@@ -64,29 +65,23 @@ struct Cli {
     trace_viewer_ui_port: u16,
 }
 
+/// The variables the launcher reads, with their defaults: each service's port variable, then
+/// [`Settings::VARIABLES`] and the embedded server's.
 fn environment_help() -> String {
-    let ports: Vec<String> = SERVICES
+    let ports: String = SERVICES
         .iter()
         .map(|service| {
-            format!(
-                "  {:<16}{}'s port ({})",
-                service.port_variable, service.binary, service.port
-            )
+            let port = service.port.to_string();
+            let help = format!("{}'s port", service.binary);
+            help_line(service.port_variable, Some(&port), &help)
         })
         .collect();
     format!(
-        "Environment:\n{}\n  {:<16}the embedded server's port (27017)\n  \
-         A port of 0 is any free port: the process says in its log which one it got.\n  \
-         {:<16}use this MongoDB instead of starting the embedded server\n  \
-         {:<16}the embedded server (.tools/venv/bin/nx-27017, which scripts/up.sh installs)\n  \
-         {}   given to user-service alone, which creates that administrator\n\
+        "Environment (a port of 0 is any free port: the process says in its log which one it \
+         got):\n{ports}{}\
          Every other variable (MONGODB_DB, JWT_*, OTEL_*, RUST_LOG, ...) reaches the services as \
          it is. They listen on {HOST} only.",
-        ports.join("\n"),
-        "MONGO_PORT",
-        "MONGODB_URI",
-        "NX_27017_BIN",
-        ADMIN_VARIABLES.join(", "),
+        help_table(Settings::VARIABLES.iter().chain(EmbeddedMongo::VARIABLES)),
     )
 }
 
@@ -100,6 +95,30 @@ struct Settings {
 }
 
 impl Settings {
+    /// What [`Self::from_env`] reads besides the services' port variables, as `--help` lists it.
+    const VARIABLES: &[Variable] = &[
+        Variable {
+            name: "MONGO_PORT",
+            default: Some("27017"),
+            help: "the embedded server's port",
+        },
+        Variable {
+            name: "MONGODB_URI",
+            default: None,
+            help: "use this MongoDB instead of starting the embedded server",
+        },
+        Variable {
+            name: ADMIN_VARIABLES[0],
+            default: None,
+            help: "given to user-service alone, which creates that administrator",
+        },
+        Variable {
+            name: ADMIN_VARIABLES[1],
+            default: None,
+            help: "its password",
+        },
+    ];
+
     fn from_env(any_port: bool) -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         let port = |name: &str, default: u16| match var(name) {

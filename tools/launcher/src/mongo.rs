@@ -10,6 +10,7 @@ use std::{
 };
 
 use nix::sys::signal::Signal;
+use platform::settings::Variable;
 
 use crate::{paths::project_root, process::Process};
 
@@ -43,6 +44,13 @@ impl EmbeddedMongo {
             process: None,
         }
     }
+
+    /// What [`Self::binary`] reads, as `--help` lists it.
+    pub const VARIABLES: &[Variable] = &[Variable {
+        name: "NX_27017_BIN",
+        default: Some(".tools/venv/bin/nx-27017"),
+        help: "the embedded server, which scripts/up.sh and scripts/test.sh install",
+    }];
 
     /// `NX_27017_BIN`, or the copy `.tools/venv` holds.
     pub fn binary() -> Result<PathBuf, String> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::settings::SettingsError;
+use crate::settings::{SettingsError, Variable};
 
 /// What is exported: each signal has its own twin of every general variable, which wins, and its
 /// own path under a general HTTP endpoint.
@@ -62,6 +62,53 @@ const LOGS: [&str; 8] = [
     "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+];
+
+/// The general variables, in the order of [`GENERAL`], as `--help` lists them; each has a
+/// `_TRACES_` and a `_LOGS_` twin (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), which wins for its signal.
+pub const VARIABLES: &[Variable] = &[
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_PROTOCOL",
+        default: Some("grpc"),
+        help: "grpc or http/protobuf",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        default: Some("http://localhost:4317"),
+        help: "where spans and log records go, http:// or https://; http/protobuf: \
+               http://localhost:4318, with /v1/traces or /v1/logs appended",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_HEADERS",
+        default: None,
+        help: "name=value,... sent with every export, values percent-encoded; unset: none",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_TIMEOUT",
+        default: Some("10000"),
+        help: "milliseconds an export may take, its retries included",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_COMPRESSION",
+        default: Some("none"),
+        help: "gzip or none",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        default: None,
+        help: "PEM file of the only authorities trusted for an https:// endpoint; unset: the \
+               system's roots",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        default: None,
+        help: "PEM private key of the client certificate, for mutual TLS",
+    },
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        default: None,
+        help: "PEM certificate shown to the collector, for mutual TLS",
+    },
 ];
 
 impl Signal {
@@ -347,6 +394,22 @@ fn headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_declared_variables_are_the_general_ones_in_their_order() {
+        let declared: Vec<&str> = VARIABLES.iter().map(|variable| variable.name).collect();
+        assert_eq!(declared, GENERAL);
+        for (general, twins) in GENERAL.iter().zip(TRACES.iter().zip(LOGS)) {
+            let twin = |signal| general.replace("OTEL_EXPORTER_OTLP_", signal);
+            assert_eq!(
+                (
+                    twin("OTEL_EXPORTER_OTLP_TRACES_"),
+                    twin("OTEL_EXPORTER_OTLP_LOGS_")
+                ),
+                (twins.0.to_string(), twins.1.to_string())
+            );
+        }
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Result<ExportSettings, SettingsError> {
         signal_settings(Signal::Traces, vars)

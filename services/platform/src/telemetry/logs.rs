@@ -22,11 +22,40 @@ use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, registry::LookupSp
 use super::is_exporter_internal;
 use crate::{
     otlp::{ExportSettings, OtlpLogExporter, Reporter, Signal},
-    settings::{SettingsError, var},
+    settings::{SettingsError, Variable, var},
 };
 
 /// The variable that turns the logs signal off.
 const EXPORTER_VARIABLE: &str = "OTEL_LOGS_EXPORTER";
+
+/// What this module reads, itself or through the SDK's batch log record processor.
+pub(super) const VARIABLES: &[Variable] = &[
+    Variable {
+        name: EXPORTER_VARIABLE,
+        default: Some("otlp"),
+        help: "otlp: log records are sent beside the spans; none: they are not",
+    },
+    Variable {
+        name: "OTEL_BLRP_SCHEDULE_DELAY",
+        default: Some("1000"),
+        help: "milliseconds between the batch log record processor's exports",
+    },
+    Variable {
+        name: "OTEL_BLRP_EXPORT_TIMEOUT",
+        default: Some("30000"),
+        help: "milliseconds the batch log record processor waits for an export",
+    },
+    Variable {
+        name: "OTEL_BLRP_MAX_QUEUE_SIZE",
+        default: Some("2048"),
+        help: "log records queued for export; a record that finds it full is dropped",
+    },
+    Variable {
+        name: "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+        default: Some("512"),
+        help: "log records in one export",
+    },
+];
 
 /// Whether `OTEL_LOGS_EXPORTER` (read by `var`) asks for records to be exported: unset or
 /// `otlp`, yes; `none`, no; anything else is refused, as the specification's other exporters
