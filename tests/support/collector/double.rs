@@ -32,6 +32,11 @@ use prost::Message as _;
 const GRPC_TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 /// The OTLP/HTTP path of a trace export.
 const HTTP_TRACE_EXPORT: &str = "/v1/traces";
+/// A logs export, over gRPC and over HTTP.
+const LOGS_EXPORTS: [&str; 2] = [
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "/v1/logs",
+];
 
 #[derive(Default)]
 pub(super) struct Double {
@@ -46,11 +51,14 @@ pub(super) struct Double {
     pub(super) partial_success: Mutex<Option<ExportTracePartialSuccess>>,
     /// The trace exports taken (handed to the receiver).
     pub(super) trace_exports: AtomicU64,
+    /// The logs exports taken.
+    pub(super) log_exports: AtomicU64,
 }
 
 impl Double {
-    /// Notes the headers of an export over `protocol`, and whether it is refused (counted so).
-    fn receive(&self, protocol: &str, headers: &HeaderMap) -> Refused {
+    /// Notes the headers of an export over `protocol` to `path`, and whether it is refused
+    /// (counted so); counts it if it is a logs export taken.
+    fn receive(&self, protocol: &str, path: &str, headers: &HeaderMap) -> Refused {
         let custom = headers.iter().filter(|(name, _)| {
             name.as_str().starts_with("x-")
                 || matches!(name.as_str(), "content-encoding" | "grpc-encoding")
@@ -63,6 +71,9 @@ impl Double {
         if self.refusing.load(Ordering::Relaxed) {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Refused(true);
+        }
+        if LOGS_EXPORTS.contains(&path) {
+            self.log_exports.fetch_add(1, Ordering::Relaxed);
         }
         Refused(false)
     }
@@ -89,7 +100,7 @@ pub(super) async fn http(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Refused(true) = double.receive("http", request.headers()) {
+    if let Refused(true) = double.receive("http", request.uri().path(), request.headers()) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],
@@ -156,7 +167,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let double = Arc::clone(&self.double);
         Box::pin(async move {
-            if let Refused(true) = double.receive("grpc", request.headers()) {
+            if let Refused(true) = double.receive("grpc", request.uri().path(), request.headers()) {
                 let status = tonic::Status::unavailable("the collector is restarting");
                 return Ok(status.into_http());
             }

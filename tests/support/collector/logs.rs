@@ -21,6 +21,13 @@ impl Collector {
         self.store.flat_records()
     }
 
+    /// How many logs export requests it took, whatever they held.
+    pub fn log_exports(&self) -> u64 {
+        self.double
+            .log_exports
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The records written in the trace `trace_id`.
     pub fn trace_log_records(&self, trace_id: &str) -> Vec<ExportedLogRecord> {
         self.log_records()
