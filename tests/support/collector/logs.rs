@@ -1,87 +1,9 @@
-//! The collector's logs receiver: OTLP log records over gRPC (`LogsService/Export`) and
-//! HTTP/protobuf (`POST /v1/logs`), kept with their attributes' types beside the spans.
+//! The log records the collector received (over gRPC or HTTP, with the spans or to an endpoint
+//! of their own), and waiting for them.
 
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-    logs_service_server::{LogsService, LogsServiceServer},
-};
-
-use super::{Attributes, Collector, Store, Value, attributes, hex};
-
-/// The log data model's severity numbers (`SeverityNumber`) of the levels the services write.
-pub mod severity {
-    pub const INFO: i32 = 9;
-    pub const WARN: i32 = 13;
-    pub const ERROR: i32 = 17;
-}
-
-/// One received log record, flattened: its resource's `service.name`, ids as hex (empty when it
-/// belongs to no trace), typed attributes.
-#[derive(Debug, Clone)]
-pub struct ExportedLogRecord {
-    pub service: String,
-    /// The scope it came under: the bridge names it by the module that wrote the record.
-    pub scope: String,
-    pub trace_id: String,
-    pub span_id: String,
-    /// The log data model's `SeverityNumber` (see [`severity`]).
-    pub severity_number: i32,
-    pub severity_text: String,
-    pub body: Value,
-    pub event_name: String,
-    pub attributes: Attributes,
-    pub time_unix_nano: u64,
-    pub observed_time_unix_nano: u64,
-    pub resource: Attributes,
-}
-
-impl ExportedLogRecord {
-    /// A string attribute's text; `None` when it is missing or of another type.
-    pub fn attribute(&self, key: &str) -> Option<&str> {
-        match self.attributes.get(key) {
-            Some(Value::String(text)) => Some(text),
-            _ => None,
-        }
-    }
-
-    /// WARN or worse.
-    pub fn is_warning_or_worse(&self) -> bool {
-        self.severity_number >= severity::WARN
-    }
-
-    /// Every string this record carries, for searching for leaked secrets.
-    pub fn all_text(&self) -> String {
-        let mut text = format!(
-            "{} {} {} {}",
-            self.scope, self.severity_text, self.body, self.event_name
-        );
-        for (key, value) in self.attributes.iter().chain(self.resource.iter()) {
-            text.push_str(&format!(" {key}={value}"));
-        }
-        text
-    }
-
-    /// One line, for failure messages.
-    pub fn describe(&self) -> String {
-        let mut attributes: Vec<String> = self
-            .attributes
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect();
-        attributes.sort();
-        format!(
-            "  {:<16} {:<5} trace={} span={} {:?} {}",
-            self.service,
-            self.severity_text,
-            self.trace_id,
-            self.span_id,
-            self.body.to_string(),
-            attributes.join(" ")
-        )
-    }
-}
+use super::{Collector, ExportedLogRecord, Value};
 
 /// One line per record, for failure messages.
 pub fn describe_records(records: &[ExportedLogRecord]) -> String {
@@ -92,77 +14,18 @@ pub fn describe_records(records: &[ExportedLogRecord]) -> String {
         .join("\n")
 }
 
-/// The gRPC service the collector adds beside the trace service.
-pub(super) fn grpc_service(store: Store) -> LogsServiceServer<Store> {
-    LogsServiceServer::new(store).accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-}
-
-#[tonic::async_trait]
-impl LogsService for Store {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.note_headers("grpc", &request.metadata().clone().into_headers());
-        if self.refuses() {
-            return Err(tonic::Status::unavailable("the collector is restarting"));
-        }
-        self.ingest_logs(request.into_inner());
-        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
-    }
-}
-
-impl Store {
-    pub(super) fn ingest_logs(&self, request: ExportLogsServiceRequest) {
-        *self.log_exports.lock().unwrap() += 1;
-        if !self.keep.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        let mut received = Vec::new();
-        for resource_logs in request.resource_logs {
-            let resource = attributes(
-                &resource_logs
-                    .resource
-                    .map(|r| r.attributes)
-                    .unwrap_or_default(),
-            );
-            let service = match resource.get("service.name") {
-                Some(Value::String(name)) => name.clone(),
-                _ => String::new(),
-            };
-            for scope_logs in resource_logs.scope_logs {
-                let scope = scope_logs.scope.map(|scope| scope.name).unwrap_or_default();
-                for record in scope_logs.log_records {
-                    received.push(ExportedLogRecord {
-                        service: service.clone(),
-                        scope: scope.clone(),
-                        trace_id: hex(&record.trace_id),
-                        span_id: hex(&record.span_id),
-                        severity_number: record.severity_number,
-                        severity_text: record.severity_text,
-                        body: Value::from_otlp(record.body.as_ref()),
-                        event_name: record.event_name,
-                        attributes: attributes(&record.attributes),
-                        time_unix_nano: record.time_unix_nano,
-                        observed_time_unix_nano: record.observed_time_unix_nano,
-                        resource: resource.clone(),
-                    });
-                }
-            }
-        }
-        self.log_records.lock().unwrap().extend(received);
-    }
-}
-
 impl Collector {
-    /// Every log record received so far.
+    /// Every log record received so far: those of each trace, the traces in the order they
+    /// arrived, then those written outside any trace.
     pub fn log_records(&self) -> Vec<ExportedLogRecord> {
-        self.store.log_records.lock().unwrap().clone()
+        self.store.flat_records()
     }
 
-    /// How many log export requests arrived, kept or not.
+    /// How many logs export requests it took, whatever they held.
     pub fn log_exports(&self) -> u64 {
-        *self.store.log_exports.lock().unwrap()
+        self.double
+            .log_exports
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The records written in the trace `trace_id`.

@@ -14,7 +14,7 @@ mod saved;
 pub mod table;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{LazyLock, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -222,6 +222,17 @@ impl Counts {
                 .sum::<usize>();
         }
         (key_minutes, bytes)
+    }
+
+    /// How many spans each service sent, of every name and kind, within the retention: they
+    /// outlive the traces, so a program that lets the store keep few traces still counts them all.
+    pub fn spans_by_service(&self) -> BTreeMap<String, u64> {
+        let mut spans = BTreeMap::new();
+        for ((service, _, _), minutes) in &self.lock().series {
+            let calls: u64 = minutes.iter().map(|minute| u64::from(minute.calls)).sum();
+            *spans.entry(service.to_string()).or_default() += calls;
+        }
+        spans
     }
 
     /// The services with counts of spans of `kind`, by name.

@@ -7,7 +7,9 @@
 //! to the query API, the searches or the analyses; it counts towards `--max-traces` like any.
 //!
 //! Records without a trace id are not kept: nothing would show them beside a request, and a
-//! service writes each one to its stdout as well.
+//! service writes each one to its stdout as well. A program that embeds the store and must see
+//! every record (the tests' collector) asks for them to be kept
+//! ([`Store::keeping_untraced_records`]), apart from any trace.
 
 use std::sync::Arc;
 
@@ -36,7 +38,7 @@ pub(super) struct StoredRecord {
 pub struct LogsIngested {
     /// Records stored with their trace.
     pub kept: usize,
-    /// Records without a trace id, left out.
+    /// Records without a trace id: left out, unless the store keeps them.
     pub without_trace: usize,
 }
 
@@ -48,7 +50,8 @@ pub(super) struct LogBatch {
 
 /// A record before the store has interned its origin.
 struct RecordParts {
-    trace_id: TraceId,
+    /// `None`: a record without a trace, kept only by a store that keeps those.
+    trace_id: Option<TraceId>,
     span_id: Option<SpanId>,
     rest: Box<[u8]>,
 }
@@ -61,10 +64,11 @@ impl Store {
             .disk
             .as_ref()
             .map(|_| fragments::logs_by_trace(&request));
-        let batch = LogBatch::prepare(request).map_err(Refused::Invalid)?;
+        let batch =
+            LogBatch::prepare(request, self.keeps_untraced_records).map_err(Refused::Invalid)?;
         let ingested = batch.ingested;
         let _written = self.write_through(Kind::Logs, pieces, None)?;
-        self.write().insert_logs(batch, self.max_traces);
+        self.write().insert_logs(batch, self.max_traces());
         Ok(ingested)
     }
 
@@ -83,7 +87,10 @@ impl Store {
 }
 
 impl LogBatch {
-    pub(super) fn prepare(request: ExportLogsServiceRequest) -> Result<Self, String> {
+    pub(super) fn prepare(
+        request: ExportLogsServiceRequest,
+        keep_untraced: bool,
+    ) -> Result<Self, String> {
         let mut groups = Vec::new();
         let mut ingested = LogsIngested {
             kept: 0,
@@ -105,12 +112,18 @@ impl LogBatch {
                             SpanId::from_bytes(bytes).map_err(|problem| at("span_id", problem))?,
                         ),
                     };
-                    if record.trace_id.is_empty() || record.trace_id.iter().all(|b| *b == 0) {
+                    let trace_id = if record.trace_id.iter().all(|b| *b == 0) {
                         ingested.without_trace += 1;
-                        continue;
-                    }
-                    let trace_id = TraceId::from_bytes(&record.trace_id)
-                        .map_err(|problem| at("trace_id", problem))?;
+                        if !keep_untraced {
+                            continue;
+                        }
+                        None
+                    } else {
+                        Some(
+                            TraceId::from_bytes(&record.trace_id)
+                                .map_err(|problem| at("trace_id", problem))?,
+                        )
+                    };
                     record.trace_id = Vec::new();
                     record.span_id = Vec::new();
                     records.push(RecordParts {
@@ -119,7 +132,7 @@ impl LogBatch {
                         rest: record.encode_to_vec().into_boxed_slice(),
                     });
                 }
-                ingested.kept += records.len();
+                ingested.kept += records.iter().filter(|r| r.trace_id.is_some()).count();
                 if !records.is_empty() {
                     groups.push((
                         OriginParts::new(
@@ -147,24 +160,29 @@ impl Inner {
                 rest,
             } in records
             {
-                self.trace_entry(trace_id, max_traces)
-                    .records
-                    .push(StoredRecord {
-                        origin: Arc::clone(&origin),
-                        span_id,
-                        rest,
-                    });
-                self.records += 1;
+                let record = StoredRecord {
+                    origin: Arc::clone(&origin),
+                    span_id,
+                    rest,
+                };
+                match trace_id {
+                    Some(trace_id) => {
+                        self.trace_entry(trace_id, max_traces).records.push(record);
+                        self.records += 1;
+                    }
+                    None => self.untraced_records.push(record),
+                }
             }
         }
     }
 }
 
 impl StoredRecord {
-    fn to_otlp(&self, trace_id: TraceId) -> LogRecord {
+    /// The record as it arrived; without a trace id when `trace_id` is `None`.
+    pub(super) fn to_otlp(&self, trace_id: Option<TraceId>) -> LogRecord {
         // Encoded by this store from a decoded message: decoding it again cannot fail.
         let mut record = LogRecord::decode(&self.rest[..]).unwrap_or_default();
-        record.trace_id = trace_id.0.to_vec();
+        record.trace_id = trace_id.map(|id| id.0.to_vec()).unwrap_or_default();
         record.span_id = self.span_id.map(|id| id.0.to_vec()).unwrap_or_default();
         record
     }
@@ -175,7 +193,7 @@ impl Trace {
         by_origin(
             self.records
                 .iter()
-                .map(|record| (&*record.origin, record.to_otlp(trace_id))),
+                .map(|record| (&*record.origin, record.to_otlp(Some(trace_id)))),
         )
         .into_iter()
         .map(|(resource, scopes)| ResourceLogs {

@@ -10,7 +10,10 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
     path::Path,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -23,6 +26,7 @@ use crate::{
 mod attributes;
 mod disk;
 mod eviction;
+pub mod flat;
 mod fragments;
 mod ingest;
 mod logs;
@@ -121,7 +125,10 @@ impl std::fmt::Display for Refused {
 
 /// The trace store, in memory and, with a data directory, on disk; share it behind an `Arc`.
 pub struct Store {
-    max_traces: usize,
+    /// Changed only by an embedder ([`Store::set_max_traces`]).
+    max_traces: AtomicUsize,
+    /// Whether log records without a trace id are kept (see `logs.rs`).
+    keeps_untraced_records: bool,
     inner: RwLock<Inner>,
     /// The monitor's counts of every span ingested, which outlive the traces.
     counts: Counts,
@@ -144,6 +151,8 @@ struct Inner {
     spans: usize,
     /// Log records, all of them in `traces`.
     records: usize,
+    /// Log records without a trace id, in the order they arrived, when the store keeps them.
+    untraced_records: Vec<logs::StoredRecord>,
 }
 
 impl Inner {
@@ -180,7 +189,8 @@ impl Inner {
                 let request =
                     opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(piece)
                         .map_err(|e| e.to_string())?;
-                self.insert_logs(logs::LogBatch::prepare(request)?, max_traces);
+                // Only records of a trace are written to the disk.
+                self.insert_logs(logs::LogBatch::prepare(request, false)?, max_traces);
             }
         }
         Ok(())
@@ -197,7 +207,8 @@ impl Store {
     /// A store that keeps the monitor's counts for `retention`.
     pub fn with_metrics_retention(max_traces: usize, retention: std::time::Duration) -> Self {
         Self {
-            max_traces: max_traces.max(1),
+            max_traces: AtomicUsize::new(max_traces.max(1)),
+            keeps_untraced_records: false,
             inner: RwLock::default(),
             counts: Counts::new(retention),
             disk: None,
@@ -212,6 +223,7 @@ impl Store {
         retention: std::time::Duration,
     ) -> Result<Self, String> {
         let mut store = Self::with_metrics_retention(max_traces, retention);
+        let max_traces = store.max_traces();
         let mut disk = Disk::open(dir)?;
         {
             let inner = store.inner.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -220,7 +232,7 @@ impl Store {
                 if stored.last() != Some(&trace_id) {
                     stored.push(trace_id);
                 }
-                inner.replay(kind, piece, store.max_traces)
+                inner.replay(kind, piece, max_traces)
             })?;
             // A smaller --max-traces than the last run's evicted some: the disk forgets them.
             let evicted: Vec<TraceId> = stored
@@ -240,7 +252,21 @@ impl Store {
     }
 
     pub fn max_traces(&self) -> usize {
-        self.max_traces
+        self.max_traces.load(Ordering::Relaxed)
+    }
+
+    /// From now on keeps at most `max_traces` (at least one); those over it go as new traces
+    /// arrive. For an embedder that keeps everything at first, then only counts ; not for a store with
+    /// a data directory, whose evictions on disk follow the bound it was opened with.
+    pub fn set_max_traces(&self, max_traces: usize) {
+        self.max_traces.store(max_traces.max(1), Ordering::Relaxed);
+    }
+
+    /// The store, keeping also the log records without a trace id, all of them (no page shows
+    /// them; a program that embeds the store reads them with [`Store::flat_records`]).
+    pub fn keeping_untraced_records(mut self) -> Self {
+        self.keeps_untraced_records = true;
+        self
     }
 
     /// Stores every span of an export and returns how many there were; or, if any span is
@@ -254,7 +280,7 @@ impl Store {
         let batch = Batch::prepare(request).map_err(Refused::Invalid)?;
         let spans = batch.spans;
         let _written = self.write_through(Kind::Spans, pieces, Some(&tally))?;
-        self.write().insert(batch, self.max_traces);
+        self.write().insert(batch, self.max_traces());
         self.counts.add(tally);
         Ok(spans)
     }
@@ -273,7 +299,7 @@ impl Store {
         let mut disk = disk.lock().unwrap_or_else(|poison| poison.into_inner());
         let evicted = self
             .read()
-            .evictions(pieces.iter().map(|(id, _)| *id), self.max_traces);
+            .evictions(pieces.iter().map(|(id, _)| *id), self.max_traces());
         disk.write(&disk::Write {
             kind,
             pieces: &pieces,
