@@ -108,8 +108,9 @@ mod tests {
 
     #[test]
     fn a_seed_means_the_same_requests_in_every_version() {
-        // The first requests of seed 42, as this tool has always drawn them: a change to the mix
-        // or the generator that alters them breaks `--seed` for everyone who wrote one down.
+        // The first requests of seed 42, as this tool draws them since its generator became
+        // rand_chacha's ChaCha8 (fixed for a seed across that crate's versions): a change to the
+        // mix or the generator that alters them breaks `--seed` for everyone who wrote one down.
         let mix = mix();
         let mut run = Rng::new(42);
         let kinds: Vec<Kind> = (0..8).map(|_| mix.draw(run.next_u64()).0).collect();
@@ -118,12 +119,12 @@ mod tests {
 
     const FIRST_OF_SEED_42: [Kind; 8] = [
         Kind::ListBlogs,
-        Kind::GoodLogin,
         Kind::ListBlogs,
+        Kind::GetBlog,
+        Kind::ReaderPost,
         Kind::ListBlogs,
+        Kind::GetBlog,
         Kind::ListBlogs,
-        Kind::ListBlogs,
-        Kind::WriterPost,
         Kind::ListBlogs,
     ];
 }
