@@ -87,7 +87,7 @@ _install_hint() {
                 # Installed by rustup, but this shell's PATH does not include it.
                 printf 'it is in ~/.cargo/bin, which is not on PATH: run "source ~/.cargo/env" or add ~/.cargo/bin to PATH'
             else
-                printf 'install the Rust toolchain with rustup (the project needs Rust >= 1.88; the Debian cargo package is too old)'
+                printf 'install the Rust toolchain with rustup (the project needs Rust >= 1.89; the Debian cargo package is too old)'
             fi
             ;;
         python3) printf 'apt-get install -y python3 python3-venv' ;;

@@ -9,11 +9,12 @@
 //! - `meta`: which program wrote the file, and in which format: a file of anything else is
 //!   refused, never emptied.
 //!
-//! redb holds an exclusive lock on the file while it is open: a second `traces serve` on the
-//! same directory is refused rather than corrupting it.
+//! The viewer holds an exclusive lock on the directory for as long as it runs (redb's own lock on
+//! the file goes while the file is opened again after an I/O error): a second `traces serve` on
+//! the same directory is refused rather than corrupting it.
 
 use std::{
-    fs::DirBuilder,
+    fs::{DirBuilder, File, TryLockError},
     os::unix::fs::{DirBuilderExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
 };
@@ -52,6 +53,8 @@ pub(super) struct Write<'a> {
 }
 
 pub(super) struct Disk {
+    /// The directory, locked (`flock`) until the viewer ends.
+    _lock: File,
     path: PathBuf,
     /// `None` after a failed write until it is opened again (redb refuses every write after an
     /// I/O error until then).
@@ -83,6 +86,15 @@ impl Disk {
             }
             Err(error) => return Err(format!("cannot read --data {shown}: {error}")),
         }
+        let lock =
+            File::open(dir).map_err(|error| format!("cannot open --data {shown}: {error}"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(in_use(dir)),
+            Err(TryLockError::Error(error)) => {
+                return Err(format!("cannot lock --data {shown}: {error}"));
+            }
+        }
         let path = dir.join(FILE);
         let database = if path.exists() {
             let database = Database::open(&path).map_err(|error| refusal(&path, error))?;
@@ -105,6 +117,7 @@ impl Disk {
             database
         };
         Ok(Self {
+            _lock: lock,
             path,
             database: Some(database),
             next_sequence: 0,
@@ -322,14 +335,20 @@ fn check_meta(database: &Database, path: &Path) -> Result<(), String> {
     }
 }
 
+/// The one line for a directory or file another process holds.
+fn in_use(path: &Path) -> String {
+    format!(
+        "{} is in use by another traces serve (or another program); stop it, or name another \
+         --data directory",
+        path.display()
+    )
+}
+
 /// The one line for a database redb cannot open.
 fn refusal(path: &Path, error: DatabaseError) -> String {
     let shown = path.display();
     match error {
-        DatabaseError::DatabaseAlreadyOpen => format!(
-            "{shown} is in use by another traces serve (or another program); stop it, or name \
-             another --data directory"
-        ),
+        DatabaseError::DatabaseAlreadyOpen => in_use(path),
         DatabaseError::Storage(redb::StorageError::Io(error))
             if matches!(
                 error.kind(),

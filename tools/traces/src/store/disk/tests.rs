@@ -154,6 +154,24 @@ fn a_second_viewer_on_the_same_directory_is_refused() {
 }
 
 #[test]
+fn the_directory_stays_locked_while_a_failed_database_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Disk::open(dir.path()).unwrap();
+    // As after a failed write: the file is closed until the next write opens it again.
+    first.database = None;
+    let refusal = Disk::open(dir.path()).err().unwrap();
+    assert!(
+        refusal.contains("is in use by another traces serve"),
+        "{refusal}"
+    );
+    drop(first);
+    assert!(
+        Disk::open(dir.path()).is_ok(),
+        "free once the first has gone"
+    );
+}
+
+#[test]
 fn garbage_a_foreign_database_and_a_newer_format_are_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE);
