@@ -3,8 +3,8 @@
 //! into a viewer that is then stopped with SIGTERM and started again on the same directory:
 //! the same traces, records and monitor counts answer. Its bound holds on disk; a damaged or
 //! foreign directory and a second viewer on the same one are refused with one line; a full
-//! disk (a file size limit) answers exporters 503 while the viewer serves on and loses nothing
-//! it acknowledged.
+//! disk (a file size limit) answers exporters 503 and `UNAVAILABLE` while the viewer serves on
+//! and loses nothing it acknowledged.
 
 use std::{
     path::Path,
@@ -13,6 +13,7 @@ use std::{
 };
 
 use e2e_tests::{Platform, PlatformOptions, SERVICES, Viewer, serve_refused, spans_of};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use serde_json::{Value, json};
 
 fn flags(path: &Path, failure_rate: f64) {
@@ -283,6 +284,18 @@ async fn a_full_disk_refuses_exports_as_retryable_and_loses_nothing_acknowledged
     for trace in [first_refused, first_refused + 1] {
         assert_eq!(post(&viewer, export(trace, 512 * 1024)).await.0, 503);
     }
+    let request = traces::otlp_json::decode_request(&export(first_refused, 512 * 1024)).unwrap();
+    let refused = TraceServiceClient::connect(viewer.grpc.clone())
+        .await
+        .expect("the gRPC receiver answers")
+        .export(request)
+        .await
+        .expect_err("refused over gRPC too");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Unavailable,
+        "which exporters retry: {refused:?}"
+    );
     assert!(viewer.is_running(), "the viewer stays up");
     let output = viewer.output();
     let said: Vec<&str> = output
