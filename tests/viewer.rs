@@ -981,17 +981,21 @@ fn trace_of(answer: &Value, span: &ViewedSpan) -> String {
 
 /// `query.start_time_min` and `_max` for the last `seconds` (and a second ahead).
 fn window(seconds: u64) -> String {
+    window_from(now_nanos() - seconds * 1_000 * MS)
+}
+
+/// `query.start_time_min` and `_max` from `start` (Unix nanoseconds) to a second ahead of now.
+fn window_from(start: u64) -> String {
     let rfc3339 = |nanos: u64| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
             .unwrap()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     };
-    let now = now_nanos();
     format!(
         "query.start_time_min={}&query.start_time_max={}",
-        rfc3339(now - seconds * 1_000 * MS),
-        rfc3339(now + 1_000 * MS)
+        rfc3339(start),
+        rfc3339(now_nanos() + 1_000 * MS)
     )
 }
 
@@ -1161,13 +1165,8 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
     let flags = flags_dir.path().join("flags.json");
     author_latency(&flags, 0);
     let viewer = Viewer::start().await;
-    let mut env = viewer.grpc_env();
-    env.push(("FLAGS_FILE".into(), flags.display().to_string()));
-    let platform = Platform::start_with(PlatformOptions {
-        env,
-        ..PlatformOptions::default()
-    })
-    .await;
+    let platform =
+        Platform::start_with(PlatformOptions::with_flags(&flags, viewer.grpc_env())).await;
     let reader = platform.user_token("reader", &["READ"]).await;
     let mut normal = Vec::new();
     for _ in 0..3 {
@@ -1180,16 +1179,27 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
             .wait_for_trace(trace_id, get_blogs_is_complete(false))
             .await;
     }
-
-    // Switched on while the services run: they read the file again within 2 s.
     author_latency(&flags, 400);
+    let slow = a_delayed_request(&platform, &reader).await;
+    viewer
+        .wait_for_trace(&slow, get_blogs_is_complete(true))
+        .await;
+
+    the_critical_path_runs_through_the_delay(&viewer, &slow).await;
+    the_comparisons_put_the_delay_first(&viewer, &slow, &normal[0]).await;
+    the_pages_show_the_delay_in_a_browser(&viewer, &slow);
+}
+
+/// `GET /blogs` until one takes the 400 ms `authorLatencyMs` was just set to (the services read
+/// the flags file again within 2 s): its trace id.
+async fn a_delayed_request(platform: &Platform, reader: &str) -> String {
     let started = std::time::Instant::now();
-    let slow = loop {
+    loop {
         let began = std::time::Instant::now();
-        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        let reply = platform.api.list_blogs(Some(reader), "").await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         if began.elapsed() >= std::time::Duration::from_millis(400) {
-            break reply.trace_id();
+            return reply.trace_id();
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(10),
@@ -1197,11 +1207,12 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
         );
         // Not a wait for spans: the services read the file again on their own schedule.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    viewer
-        .wait_for_trace(&slow, get_blogs_is_complete(true))
-        .await;
+    }
+}
 
+/// The API's critical path covers the root span without gaps or overlap and runs through the
+/// delay; `traces show --critical-path` marks it.
+async fn the_critical_path_runs_through_the_delay(viewer: &Viewer, slow: &str) {
     let (status, path) = viewer
         .get(&format!("/api/analysis/critical-path/{slow}"))
         .await;
@@ -1243,8 +1254,22 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
         "{path}"
     );
 
+    let run = viewer.cli(&["show", slow, "--critical-path"]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with("▶ author-service") && line.contains("authorize.delay")),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Against a normal request and against the typical trace, in the API and in `traces diff`: the
+/// delay is the first row, with its 400 ms.
+async fn the_comparisons_put_the_delay_first(viewer: &Viewer, slow: &str, normal: &str) {
     for query in [
-        format!("trace={slow}&baseline={}", normal[0]),
+        format!("trace={slow}&baseline={normal}"),
         format!("trace={slow}"),
     ] {
         let (status, diff) = viewer.get(&format!("/api/analysis/compare?{query}")).await;
@@ -1256,7 +1281,7 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
             "{diff}"
         );
     }
-    let run = viewer.cli(&["diff", &slow]);
+    let run = viewer.cli(&["diff", slow]);
     assert!(run.success, "{}", run.stderr);
     let first_row = run.stdout.lines().nth(3).unwrap_or_default();
     assert!(
@@ -1264,8 +1289,11 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
         "{}",
         run.stdout
     );
-    // In a real browser: the comparison's first row is the delay, only in the slow trace; the
-    // trace page draws the path over the delay's bar.
+}
+
+/// In a real browser: the comparison's first row is the delay, only in the slow trace; the trace
+/// page draws the path over the delay's bar. Screenshots of both are taken (`screenshots_dir`).
+fn the_pages_show_the_delay_in_a_browser(viewer: &Viewer, slow: &str) {
     let browser = Browser::find();
     let compare = format!("/compare?trace={slow}");
     let dom = browser.dom(&format!("{}{compare}", viewer.ui));
@@ -1294,24 +1322,15 @@ async fn a_delayed_request_s_critical_path_and_comparison_point_at_the_delay() {
         let size = std::fs::metadata(&file).unwrap().len();
         assert!(size > 10_000, "{} looks empty", file.display());
     }
-
-    let run = viewer.cli(&["show", &slow, "--critical-path"]);
-    assert!(run.success, "{}", run.stderr);
-    assert!(
-        run.stdout
-            .lines()
-            .any(|line| line.starts_with("▶ author-service") && line.contains("authorize.delay")),
-        "{}",
-        run.stdout
-    );
 }
 
-/// The ids of the traces (in the last hour, at most 1 000) that have a span with every pair of
-/// `attributes` (a JSON object of strings), as the API's search finds them.
-async fn traces_with(viewer: &Viewer, attributes: &Value) -> std::collections::BTreeSet<String> {
+/// The ids of the traces (started after `start`, in Unix nanoseconds; at most 1 000) that have
+/// a span with every pair of `attributes` (a JSON object of strings), as the API's search finds
+/// them.
+async fn traces_with(viewer: &Viewer, start: u64, attributes: &Value) -> TraceIds {
     let query = format!(
         "/api/v3/traces?{}&query.num_traces=1000&query.attributes={}",
-        window(3600),
+        window_from(start),
         percent_encode(&attributes.to_string())
     );
     let (status, answer) = viewer.get(&query).await;
@@ -1345,6 +1364,8 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
+type TraceIds = std::collections::BTreeSet<String>;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_requests_author_failure_rate_failed_are_found_by_status_error_and_flag() {
     let flags_dir = tempfile::tempdir().expect("a directory for the flags file");
@@ -1356,9 +1377,66 @@ async fn the_requests_author_failure_rate_failed_are_found_by_status_error_and_f
         Platform::start_with(PlatformOptions::with_flags(&flags, viewer.grpc_env())).await;
     let reader = platform.user_token("reader", &["READ"]).await;
 
-    // Switched on while the services run: they read the file again within 2 s, so the requests
-    // go on until one has failed, then 20 more.
+    // The searches look at these requests only: the platform's start may leave 503s of its own
+    // (a readiness check answered before a dependency did).
+    let start = now_nanos();
     one_flag(&flags, "authorFailureRate", json!(0.5));
+    let replies = requests_until_some_failed(&platform, &reader).await;
+    let with_status = |wanted: u16| -> TraceIds {
+        replies
+            .iter()
+            .filter(|(status, _)| *status == wanted)
+            .map(|(_, trace_id)| trace_id.clone())
+            .collect()
+    };
+    let (failed, answered) = (with_status(503), with_status(200));
+    assert!(
+        failed.len() > 1 && failed.len() + answered.len() == replies.len() && answered.len() > 1,
+        "{replies:?}"
+    );
+    wait_for_failed_and_answered(&viewer, &replies).await;
+
+    // blog's answer (an int attribute, matched by its text), the failed spans, and the flag's
+    // evaluation event on author's span: each finds the failed requests and nothing else.
+    for attributes in [
+        json!({"http.response.status_code": "503"}),
+        json!({"error": "true"}),
+        json!({"feature_flag.key": "authorFailureRate"}),
+        // Two attributes of one span: blog's, which answered 503 to a GET.
+        json!({"http.response.status_code": "503", "http.request.method": "GET"}),
+    ] {
+        assert_eq!(
+            traces_with(&viewer, start, &attributes).await,
+            failed,
+            "{attributes}"
+        );
+        the_terminal_finds_what_the_api_finds(&viewer, &attributes, &failed).await;
+    }
+    // The good requests carry 200, and a value no span has finds nothing.
+    let ok = traces_with(
+        &viewer,
+        start,
+        &json!({"http.response.status_code": "200", "http.route": "/blogs"}),
+    )
+    .await;
+    assert!(
+        ok.is_superset(&answered) && ok.is_disjoint(&failed),
+        "{ok:?}"
+    );
+    assert!(
+        traces_with(
+            &viewer,
+            start,
+            &json!({"feature_flag.key": "authorLatencyMs"})
+        )
+        .await
+        .is_empty()
+    );
+}
+
+/// `GET /blogs` until one has failed (the services read the flags file again within 2 s), then
+/// 20 more: each reply's status and trace id.
+async fn requests_until_some_failed(platform: &Platform, reader: &str) -> Vec<(u16, String)> {
     let started = std::time::Instant::now();
     let mut replies = Vec::new();
     while !replies.iter().any(|(status, _)| *status == 503) {
@@ -1366,35 +1444,25 @@ async fn the_requests_author_failure_rate_failed_are_found_by_status_error_and_f
             started.elapsed() < std::time::Duration::from_secs(10),
             "the flag never applied"
         );
-        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        let reply = platform.api.list_blogs(Some(reader), "").await;
         replies.push((reply.status, reply.trace_id()));
         // Not a wait for spans: the services read the file again on their own schedule.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     for _ in 0..20 {
-        let reply = platform.api.list_blogs(Some(&reader), "").await;
+        let reply = platform.api.list_blogs(Some(reader), "").await;
         replies.push((reply.status, reply.trace_id()));
     }
-    assert!(
-        replies
-            .iter()
-            .all(|(status, _)| [200, 503].contains(status)),
-        "{replies:?}"
-    );
-    let failed: std::collections::BTreeSet<String> = replies
-        .iter()
-        .filter(|(status, _)| *status == 503)
-        .map(|(_, trace_id)| trace_id.clone())
-        .collect();
-    assert!(
-        failed.len() > 1 && failed.len() < replies.len() - 1,
-        "{replies:?}"
-    );
-    for (status, trace_id) in &replies {
+    replies
+}
+
+/// Waits for every request's spans: an answered one's whole trace, a failed one's blog and
+/// author spans (it never reaches MongoDB).
+async fn wait_for_failed_and_answered(viewer: &Viewer, replies: &[(u16, String)]) {
+    for (status, trace_id) in replies {
         let answered = *status == 200;
         viewer
             .wait_for_trace(trace_id, move |spans: &[ViewedSpan]| {
-                // A failed request never reaches MongoDB.
                 get_blogs_is_complete(false)(spans)
                     || (!answered
                         && spans
@@ -1408,62 +1476,35 @@ async fn the_requests_author_failure_rate_failed_are_found_by_status_error_and_f
             })
             .await;
     }
+}
 
-    // blog's answer (an int attribute, matched by its text), the failed spans, and the flag's
-    // evaluation event on author's span: each finds the failed requests and nothing else (the
-    // token's requests, with the flag off, included).
-    for attributes in [
-        json!({"http.response.status_code": "503"}),
-        json!({"error": "true"}),
-        json!({"feature_flag.key": "authorFailureRate"}),
-        // Two attributes of one span: blog's, which answered 503 to a GET.
-        json!({"http.response.status_code": "503", "http.request.method": "GET"}),
-    ] {
-        assert_eq!(
-            traces_with(&viewer, &attributes).await,
-            failed,
-            "{attributes}"
-        );
-        // The terminal's search, with the same pairs as --attr KEY=VALUE.
-        let mut arguments = vec!["search", "--since", "1h", "--limit", "1000"];
-        let pairs: Vec<String> = attributes
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(key, value)| format!("{key}={}", value.as_str().unwrap()))
-            .collect();
-        for pair in &pairs {
-            arguments.extend(["--attr", pair]);
-        }
-        let run = viewer.cli(&arguments);
-        assert!(run.success, "{arguments:?}: {}", run.stderr);
-        let found: std::collections::BTreeSet<String> = run
-            .stdout
-            .lines()
-            .map(|line| line.rsplit('/').next().unwrap().trim().to_owned())
-            .collect();
-        assert_eq!(found, failed, "traces {arguments:?}:\n{}", run.stdout);
-    }
-    // The good requests carry 200, and a value no span has finds nothing.
-    let answered: std::collections::BTreeSet<String> = replies
+/// `traces search --attr KEY=VALUE ...` finds what the API finds over its last hour (the
+/// platform's start included), which holds the `failed` requests.
+async fn the_terminal_finds_what_the_api_finds(
+    viewer: &Viewer,
+    attributes: &Value,
+    failed: &TraceIds,
+) {
+    let hour = traces_with(viewer, now_nanos() - 3_600_000 * MS, attributes).await;
+    assert!(hour.is_superset(failed), "{attributes}: {hour:?}");
+    let pairs: Vec<String> = attributes
+        .as_object()
+        .unwrap()
         .iter()
-        .filter(|(status, _)| *status == 200)
-        .map(|(_, trace_id)| trace_id.clone())
+        .map(|(key, value)| format!("{key}={}", value.as_str().unwrap()))
         .collect();
-    let ok = traces_with(
-        &viewer,
-        &json!({"http.response.status_code": "200", "http.route": "/blogs"}),
-    )
-    .await;
-    assert!(
-        ok.is_superset(&answered) && ok.is_disjoint(&failed),
-        "{ok:?}"
-    );
-    assert!(
-        traces_with(&viewer, &json!({"feature_flag.key": "authorLatencyMs"}))
-            .await
-            .is_empty()
-    );
+    let mut arguments = vec!["search", "--since", "1h", "--limit", "1000"];
+    for pair in &pairs {
+        arguments.extend(["--attr", pair]);
+    }
+    let run = viewer.cli(&arguments);
+    assert!(run.success, "{arguments:?}: {}", run.stderr);
+    let found: TraceIds = run
+        .stdout
+        .lines()
+        .map(|line| line.rsplit('/').next().unwrap().trim().to_owned())
+        .collect();
+    assert_eq!(found, hour, "traces {arguments:?}:\n{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
