@@ -78,7 +78,46 @@ async fn mongodb_killed_mid_load_gives_503_within_5_s_and_the_same_processes_rec
     // Longer than the 5 s bound, so that the test sees answers well after the fault too.
     tokio::time::sleep(Duration::from_secs(7)).await;
 
-    // While it is gone: a problem, which says when to retry; the service is alive, not ready.
+    while_mongodb_is_gone_answers_say_when_to_retry(&platform).await;
+
+    let restarting = Instant::now();
+    platform.mongo.start().await;
+    let back = Instant::now();
+    load.wait_until(
+        "request started 7 s after the restart",
+        ANSWER_BOUND * 4,
+        |r| {
+            r.iter()
+                .any(|record| record.started > back + Duration::from_secs(7))
+        },
+    )
+    .await;
+    let records = load.stop().await;
+    println!(
+        "MongoDB killed mid-load: {} requests ({}), slowest {:?}",
+        records.len(),
+        load::status_counts(&records),
+        records.iter().map(|r| r.latency).max().unwrap()
+    );
+    let during = answers_around_the_outage(&records, killing, dead, restarting, "MongoDB");
+    assert!(during.len() >= 8, "too few requests during the outage");
+    served_again_within_5_s_of(&records, back);
+
+    // Nothing restarted: the same processes served throughout; and what was written is still there.
+    for service in e2e_tests::SERVICES {
+        let (name, binary) = (service.name, service.binary);
+        assert!(platform.is_running(name), "{binary} exited");
+    }
+    let acknowledged: Vec<String> = records.iter().filter_map(|r| r.note.id.clone()).collect();
+    assert_eq!(
+        stored_blogs(&platform, &acknowledged).await,
+        acknowledged.len() as u64,
+        "every 201 survived the outage"
+    );
+}
+
+/// While MongoDB is gone: a problem, which says when to retry; the service is alive, not ready.
+async fn while_mongodb_is_gone_answers_say_when_to_retry(platform: &Platform) {
     let listed = platform.api.list_blogs(None, "").await;
     assert_eq!(listed.status, 401, "author-service needs no database");
     let token = platform.api.login("nobody", "no-password").await;
@@ -99,71 +138,55 @@ async fn mongodb_killed_mid_load_gives_503_within_5_s_and_the_same_processes_rec
     };
     assert_eq!(probe("/readyz").await, 503);
     assert_eq!(probe("/healthz").await, 200);
+}
 
-    let restarting = Instant::now();
-    platform.mongo.start().await;
-    let back = Instant::now();
-    load.wait_until(
-        "request started 7 s after the restart",
-        ANSWER_BOUND * 4,
-        |r| {
-            r.iter()
-                .any(|record| record.started > back + Duration::from_secs(7))
-        },
-    )
-    .await;
-    let records = load.stop().await;
+/// The answers around an outage of `what`, killed at `killing`, gone from `dead` to
+/// `restarting`: every one within 5 s, served before the kill, 503 during the outage; those
+/// straddling a change may go either way, but are one of the two. Returns the outage's.
+fn answers_around_the_outage(
+    records: &[Record],
+    killing: Instant,
+    dead: Instant,
+    restarting: Instant,
+    what: &str,
+) -> Vec<Record> {
     let origin = records.iter().map(|r| r.started).min().unwrap();
-
-    println!(
-        "MongoDB killed mid-load: {} requests ({}), slowest {:?}",
-        records.len(),
-        load::status_counts(&records),
-        records.iter().map(|r| r.latency).max().unwrap()
-    );
-    assert_all(&records, origin, "answer within 5 s", |r| {
+    assert_all(records, origin, "answer within 5 s", |r| {
         r.status().is_some() && r.latency < ANSWER_BOUND
     });
-    let before = between(&records, origin, killing);
+    let before = between(records, origin, killing);
     assert_all(&before, origin, "served before the kill", Record::succeeded);
-    let during = between(&records, dead, restarting);
-    assert!(during.len() >= 8, "too few requests during the outage");
-    assert_all(&during, origin, "503 while MongoDB is gone", |r| {
+    let during = between(records, dead, restarting);
+    assert_all(&during, origin, &format!("503 while {what} is gone"), |r| {
         r.status() == Some(503)
     });
-    // Answers straddling a change may go either way, but are still one of the two.
-    assert_all(&records, origin, "served or 503", |r| {
+    assert_all(records, origin, "served or 503", |r| {
         r.succeeded() || r.status() == Some(503)
     });
+    println!(
+        "  before: {}; during: {} (slowest {:?})",
+        load::status_counts(&before),
+        load::status_counts(&during),
+        during.iter().map(|r| r.latency).max().unwrap_or_default(),
+    );
+    during
+}
+
+/// Served again soon after MongoDB was `back`, and every request from 5 s after it.
+fn served_again_within_5_s_of(records: &[Record], back: Instant) {
+    let origin = records.iter().map(|r| r.started).min().unwrap();
     let recovered = records
         .iter()
         .filter(|r| r.started >= back && r.succeeded())
         .map(|r| r.finished() - back)
         .min()
         .expect("served again after the restart");
-    let settled = between(&records, back + ANSWER_BOUND, Instant::now());
+    let settled = between(records, back + ANSWER_BOUND, Instant::now());
     assert!(settled.len() >= 50, "too few requests after recovery");
     assert_all(&settled, origin, "served from 5 s after the restart", |r| {
         r.succeeded()
     });
-    println!(
-        "  before: {}; during: {} (slowest {:?}); first success {recovered:?} after the restart",
-        load::status_counts(&before),
-        load::status_counts(&during),
-        during.iter().map(|r| r.latency).max().unwrap(),
-    );
-
-    // Nothing restarted: the same processes served throughout; and what was written is still there.
-    for service in e2e_tests::SERVICES {
-        let (name, binary) = (service.name, service.binary);
-        assert!(platform.is_running(name), "{binary} exited");
-    }
-    let acknowledged: Vec<String> = records.iter().filter_map(|r| r.note.id.clone()).collect();
-    assert_eq!(
-        stored_blogs(&platform, &acknowledged).await,
-        acknowledged.len() as u64,
-        "every 201 survived the outage"
-    );
+    println!("  first success {recovered:?} after the restart");
 }
 
 /// How many of the blogs `ids` are in the database. With `find`: nx-27017 (0.8.1) counts no
@@ -218,8 +241,6 @@ async fn author_service_killed_mid_load_gives_503_within_5_s_and_refused_writes_
     let recovered = back.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let records = load.stop().await;
-    let origin = records.iter().map(|r| r.started).min().unwrap();
-
     println!(
         "author-service killed mid-load: {} requests ({}), slowest {:?}; served again {recovered:?} \
          after it was back",
@@ -227,27 +248,12 @@ async fn author_service_killed_mid_load_gives_503_within_5_s_and_refused_writes_
         load::status_counts(&records),
         records.iter().map(|r| r.latency).max().unwrap()
     );
-    assert_all(&records, origin, "answer within 5 s", |r| {
-        r.status().is_some() && r.latency < ANSWER_BOUND
-    });
-    assert_all(
-        &between(&records, origin, killing),
-        origin,
-        "served before the kill",
-        Record::succeeded,
-    );
-    let during = between(&records, dead, restarting);
+    let during = answers_around_the_outage(&records, killing, dead, restarting, "author-service");
     assert!(
         during.iter().any(|r| r.kind == Kind::CreateUser) && during.len() >= 20,
         "too few requests during the outage: {}",
         load::status_counts(&during)
     );
-    assert_all(&during, origin, "503 while author-service is gone", |r| {
-        r.status() == Some(503)
-    });
-    assert_all(&records, origin, "served or 503", |r| {
-        r.succeeded() || r.status() == Some(503)
-    });
 
     // Every refused write stored nothing: the database holds exactly the acknowledged ones.
     for (kind, collection, field, before) in [

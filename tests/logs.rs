@@ -162,11 +162,49 @@ async fn every_5xx_leaves_a_record_saying_why_in_the_span_that_saw_it() {
         .wait_for_author_hop(&served_trace, "blog-service", "POST /blogs")
         .await;
 
-    // The flag: author-service answers 500 and says so at ERROR in its SERVER span; blog-service
-    // answers 503 and says at WARN, in its own, that author-service answered 500.
     std::fs::write(&flags, EVERY_AUTHORIZE_FAILS).unwrap();
-    authorize_answers(&platform, &writer, 500).await;
-    let refused = platform.api.post_blog(Some(&writer), "Lost", "Body").await;
+    a_failing_author_is_said_by_both_services(&platform, &writer).await;
+    std::fs::copy(project_root().join("flags.json"), &flags).unwrap();
+    authorize_answers(&platform, &writer, 200).await;
+
+    // author-service down: blog-service could not reach it.
+    let blog = list_without_author(&mut platform, &writer).await;
+    says_author_did_not_answer(&platform.collector, &blog).await;
+    platform.start_service("author");
+    platform.wait_ready("author").await;
+
+    if platform.mongo.is_embedded() {
+        a_missing_mongodb_is_said_where_it_was_needed(&mut platform, &writer).await;
+    } else {
+        eprintln!("TEST_MONGODB_URI is set: the tests cannot stop an external MongoDB");
+    }
+
+    // Later records of the same services have arrived: the request served well left none at
+    // WARN or worse.
+    let quiet: Vec<ExportedLogRecord> = platform
+        .collector
+        .trace_log_records(&served_trace)
+        .into_iter()
+        .filter(ExportedLogRecord::is_warning_or_worse)
+        .collect();
+    assert!(quiet.is_empty(), "{}", describe_records(&quiet));
+    let records = platform.collector.log_records();
+    println!("{} records, among them:\n{}", records.len(), {
+        let failures: Vec<ExportedLogRecord> = records
+            .into_iter()
+            .filter(ExportedLogRecord::is_warning_or_worse)
+            .collect();
+        describe_records(&failures)
+    });
+}
+
+/// With every authorization failing on purpose: author-service answers 500 and says so at ERROR
+/// in its SERVER span; blog-service answers 503 and says at WARN, in its own, that
+/// author-service answered 500.
+async fn a_failing_author_is_said_by_both_services(platform: &Platform, writer: &str) {
+    let collector = &platform.collector;
+    authorize_answers(platform, writer, 500).await;
+    let refused = platform.api.post_blog(Some(writer), "Lost", "Body").await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     let hop = collector
         .wait_for_author_hop(&refused.trace_id(), "blog-service", "POST /blogs")
@@ -196,62 +234,35 @@ async fn every_5xx_leaves_a_record_saying_why_in_the_span_that_saw_it() {
         "answered 500 Internal Server Error",
     );
     assert_eq!(blog_record.attribute("dependency"), Some("author-service"));
-    std::fs::copy(project_root().join("flags.json"), &flags).unwrap();
-    authorize_answers(&platform, &writer, 200).await;
+}
 
-    // author-service down: blog-service could not reach it.
-    let blog = list_without_author(&mut platform, &writer).await;
-    says_author_did_not_answer(&platform.collector, &blog).await;
-    platform.start_service("author");
-    platform.wait_ready("author").await;
-
-    // MongoDB down: a login (which needs the database) and a listing, each says so in its trace.
-    if platform.mongo.is_embedded() {
-        platform.mongo.stop();
-        let password = "writer-password";
-        let login = platform.api.login("writer", password).await;
-        assert_eq!(login.status, 503, "{}", login.text);
-        let listing = platform.api.list_blogs(Some(&writer), "").await;
-        assert_eq!(listing.status, 503, "{}", listing.text);
-        for (reply, service, route) in [
-            (&login, "authen-service", "POST /login"),
-            (&listing, "blog-service", "GET /blogs"),
-        ] {
-            let server = server_span(&platform.collector, &reply.trace_id(), service, route).await;
-            let record = platform
-                .collector
-                .wait_for_warning(&reply.trace_id(), service, "dependency unavailable")
-                .await;
-            assert_eq!(record.attribute("dependency"), Some("MongoDB"));
-            assert_says_why(&record, &server, severity::WARN, "cause", "");
-            assert!(!record.attribute("cause").unwrap().is_empty());
-        }
-        platform.mongo.start().await;
-
-        // Nothing a request carried reached a record: the password, the token.
-        let leaks = platform.leaks(&[password.to_owned(), writer.clone()]).await;
-        assert!(leaks.is_empty(), "{}", leaks.join("\n"));
-    } else {
-        eprintln!("TEST_MONGODB_URI is set: the tests cannot stop an external MongoDB");
+/// MongoDB down: a login (which needs the database) and a listing, each says so in its trace;
+/// and nothing a request carried reached a record: the password, the token.
+async fn a_missing_mongodb_is_said_where_it_was_needed(platform: &mut Platform, writer: &str) {
+    platform.mongo.stop();
+    let password = "writer-password";
+    let login = platform.api.login("writer", password).await;
+    assert_eq!(login.status, 503, "{}", login.text);
+    let listing = platform.api.list_blogs(Some(writer), "").await;
+    assert_eq!(listing.status, 503, "{}", listing.text);
+    for (reply, service, route) in [
+        (&login, "authen-service", "POST /login"),
+        (&listing, "blog-service", "GET /blogs"),
+    ] {
+        let server = server_span(&platform.collector, &reply.trace_id(), service, route).await;
+        let record = platform
+            .collector
+            .wait_for_warning(&reply.trace_id(), service, "dependency unavailable")
+            .await;
+        assert_eq!(record.attribute("dependency"), Some("MongoDB"));
+        assert_says_why(&record, &server, severity::WARN, "cause", "");
+        assert!(!record.attribute("cause").unwrap().is_empty());
     }
-
-    // Later records of the same services have arrived: the request served well left none at
-    // WARN or worse.
-    let quiet: Vec<ExportedLogRecord> = platform
-        .collector
-        .trace_log_records(&served_trace)
-        .into_iter()
-        .filter(ExportedLogRecord::is_warning_or_worse)
-        .collect();
-    assert!(quiet.is_empty(), "{}", describe_records(&quiet));
-    let records = platform.collector.log_records();
-    println!("{} records, among them:\n{}", records.len(), {
-        let failures: Vec<ExportedLogRecord> = records
-            .into_iter()
-            .filter(ExportedLogRecord::is_warning_or_worse)
-            .collect();
-        describe_records(&failures)
-    });
+    platform.mongo.start().await;
+    let leaks = platform
+        .leaks(&[password.to_owned(), writer.to_owned()])
+        .await;
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -162,7 +162,16 @@ async fn known_traffic_shows_as_rate_errors_and_latency_in_the_api_the_page_and_
         "{failed} failed, slowest {}",
         durations[calls - 1]
     );
+    let share = the_api_counts_what_was_sent(&viewer, &durations, failed).await;
+    top_shows_the_same_figures(&viewer, &durations, share);
+    the_page_shows_them_and_links_the_failures(&viewer, share, failed);
+}
 
+/// `/api/metrics/*` of blog's `GET /blogs`: the calls, the error share and p50/p95/p99 of the
+/// spans' `durations` (in ms, sorted), `failed` of which failed, within the histogram's error.
+/// Returns the error share.
+async fn the_api_counts_what_was_sent(viewer: &Viewer, durations: &[f64], failed: usize) -> f64 {
+    let calls = durations.len();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -194,8 +203,12 @@ async fn known_traffic_shows_as_rate_errors_and_latency_in_the_api_the_page_and_
             "p{quantile}: {measured} ms, the spans say {truth} ms ({durations:?})"
         );
     }
+    share
+}
 
-    // traces top: the same figures.
+/// `traces top`: the same error share and p95.
+fn top_shows_the_same_figures(viewer: &Viewer, durations: &[f64], share: f64) {
+    let calls = durations.len();
     let top = viewer.cli(&["top", "--service", "blog-service", "--lookback", "10m"]);
     assert!(top.success, "{}", top.stderr);
     let line = top
@@ -218,9 +231,11 @@ async fn known_traffic_shows_as_rate_errors_and_latency_in_the_api_the_page_and_
         "ERRORS",
         "P95"
     ]));
+}
 
-    // The page, in a browser: the operation, its error share, its chart with failed calls drawn,
-    // and its links to the failing and the slowest traces.
+/// The page, in a browser: the operation, its error share, its chart with failed calls drawn,
+/// and its links to the failing and the slowest traces, which list the `failed` ones.
+fn the_page_shows_them_and_links_the_failures(viewer: &Viewer, share: f64, failed: usize) {
     let browser = Browser::find();
     let page = browser.dom(&format!("{}/monitor?lookback=15m", viewer.ui));
     assert!(page.contains("<h2>blog-service</h2>"), "{page}");

@@ -199,12 +199,27 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
         .switch_and_wait(&["authorFailureRate", "0.2"], "authorFailureRate=20% (0.2)")
         .await;
     let platform = &scenario.platform;
+    author_fails_that_share_with_500(platform, &writer).await;
+    let answers = callers_answer_503_and_store_nothing(platform, &admin, &writer).await;
+    a_refused_write_s_trace_says_why(platform, &answers).await;
 
-    // author-service itself: that share answers 500, as problem+json.
+    // Off: every answer is good again.
+    scenario
+        .switch_and_wait(&["authorFailureRate", "off"], "all off")
+        .await;
+    for _ in 0..50 {
+        let reply = scenario.platform.api.authorize(Some(&writer), "READ").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    scenario.assert_nothing_restarted();
+}
+
+/// author-service itself: a fifth of its answers are 500, as problem+json.
+async fn author_fails_that_share_with_500(platform: &Platform, writer: &str) {
     const ASKED: usize = 200;
     let mut failed = Vec::new();
     for _ in 0..ASKED {
-        let reply = platform.api.authorize(Some(&writer), "READ").await;
+        let reply = platform.api.authorize(Some(writer), "READ").await;
         assert!(reply.status == 200 || reply.status == 500, "{}", reply.text);
         if reply.status == 500 {
             assert_eq!(
@@ -218,14 +233,21 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
     let share = failed.len() as f64 / ASKED as f64;
     println!("authorFailureRate 0.2: {} of {ASKED} failed", failed.len());
     assert!((0.15..=0.25).contains(&share), "{share} of answers failed");
+}
 
-    // Its callers answer 503, and a write that failed stores nothing.
+/// Its callers answer 503, and a write that failed stores nothing: 40 blogs posted, then 20
+/// users created, the answers in that order.
+async fn callers_answer_503_and_store_nothing(
+    platform: &Platform,
+    admin: &str,
+    writer: &str,
+) -> Vec<Reply> {
     let mut answers = Vec::new();
     for n in 0..40 {
         answers.push(
             platform
                 .api
-                .post_blog(Some(&writer), &format!("Post {n}"), "Body")
+                .post_blog(Some(writer), &format!("Post {n}"), "Body")
                 .await,
         );
     }
@@ -233,7 +255,7 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
         answers.push(
             platform
                 .api
-                .create_user(&admin, &format!("user{n}"), "user-password-1", &["READ"])
+                .create_user(admin, &format!("user{n}"), "user-password-1", &["READ"])
                 .await,
         );
     }
@@ -259,9 +281,12 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
             .unwrap() as usize,
         20 - refused(40..60)
     );
+    answers
+}
 
-    // The trace of a refused write: author's SERVER span failed with 500 and says why; blog's
-    // CLIENT span failed with it; blog answered 503.
+/// The trace of a refused write: author's SERVER span failed with 500 and says why; blog's
+/// CLIENT span failed with it; blog answered 503. Only the failed answers carry the flag's event.
+async fn a_refused_write_s_trace_says_why(platform: &Platform, answers: &[Reply]) {
     let refused_write = answers.iter().find(|reply| reply.status == 503).unwrap();
     assert_eq!(
         refused_write.header("content-type"),
@@ -290,7 +315,6 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
         !spans.iter().any(|span| span.service == "mongodb"),
         "a refused write never reaches MongoDB"
     );
-    // Only the failed answers carry the event.
     let good_write = answers.iter().find(|reply| reply.status == 201).unwrap();
     let spans = platform
         .collector
@@ -300,16 +324,6 @@ async fn author_failure_rate_fails_that_share_with_500_callers_answer_503_and_no
         )
         .await;
     assert!(spans.iter().all(|span| evaluations(span).is_empty()));
-
-    // Off: every answer is good again.
-    scenario
-        .switch_and_wait(&["authorFailureRate", "off"], "all off")
-        .await;
-    for _ in 0..50 {
-        let reply = scenario.platform.api.authorize(Some(&writer), "READ").await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-    }
-    scenario.assert_nothing_restarted();
 }
 
 #[tokio::test(flavor = "multi_thread")]

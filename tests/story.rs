@@ -1,7 +1,7 @@
 //! The whole story a newcomer walks through: the bootstrap admin creates a reader and a writer,
 //! both log in, the writer posts, the reader reads.
 
-use e2e_tests::Platform;
+use e2e_tests::{Api, Platform, Reply};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_creates_users_who_write_and_read_blogs() {
@@ -9,34 +9,7 @@ async fn admin_creates_users_who_write_and_read_blogs() {
     let api = &platform.api;
     let admin = platform.admin_token().await;
 
-    // The admin creates a READ user and a READ+WRITE user.
-    let reader = api
-        .create_user(&admin, "reader", "reader-password", &["READ"])
-        .await;
-    assert_eq!(reader.status, 201, "{}", reader.text);
-    assert_eq!(reader.body["username"], "reader");
-    assert_eq!(reader.body["permissions"], serde_json::json!(["READ"]));
-    let reader_id = reader.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        reader.header("location"),
-        Some(format!("/users/{reader_id}").as_str())
-    );
-    assert!(reader.body.get("password").is_none() && reader.body.get("password_hash").is_none());
-
-    let writer = api
-        .create_user(&admin, "writer", "writer-password", &["WRITE", "READ"])
-        .await;
-    assert_eq!(writer.status, 201, "{}", writer.text);
-    assert_eq!(
-        writer.body["permissions"],
-        serde_json::json!(["READ", "WRITE"])
-    );
-    let writer_id = writer.body["id"].as_str().unwrap().to_owned();
-
-    // The admin can read the user back.
-    let fetched = api.get_user(Some(&admin), &reader_id).await;
-    assert_eq!(fetched.status, 200);
-    assert_eq!(fetched.body, reader.body);
+    let (reader, writer_id) = the_admin_creates_a_reader_and_a_writer(api, &admin).await;
 
     // Both log in.
     let login = api.login("writer", "writer-password").await;
@@ -55,13 +28,56 @@ async fn admin_creates_users_who_write_and_read_blogs() {
         serde_json::json!({ "items": [], "limit": 20, "offset": 0, "total": 0 })
     );
 
-    // WRITE creates two; the author is the token's subject.
+    let (first, second) = the_writer_posts_two(api, &writer_token, &writer_id).await;
+    let (listed, got) =
+        the_reader_lists_them_and_gets_one(api, &reader_token, &first, &second).await;
+
+    // Every answer names its trace.
+    for reply in [&reader, &login, &listed, &got] {
+        reply.trace_id();
+    }
+}
+
+/// The admin creates a READ user and a READ+WRITE user, and reads the first back: its answer
+/// and the writer's id.
+async fn the_admin_creates_a_reader_and_a_writer(api: &Api, admin: &str) -> (Reply, String) {
+    let reader = api
+        .create_user(admin, "reader", "reader-password", &["READ"])
+        .await;
+    assert_eq!(reader.status, 201, "{}", reader.text);
+    assert_eq!(reader.body["username"], "reader");
+    assert_eq!(reader.body["permissions"], serde_json::json!(["READ"]));
+    let reader_id = reader.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        reader.header("location"),
+        Some(format!("/users/{reader_id}").as_str())
+    );
+    assert!(reader.body.get("password").is_none() && reader.body.get("password_hash").is_none());
+
+    let writer = api
+        .create_user(admin, "writer", "writer-password", &["WRITE", "READ"])
+        .await;
+    assert_eq!(writer.status, 201, "{}", writer.text);
+    assert_eq!(
+        writer.body["permissions"],
+        serde_json::json!(["READ", "WRITE"])
+    );
+    let writer_id = writer.body["id"].as_str().unwrap().to_owned();
+
+    let fetched = api.get_user(Some(admin), &reader_id).await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, reader.body);
+    (reader, writer_id)
+}
+
+/// WRITE creates two; the author is the token's subject.
+async fn the_writer_posts_two(api: &Api, writer_token: &str, writer_id: &str) -> (Reply, Reply) {
     let first = api
-        .post_blog(Some(&writer_token), "First", "The first post.")
+        .post_blog(Some(writer_token), "First", "The first post.")
         .await;
     assert_eq!(first.status, 201, "{}", first.text);
     let second = api
-        .post_blog(Some(&writer_token), "Second", "The second post.")
+        .post_blog(Some(writer_token), "Second", "The second post.")
         .await;
     assert_eq!(second.status, 201, "{}", second.text);
     let second_id = second.body["id"].as_str().unwrap();
@@ -69,7 +85,7 @@ async fn admin_creates_users_who_write_and_read_blogs() {
         second.header("location"),
         Some(format!("/blogs/{second_id}").as_str())
     );
-    assert_eq!(second.body["author_id"], writer_id.as_str());
+    assert_eq!(second.body["author_id"], writer_id);
     assert_eq!(second.body["author_username"], "writer");
     assert_eq!(second.body["title"], "Second");
     let created_at = second.body["created_at"].as_str().unwrap();
@@ -77,9 +93,17 @@ async fn admin_creates_users_who_write_and_read_blogs() {
         created_at.ends_with('Z') && created_at.contains('T'),
         "RFC 3339 UTC: {created_at}"
     );
+    (first, second)
+}
 
-    // READ lists them newest first and gets one.
-    let listed = api.list_blogs(Some(&reader_token), "?limit=20").await;
+/// READ lists them newest first, a page at a time, and gets one: the listing and the one.
+async fn the_reader_lists_them_and_gets_one(
+    api: &Api,
+    reader_token: &str,
+    first: &Reply,
+    second: &Reply,
+) -> (Reply, Reply) {
+    let listed = api.list_blogs(Some(reader_token), "?limit=20").await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.body["total"], 2);
     assert_eq!(
@@ -89,7 +113,7 @@ async fn admin_creates_users_who_write_and_read_blogs() {
     assert_eq!(listed.body["items"][1], first.body);
 
     let page = api
-        .list_blogs(Some(&reader_token), "?limit=1&offset=1")
+        .list_blogs(Some(reader_token), "?limit=1&offset=1")
         .await;
     assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(page.body["items"][0], first.body);
@@ -98,14 +122,11 @@ async fn admin_creates_users_who_write_and_read_blogs() {
         (Some(1), Some(1))
     );
 
-    let got = api.get_blog(Some(&reader_token), second_id).await;
+    let second_id = second.body["id"].as_str().unwrap();
+    let got = api.get_blog(Some(reader_token), second_id).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body, second.body);
-
-    // Every answer names its trace.
-    for reply in [&reader, &login, &listed, &got] {
-        reply.trace_id();
-    }
+    (listed, got)
 }
 
 #[tokio::test(flavor = "multi_thread")]

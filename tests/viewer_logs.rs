@@ -112,7 +112,15 @@ async fn records_sent_over_grpc_before_their_spans_are_shown_under_them() {
         .wait_for_trace(&trace_id, |spans| spans.len() == 2)
         .await;
 
-    // The API: every record with its trace and span ids in hex, severity and typed attributes.
+    the_api_answers_the_records_and_jaegers_errors(&viewer, &service).await;
+    the_terminal_shows_the_records_under_their_spans(&viewer, &trace_id);
+    the_page_shows_the_records_as_text(&viewer, &service);
+}
+
+/// The API: every record with its trace and span ids in hex, severity and typed attributes;
+/// errors as the query API writes them.
+async fn the_api_answers_the_records_and_jaegers_errors(viewer: &Viewer, service: &PythonService) {
+    let trace_id = &service.trace_id;
     let (status, answer) = viewer.get(&format!("/api/logs?traceId={trace_id}")).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -171,7 +179,6 @@ async fn records_sent_over_grpc_before_their_spans_are_shown_under_them() {
             > 0
     );
 
-    // Errors as the query API writes them.
     let (status, body) = viewer
         .get("/api/logs?traceId=0af7651916cd43dd8448eb211c80319c")
         .await;
@@ -185,9 +192,11 @@ async fn records_sent_over_grpc_before_their_spans_are_shown_under_them() {
     );
     let (status, body) = viewer.get("/api/logs?traceId=not-an-id").await;
     assert_eq!((status, &body["error"]["httpCode"]), (400, &json!(400)));
+}
 
-    // The terminal: each record on the lines under its span.
-    let run = viewer.cli(&["show", &trace_id, "--logs"]);
+/// `traces show --logs`: each record on the lines under its span.
+fn the_terminal_shows_the_records_under_their_spans(viewer: &Viewer, trace_id: &str) {
+    let run = viewer.cli(&["show", trace_id, "--logs"]);
     assert!(run.success, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     let row = |name: &str| {
@@ -205,9 +214,11 @@ async fn records_sent_over_grpc_before_their_spans_are_shown_under_them() {
     assert!(lines[charge + 1].contains("│ WARN") && lines[charge + 1].contains(HOSTILE));
     assert!(lines[charge + 2].contains("│ ERROR") && lines[charge + 2].contains("card declined  "));
     assert_eq!(lines.len(), charge + 3, "{}", run.stdout);
+}
 
-    // The page, in a real browser: the records under their spans, the hostile body as text.
-    let dom = Browser::find().dom(&format!("{}/trace/{trace_id}", viewer.ui));
+/// The trace page, in a real browser: the records under their spans, the hostile body as text.
+fn the_page_shows_the_records_as_text(viewer: &Viewer, service: &PythonService) {
+    let dom = Browser::find().dom(&format!("{}/trace/{}", viewer.ui, service.trace_id));
     assert!(
         !dom.contains(HOSTILE),
         "a record's body became markup:\n{dom}"
