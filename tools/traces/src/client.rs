@@ -136,18 +136,9 @@ impl Client {
     /// none for it, or keeps no logs at all (Jaeger answers 404 there too).
     pub async fn logs(&self, trace_id: &str) -> Result<Option<Vec<ResourceLogs>>, ClientError> {
         let url = format!("{}/api/logs", self.base);
-        let response = self.get(&url, &[("traceId", trace_id.to_owned())]).await?;
-        let status = response.status();
-        let body = self.body(response).await?;
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(self.refused(status, &body));
-        }
-        otlp_json::decode_logs_result(&body)
-            .map(Some)
-            .map_err(|e| self.malformed(&url, e))
+        let params = [("traceId", trace_id.to_owned())];
+        self.found(&url, &params, otlp_json::decode_logs_result)
+            .await
     }
 
     /// The spans of the traces that match (of several traces at once).
@@ -176,13 +167,7 @@ impl Client {
             ("endTs", end.to_string()),
             ("lookback", since.as_millis().to_string()),
         ];
-        let response = self.get(&url, &params).await?;
-        let status = response.status();
-        let body = self.body(response).await?;
-        if !status.is_success() {
-            return Err(self.refused(status, &body));
-        }
-        let answer: Answer = serde_json::from_slice(&body).map_err(|e| self.malformed(&url, e))?;
+        let answer: Answer = self.json(&url, &params).await?;
         let mut links: Vec<Dependency> = answer
             .data
             .unwrap_or_default()
@@ -225,12 +210,7 @@ impl Client {
         url: &str,
         params: &[(&str, String)],
     ) -> Result<T, ClientError> {
-        let response = self.get(url, params).await?;
-        let status = response.status();
-        let body = self.body(response).await?;
-        if !status.is_success() {
-            return Err(self.refused(status, &body));
-        }
+        let body = self.successful(self.get(url, params).await?).await?;
         serde_json::from_slice(&body).map_err(|e| self.malformed(url, e))
     }
 
@@ -280,11 +260,7 @@ impl Client {
                     innermost(&error)
                 ))
             })?;
-        let status = response.status();
-        let body = self.body(response).await?;
-        if !status.is_success() {
-            return Err(self.refused(status, &body));
-        }
+        let body = self.successful(response).await?;
         let json: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| self.malformed(&url, e))?;
         Ok(json["data"]["spans"].as_u64().unwrap_or_default())
@@ -329,18 +305,33 @@ impl Client {
         url: &str,
         params: &[(&str, String)],
     ) -> Result<Option<Vec<ResourceSpans>>, ClientError> {
+        self.found(url, params, otlp_json::decode_result).await
+    }
+
+    /// A GET's answer, decoded; `None` on a 404, which both servers answer for a trace they do
+    /// not have.
+    async fn found<T>(
+        &self,
+        url: &str,
+        params: &[(&str, String)],
+        decode: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<Option<T>, ClientError> {
         let response = self.get(url, params).await?;
-        let status = response.status();
-        let body = self.body(response).await?;
-        if status == reqwest::StatusCode::NOT_FOUND {
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
+        let body = self.successful(response).await?;
+        decode(&body).map(Some).map_err(|e| self.malformed(url, e))
+    }
+
+    /// The body of a successful answer; any other is refused with the server's message.
+    async fn successful(&self, response: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+        let status = response.status();
+        let body = self.body(response).await?;
         if !status.is_success() {
             return Err(self.refused(status, &body));
         }
-        otlp_json::decode_result(&body)
-            .map(Some)
-            .map_err(|e| self.malformed(url, e))
+        Ok(body)
     }
 
     async fn get(

@@ -1,5 +1,10 @@
-//! Small OTLP exports for the unit tests.
+//! Small OTLP exports for the unit tests, and a GET through a router as a client sends it.
 
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, Request},
+};
 use opentelemetry_proto::tonic::{
     collector::{logs::v1::ExportLogsServiceRequest, trace::v1::ExportTraceServiceRequest},
     common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value::Value},
@@ -7,6 +12,7 @@ use opentelemetry_proto::tonic::{
     resource::v1::Resource,
     trace::v1::{ResourceSpans, ScopeSpans, Span},
 };
+use tower::ServiceExt as _;
 
 /// A string attribute.
 pub fn attribute(key: &str, value: &str) -> KeyValue {
@@ -86,4 +92,24 @@ pub fn record(trace: u8, span: u8, time: u64, severity: i32, body: &str) -> LogR
         }),
         ..LogRecord::default()
     }
+}
+
+/// A GET of `path` through `router`: the status, the headers and the body.
+pub async fn get(router: Router, path: &str) -> (u16, HeaderMap, Bytes) {
+    let response = router
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, body)
+}
+
+/// A GET of `path` through `router` that answers JSON: the status and the document.
+pub async fn get_json(router: Router, path: &str) -> (u16, serde_json::Value) {
+    let (status, _, body) = get(router, path).await;
+    (status, serde_json::from_slice(&body).unwrap())
 }

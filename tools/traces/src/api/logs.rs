@@ -42,23 +42,13 @@ async fn trace_logs(
 
 #[cfg(test)]
 mod tests {
-    use axum::{body::Body, http::Request};
     use serde_json::{Value, json};
-    use tower::ServiceExt as _;
 
     use super::*;
-    use crate::testing::{logs, record};
+    use crate::testing::{get_json, logs, record};
 
     async fn get(store: &Arc<Store>, path: &str) -> (u16, Value) {
-        let response = router(Arc::clone(store))
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&body).unwrap())
+        get_json(router(Arc::clone(store)), path).await
     }
 
     #[tokio::test]

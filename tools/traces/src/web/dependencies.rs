@@ -9,10 +9,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use maud::{Markup, html};
-use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Section, layout, palette, service_chip};
+use super::{Lookback, Section, layout, palette, service_chip};
 use crate::{
     store::{Dependency, Store},
     units::parse_go,
@@ -34,22 +33,12 @@ const COLUMN_GAP: f64 = 190.0;
 const ROW_GAP: f64 = 36.0;
 const MARGIN: f64 = 24.0;
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct Filters {
-    lookback: String,
-}
-
 pub async fn page(
     State(store): State<Arc<Store>>,
-    filters: Result<Query<Filters>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<Lookback>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Query(filters) = filters.unwrap_or_default();
-    let lookback = if filters.lookback.is_empty() {
-        "24h"
-    } else {
-        filters.lookback.as_str()
-    };
+    let asked = Lookback::from_query(query);
+    let lookback = asked.or("24h");
     let now = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or_default();
     let from = match lookback {
         "all" => Ok(0),

@@ -97,6 +97,31 @@ fn layout(title: &str, section: Section, body: Markup) -> Markup {
 }
 
 /// A page that says what went wrong, with its status.
+/// The `lookback` parameter of the pages that show a span of time (`15m`, `24h`, ...). A query
+/// that does not parse is ignored, as a missing one is: the page's own default applies.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Lookback {
+    lookback: String,
+}
+
+impl Lookback {
+    fn from_query(
+        query: Result<axum::extract::Query<Self>, axum::extract::rejection::QueryRejection>,
+    ) -> Self {
+        query.map(|query| query.0).unwrap_or_default()
+    }
+
+    /// What was asked for, or `default`.
+    fn or<'a>(&'a self, default: &'a str) -> &'a str {
+        if self.lookback.is_empty() {
+            default
+        } else {
+            &self.lookback
+        }
+    }
+}
+
 fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
     let page = layout(
         title,

@@ -11,9 +11,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use maud::{Markup, PreEscaped, html};
-use serde::Deserialize;
 
-use super::{Section, display_service, layout};
+use super::{Lookback, Section, display_service, layout};
 use crate::{
     api::monitor::{family, metrics_query},
     monitor::{
@@ -44,21 +43,12 @@ const MINUTE_MS: i64 = 60_000;
 const CHART_WIDTH: f64 = 300.0;
 const CHART_HEIGHT: f64 = 48.0;
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct Filters {
-    lookback: String,
-}
-
 pub async fn page(
     State(store): State<Arc<Store>>,
-    filters: Result<Query<Filters>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<Lookback>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Query(filters) = filters.unwrap_or_default();
-    let lookback_text = match filters.lookback.as_str() {
-        "" => DEFAULT_LOOKBACK,
-        text => text,
-    };
+    let asked = Lookback::from_query(query);
+    let lookback_text = asked.or(DEFAULT_LOOKBACK);
     let lookback = match parse_go(lookback_text) {
         Ok(lookback) if lookback >= Duration::from_secs(60) => lookback,
         Ok(_) => return refused(lookback_text, "lookback: at least a minute"),

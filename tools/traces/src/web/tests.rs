@@ -6,7 +6,7 @@ use tower::ServiceExt as _;
 use crate::{
     server::ui_router,
     store::Store,
-    testing::{attribute, export, span},
+    testing::{self, attribute, export, span},
 };
 
 const HOSTILE: &str = "<script>alert(1)</script>";
@@ -40,15 +40,7 @@ fn store_with_hostile_spans() -> Arc<Store> {
 }
 
 async fn get(store: &Arc<Store>, path: &str) -> (u16, String, axum::http::HeaderMap) {
-    let response = ui_router(Arc::clone(store))
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let (status, headers, body) = testing::get(ui_router(Arc::clone(store)), path).await;
     (status, String::from_utf8(body.to_vec()).unwrap(), headers)
 }
 

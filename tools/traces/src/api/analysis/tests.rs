@@ -1,27 +1,17 @@
 use std::sync::Arc;
 
-use axum::{body::Body, http::Request};
 use serde_json::Value;
-use tower::ServiceExt as _;
 
 use crate::{
     server::ui_router,
     store::Store,
-    testing::{export, span},
+    testing::{export, get_json, span},
 };
 
 const MS: u64 = 1_000_000;
 
 async fn get(store: &Arc<Store>, path: &str) -> (u16, Value) {
-    let response = ui_router(Arc::clone(store))
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, serde_json::from_slice(&body).unwrap())
+    get_json(ui_router(Arc::clone(store)), path).await
 }
 
 /// Trace `[trace; 16]`: blog's `GET /blogs` calling author for `authorize` ms, then MongoDB.

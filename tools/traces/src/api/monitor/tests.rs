@@ -1,14 +1,10 @@
-use axum::body::Body;
-use http::Request;
-use http_body_util::BodyExt as _;
 use opentelemetry_proto::tonic::trace::v1::{
     Status, span::SpanKind, status::StatusCode as SpanStatus,
 };
 use serde_json::Value;
-use tower::ServiceExt as _;
 
 use super::*;
-use crate::testing::{export, span};
+use crate::testing::{export, get_json, span};
 
 fn pairs(query: &[(&str, &str)]) -> Vec<(String, String)> {
     query
@@ -101,14 +97,8 @@ fn bad_parameters_get_jaegers_messages() {
     assert_eq!(quantile(&pairs(&[("quantile", "0.95")])), Ok(0.95));
 }
 
-async fn get(store: Arc<Store>, uri: &str) -> (StatusCode, Value) {
-    let response = router(store)
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
+async fn get(store: Arc<Store>, uri: &str) -> (u16, Value) {
+    get_json(router(store), uri).await
 }
 
 /// Two minutes ago, on a whole minute, in milliseconds.
@@ -150,7 +140,7 @@ async fn calls_answer_jaegers_metric_family() {
         &format!("/api/metrics/calls?service=blog-service&groupByOperation=true&endTs={minute}&lookback=0&ratePer=60000"),
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, 200);
     let timestamp = OffsetDateTime::from_unix_timestamp(minute / 1000)
         .unwrap()
         .format(&Rfc3339)
@@ -209,7 +199,7 @@ async fn errors_and_latencies_are_shares_and_milliseconds() {
 #[tokio::test]
 async fn a_request_without_service_is_refused_as_jaeger_refuses_it() {
     let (status, body) = get(served_store(), "/api/metrics/calls?lookback=60000").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, 400);
     assert_eq!(
         body,
         json!({"data": null, "total": 0, "limit": 0, "offset": 0, "errors": [
@@ -220,7 +210,7 @@ async fn a_request_without_service_is_refused_as_jaeger_refuses_it() {
         "/api/metrics/latencies?service=blog-service",
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, 400);
     assert_eq!(
         body["errors"][0]["msg"],
         "unable to parse param 'quantile': strconv.ParseFloat: parsing \"\": invalid syntax"
@@ -230,6 +220,6 @@ async fn a_request_without_service_is_refused_as_jaeger_refuses_it() {
 #[tokio::test]
 async fn a_service_without_calls_has_no_series() {
     let (status, body) = get(served_store(), "/api/metrics/errors?service=nobody").await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, 200);
     assert_eq!(body["metrics"], json!([]));
 }
