@@ -217,59 +217,12 @@ async fn run(command: Command) -> Result<(), String> {
             critical_path,
             logs,
             source,
-        } => {
-            let id = trace_id_text(&trace_id)?;
-            let client = Client::new(&source.from);
-            let resource_spans = fetch_trace(&client, &id, &source.from).await?;
-            let trace = Waterfall::all(&resource_spans)
-                .into_iter()
-                .next()
-                .ok_or_else(|| format!("trace {id} at {} has no spans", source.from))?;
-            let critical = if critical_path {
-                let segments = client
-                    .critical_path(&id)
-                    .await
-                    .map_err(|error| error.to_string())?
-                    .ok_or_else(|| format!("trace {id} not found at {}", source.from))?;
-                Some(segments)
-            } else {
-                None
-            };
-            let records = if logs {
-                // A server without these records, or without logs at all, answers 404: the
-                // waterfall then says that none were found.
-                let resource_logs = client.logs(&id).await.map_err(|error| error.to_string())?;
-                Some(log_records::records(&resource_logs.unwrap_or_default()))
-            } else {
-                None
-            };
-            print(&terminal::waterfall(
-                &trace,
-                &client.trace_link(&id),
-                critical.as_deref(),
-                records.as_deref(),
-            ))
-        }
+        } => show(&trace_id, critical_path, logs, &source.from).await,
         Command::Diff {
             trace_id,
             baseline,
             source,
-        } => {
-            let id = trace_id_text(&trace_id)?;
-            let baseline = baseline.as_deref().map(trace_id_text).transpose()?;
-            let client = Client::new(&source.from);
-            let diff = client
-                .compare(&id, baseline.as_deref())
-                .await
-                .map_err(|error| error.to_string())?
-                .ok_or_else(|| match &baseline {
-                    Some(baseline) => {
-                        format!("trace {id} or {baseline} not found at {}", source.from)
-                    }
-                    None => format!("trace {id} not found at {}", source.from),
-                })?;
-            print(&terminal::diff(&diff))
-        }
+        } => diff(&trace_id, baseline.as_deref(), &source.from).await,
         Command::Export { trace_id, source } => {
             let id = trace_id_text(&trace_id)?;
             let client = Client::new(&source.from);
@@ -278,23 +231,7 @@ async fn run(command: Command) -> Result<(), String> {
             json.push(b'\n');
             print(&String::from_utf8_lossy(&json))
         }
-        Command::Import { file, to } => {
-            let document = if file.as_os_str() == "-" {
-                let mut bytes = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                    .map_err(|error| format!("cannot read stdin: {error}"))?;
-                bytes
-            } else {
-                std::fs::read(&file)
-                    .map_err(|error| format!("cannot read {}: {error}", file.display()))?
-            };
-            let spans = Client::new(&to)
-                .import(document)
-                .await
-                .map_err(|error| error.to_string())?;
-            eprintln!("traces: stored {spans} spans at {to}");
-            Ok(())
-        }
+        Command::Import { file, to } => import(&file, &to).await,
         Command::Search {
             service,
             operation,
@@ -305,7 +242,6 @@ async fn run(command: Command) -> Result<(), String> {
             limit,
             source,
         } => {
-            let client = Client::new(&source.from);
             let search = Search {
                 service,
                 operation,
@@ -315,51 +251,14 @@ async fn run(command: Command) -> Result<(), String> {
                 since,
                 limit: limit as usize,
             };
-            let resource_spans = client
-                .search(&search)
-                .await
-                .map_err(|error| error.to_string())?;
-            let traces = Waterfall::all(&resource_spans);
-            if traces.is_empty() {
-                eprintln!("traces: no traces match at {}", source.from);
-            }
-            let lines: String = traces
-                .iter()
-                .map(|trace| {
-                    terminal::search_line(trace, &client.trace_link(&trace.trace_id)) + "\n"
-                })
-                .collect();
-            print(&lines)
+            self::search(&search, &source.from).await
         }
         Command::Top {
             service,
             lookback,
             watch,
             source,
-        } => {
-            let client = Client::new(&source.from);
-            loop {
-                let rows = table::fetch_rows(&client, &service, lookback)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                let heading = format!(
-                    "{} · server spans over the last {} · {}",
-                    source.from,
-                    units::human(lookback.as_nanos() as u64),
-                    units::utc(monitor::now_ms() as u64 * 1_000_000),
-                );
-                let table = terminal::top(&rows, &heading);
-                if !watch {
-                    return print(&table);
-                }
-                // Home and clear, then the table: the same place every time.
-                print(&format!("\x1b[H\x1b[2J{table}"))?;
-                tokio::select! {
-                    () = tokio::time::sleep(WATCH_EVERY) => {}
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
-                }
-            }
-        }
+        } => top(&service, lookback, watch, &source.from).await,
         Command::Graph { since, source } => {
             let client = Client::new(&source.from);
             let links = client
@@ -370,6 +269,122 @@ async fn run(command: Command) -> Result<(), String> {
                 eprintln!("traces: no calls between services at {}", source.from);
             }
             print(&terminal::graph(&links))
+        }
+    }
+}
+
+/// `traces show`: the trace's waterfall, with its critical path and log records if asked.
+async fn show(trace_id: &str, critical_path: bool, logs: bool, from: &str) -> Result<(), String> {
+    let id = trace_id_text(trace_id)?;
+    let client = Client::new(from);
+    let resource_spans = fetch_trace(&client, &id, from).await?;
+    let trace = Waterfall::all(&resource_spans)
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("trace {id} at {from} has no spans"))?;
+    let critical = if critical_path {
+        let segments = client
+            .critical_path(&id)
+            .await
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("trace {id} not found at {from}"))?;
+        Some(segments)
+    } else {
+        None
+    };
+    let records = if logs {
+        // A server without these records, or without logs at all, answers 404: the waterfall
+        // then says that none were found.
+        let resource_logs = client.logs(&id).await.map_err(|error| error.to_string())?;
+        Some(log_records::records(&resource_logs.unwrap_or_default()))
+    } else {
+        None
+    };
+    print(&terminal::waterfall(
+        &trace,
+        &client.trace_link(&id),
+        critical.as_deref(),
+        records.as_deref(),
+    ))
+}
+
+/// `traces diff`: the trace beside `baseline`, or beside the typical trace of its kind.
+async fn diff(trace_id: &str, baseline: Option<&str>, from: &str) -> Result<(), String> {
+    let id = trace_id_text(trace_id)?;
+    let baseline = baseline.map(trace_id_text).transpose()?;
+    let diff = Client::new(from)
+        .compare(&id, baseline.as_deref())
+        .await
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| match &baseline {
+            Some(baseline) => format!("trace {id} or {baseline} not found at {from}"),
+            None => format!("trace {id} not found at {from}"),
+        })?;
+    print(&terminal::diff(&diff))
+}
+
+/// `traces import`: a document of spans, from `file` or stdin (`-`), into the viewer at `to`.
+async fn import(file: &std::path::Path, to: &str) -> Result<(), String> {
+    let document = if file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|error| format!("cannot read stdin: {error}"))?;
+        bytes
+    } else {
+        std::fs::read(file).map_err(|error| format!("cannot read {}: {error}", file.display()))?
+    };
+    let spans = Client::new(to)
+        .import(document)
+        .await
+        .map_err(|error| error.to_string())?;
+    eprintln!("traces: stored {spans} spans at {to}");
+    Ok(())
+}
+
+/// `traces search`: a line for each trace that matches.
+async fn search(search: &Search, from: &str) -> Result<(), String> {
+    let client = Client::new(from);
+    let resource_spans = client
+        .search(search)
+        .await
+        .map_err(|error| error.to_string())?;
+    let traces = Waterfall::all(&resource_spans);
+    if traces.is_empty() {
+        eprintln!("traces: no traces match at {from}");
+    }
+    let lines: String = traces
+        .iter()
+        .map(|trace| terminal::search_line(trace, &client.trace_link(&trace.trace_id)) + "\n")
+        .collect();
+    print(&lines)
+}
+
+/// `traces top`: rate, errors and p95 of each operation, once or (`watch`) until Ctrl-C.
+async fn top(
+    services: &[String],
+    lookback: Duration,
+    watch: bool,
+    from: &str,
+) -> Result<(), String> {
+    let client = Client::new(from);
+    loop {
+        let rows = table::fetch_rows(&client, services, lookback)
+            .await
+            .map_err(|error| error.to_string())?;
+        let heading = format!(
+            "{from} · server spans over the last {} · {}",
+            units::human(lookback.as_nanos() as u64),
+            units::utc(monitor::now_ms() as u64 * 1_000_000),
+        );
+        let table = terminal::top(&rows, &heading);
+        if !watch {
+            return print(&table);
+        }
+        // Home and clear, then the table: the same place every time.
+        print(&format!("\x1b[H\x1b[2J{table}"))?;
+        tokio::select! {
+            () = tokio::time::sleep(WATCH_EVERY) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
 }

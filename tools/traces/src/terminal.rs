@@ -89,48 +89,8 @@ pub fn waterfall(
     let is_orphan =
         |row: &Row| !row.parent_span_id.is_empty() && !ids.contains(row.parent_span_id.as_str());
     let palette = Palette::new(trace.services());
-    let title = trace
-        .root()
-        .map(|root| format!("{}: {}", clean(&root.service), clean(&root.name)))
-        .unwrap_or_default();
-    let _ = writeln!(out, "{}", paint(BOLD, &title));
-    let errors = trace.errors();
-    let mut facts = vec![
-        format!("trace {}", trace.trace_id),
-        utc(trace.start),
-        human(trace.duration()),
-        plural(trace.rows.len(), "span"),
-        plural(trace.services().len(), "service"),
-    ];
-    if errors > 0 {
-        facts.push(paint(ERROR, &plural(errors, "error")));
-    }
-    let _ = writeln!(out, "{}", facts.join(" · "));
-    let _ = writeln!(out, "{}", paint(DIM, link));
     let orphans: Vec<&Row> = trace.rows.iter().filter(|row| is_orphan(row)).collect();
-    if !orphans.is_empty() {
-        let _ = writeln!(
-            out,
-            "{}",
-            paint(
-                WARN,
-                &format!(
-                    "broken trace: {} without a parent in the trace",
-                    plural(orphans.len(), "span")
-                )
-            )
-        );
-        for row in orphans {
-            let _ = writeln!(
-                out,
-                "  orphan {}: {} (span {}), missing parent {}",
-                clean(&row.service),
-                clean(&row.name),
-                row.span_id,
-                clean(&row.parent_span_id)
-            );
-        }
-    }
+    out.push_str(&header(trace, link, &orphans));
     let _ = writeln!(out);
     let marker = |on_path: bool| match (critical, on_path) {
         (None, _) => "",
@@ -222,6 +182,54 @@ pub fn waterfall(
     }
     if let Some(critical) = critical {
         out.push_str(&critical_summary(trace, critical));
+    }
+    out
+}
+
+/// The waterfall's header: the root span, the trace's facts, its link, and a broken trace's
+/// `orphans` with their missing parents.
+fn header(trace: &Waterfall, link: &str, orphans: &[&Row]) -> String {
+    let mut out = String::new();
+    let title = trace
+        .root()
+        .map(|root| format!("{}: {}", clean(&root.service), clean(&root.name)))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{}", paint(BOLD, &title));
+    let errors = trace.errors();
+    let mut facts = vec![
+        format!("trace {}", trace.trace_id),
+        utc(trace.start),
+        human(trace.duration()),
+        plural(trace.rows.len(), "span"),
+        plural(trace.services().len(), "service"),
+    ];
+    if errors > 0 {
+        facts.push(paint(ERROR, &plural(errors, "error")));
+    }
+    let _ = writeln!(out, "{}", facts.join(" · "));
+    let _ = writeln!(out, "{}", paint(DIM, link));
+    if !orphans.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                WARN,
+                &format!(
+                    "broken trace: {} without a parent in the trace",
+                    plural(orphans.len(), "span")
+                )
+            )
+        );
+        for row in orphans {
+            let _ = writeln!(
+                out,
+                "  orphan {}: {} (span {}), missing parent {}",
+                clean(&row.service),
+                clean(&row.name),
+                row.span_id,
+                clean(&row.parent_span_id)
+            );
+        }
     }
     out
 }
