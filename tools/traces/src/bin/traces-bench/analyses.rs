@@ -14,7 +14,15 @@ use opentelemetry_proto::tonic::{
     trace::v1::{Span, span::SpanKind},
 };
 
-use crate::{TraceIds, cpu_time, percentile, process};
+use rand_chacha::{
+    ChaCha8Rng,
+    rand_core::{RngCore as _, SeedableRng as _},
+};
+
+use crate::{
+    cpu_time, percentile,
+    platform_traces::{TraceIds, process},
+};
 
 const SPANS: usize = 1_000;
 /// The typical trace is made of this many others (the viewer's limit).
@@ -54,7 +62,7 @@ pub async fn time_analyses(
     requests: usize,
 ) -> Result<Analyses, String> {
     let mut ids = TraceIds::new(0xdee9);
-    let mut random = TraceIds::new(0x7ee5);
+    let mut random = ChaCha8Rng::seed_from_u64(0x7ee5);
     for _ in 0..=OTHERS {
         let trace_id = ids.next_trace();
         client
@@ -136,7 +144,7 @@ async fn time_gets(
 /// One trace of `SPANS` spans: a root, then each span under a random one before it, starting
 /// within its parent and ending at a random point in it (children overlap, as concurrent calls
 /// do).
-fn deep_trace(trace_id: [u8; 16], random: &mut TraceIds) -> ExportTraceServiceRequest {
+fn deep_trace(trace_id: [u8; 16], random: &mut ChaCha8Rng) -> ExportTraceServiceRequest {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

@@ -8,8 +8,8 @@ use std::{
 };
 
 use crate::{
-    IN_FLIGHT, Options, SPANS_PER_TRACE, Server, TraceIds, connect, cpu_time, percentile, send,
-    time_gets, wait_until_ready,
+    IN_FLIGHT, Options, SPANS_PER_TRACE, Server, connect, cpu_time, percentile,
+    platform_traces::TraceIds, send, time_gets, wait_until_ready,
 };
 
 /// A data directory of the bench's own, removed when it ends however it ends.

@@ -7,7 +7,15 @@ use opentelemetry_proto::tonic::{
     trace::v1::{Span, span::SpanKind},
 };
 
-use crate::{SPANS_PER_TRACE, TRACES_PER_EXPORT, TraceIds, export, percentile, process};
+use rand_chacha::{
+    ChaCha8Rng,
+    rand_core::{RngCore as _, SeedableRng as _},
+};
+
+use crate::{
+    SPANS_PER_TRACE, TRACES_PER_EXPORT, percentile,
+    platform_traces::{TraceIds, export, process},
+};
 
 /// Operations of the day of counts, and spans of each per minute.
 const MONITOR_OPERATIONS: usize = 20;
@@ -72,7 +80,8 @@ pub async fn monitor_report(traces: usize) -> String {
 /// A store with a day of counts, one export per minute: each of 20 operations' spans of that
 /// minute, durations spread over two orders of magnitude, 2% failed.
 fn a_day_of_counts() -> traces::store::Store {
-    let mut random = TraceIds::new(0xda7);
+    let mut ids = TraceIds::new(0xda7);
+    let mut random = ChaCha8Rng::seed_from_u64(0xda7);
     let now_minute = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -89,7 +98,7 @@ fn a_day_of_counts() -> traces::store::Store {
                     (1e6 * 10f64.powf(2.0 * (random.next_u64() % 1000) as f64 / 1000.0)) as u64;
                 let failed = random.next_u64().is_multiple_of(50);
                 spans.push(Span {
-                    trace_id: random.next_trace().to_vec(),
+                    trace_id: ids.next_trace().to_vec(),
                     span_id: random.next_u64().to_be_bytes().to_vec(),
                     name: format!("GET /operation/{operation}"),
                     kind: SpanKind::Server as i32,
