@@ -97,7 +97,10 @@ impl Tally {
     /// Counts the spans of an export, each in the minute it ended.
     pub fn of(request: &ExportTraceServiceRequest) -> Self {
         let mut services = Vec::with_capacity(request.resource_spans.len());
-        let mut minutes: HashMap<(usize, &str, u8, u32), Minute> = HashMap::new();
+        // foldhash rather than SipHash: this runs for every span the viewer ingests. Seeded,
+        // as the names come from any exporter.
+        let mut minutes: HashMap<(usize, &str, u8, u32), Minute, foldhash::fast::RandomState> =
+            HashMap::default();
         for resource_spans in &request.resource_spans {
             let service = services.len();
             services.push(
