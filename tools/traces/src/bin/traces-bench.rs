@@ -55,6 +55,10 @@ use tokio::task::JoinSet;
 
 use platform_traces::{TraceIds, export};
 
+/// The allocator `traces serve` has, for the store's measures made in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Traces per export: 64 traces of 8 spans are 512 spans.
 const TRACES_PER_EXPORT: usize = 64;
 const SPANS_PER_TRACE: usize = 8;
@@ -230,7 +234,10 @@ async fn run(options: Options) -> Result<(), String> {
         analyses.markdown_rows(options.traces),
         data.markdown_rows()
     );
-    println!("{}", monitor::monitor_report(options.more_traces).await);
+    println!(
+        "{}",
+        monitor::monitor_report(options.more_traces, report.per_cpu_second).await
+    );
     Ok(())
 }
 
